@@ -1,0 +1,136 @@
+r"""Content identifiers as plain bytes with a thin, immutable wrapper.
+
+Inside the core a CID is its binary form (``bytes(cid)``); equality, hashing and ordering use those bytes,
+never a multibase text form, because one CID has many texts. The multiformats package is used only at
+the edges, to parse and print CIDs in any multibase.
+
+>>> cid = CID.for_block(b"\\xa0")
+>>> cid.is_entry_cid
+True
+>>> CID.parse(str(cid)) == cid
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Final
+
+from ipfs_log.errors import CodecError
+
+__all__ = ["CID", "DAG_CBOR", "RAW", "SHA2_256"]
+
+DAG_CBOR: Final = 0x71
+RAW: Final = 0x55
+SHA2_256: Final = 0x12
+_ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1, dag-cbor, sha2-256, 32-byte digest
+
+
+class CID(bytes):
+    """An immutable content identifier: its binary form (no multibase prefix), as ``bytes``.
+
+    Equality, hashing and ordering are those of the bytes, so they run at C speed and never depend on
+    a text encoding. A CID therefore compares equal to its own binary form. Use :meth:`from_bytes` to
+    validate untrusted bytes; the constructor checks nothing.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def for_block(cls, block: bytes) -> CID:
+        """Return the CIDv1 (dag-cbor, sha2-256) of a DAG-CBOR block."""
+        return cls(_ENTRY_PREFIX + hashlib.sha256(block).digest())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CID:
+        """Validate binary CID bytes from outside the process.
+
+        Raises:
+            CodecError: the bytes are not a well-formed CIDv0 or CIDv1.
+        """
+        if len(raw) == 36 and raw[:4] == _ENTRY_PREFIX:
+            return cls(raw)
+        _check_cid_bytes(raw)
+        return cls(raw)
+
+    @classmethod
+    def parse(cls, text: str) -> CID:
+        """Parse a CID from any multibase text form (or a CIDv0 ``Qm…`` string).
+
+        Raises:
+            CodecError: the text is not a CID.
+        """
+        from multiformats import CID as _MFCID
+
+        try:
+            mf = _MFCID.decode(text)
+        except Exception as e:  # multiformats raises many unrelated types
+            raise CodecError(f"not a CID: {text!r} ({e})") from e
+        return cls(bytes(mf))
+
+    @property
+    def version(self) -> int:
+        """The CID version (0 or 1)."""
+        return 0 if len(self) == 34 and self[:2] == b"\x12\x20" else 1
+
+    @property
+    def is_entry_cid(self) -> bool:
+        """True for a CIDv1 with codec dag-cbor and a sha2-256 digest, the only form entries use."""
+        return len(self) == 36 and self[:4] == _ENTRY_PREFIX
+
+    @property
+    def digest(self) -> bytes:
+        """The raw multihash digest (for sha2-256: 32 bytes)."""
+        if self.is_entry_cid:
+            return self[4:]
+        from multiformats import CID as _MFCID
+
+        return bytes(_MFCID.decode(self).raw_digest)
+
+    def encode(self, base: str = "base32") -> str:
+        """Return the multibase text of this CID (``base32`` or ``base58btc``; CIDv0 has no prefix)."""
+        if self.version == 0:
+            from multiformats import multibase
+
+            return multibase.encode(self, "base58btc")[1:]
+        if base == "base32":
+            return "b" + base64.b32encode(self).decode("ascii").lower().rstrip("=")
+        from multiformats import multibase
+
+        return multibase.encode(self, base)
+
+    def __bytes__(self) -> bytes:
+        return bytes.__bytes__(self)
+
+    def __str__(self) -> str:
+        return self.encode()
+
+    def __repr__(self) -> str:
+        return f"CID({self.encode()!r})"
+
+
+def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    for i in range(pos, min(pos + 9, len(raw))):
+        b = raw[i]
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            if b == 0 and i > pos:
+                raise CodecError("CID varint is not minimally encoded")
+            return value, i + 1
+        shift += 7
+    raise CodecError("CID varint is truncated or too long")
+
+
+def _check_cid_bytes(raw: bytes) -> None:
+    if len(raw) == 34 and raw[:2] == b"\x12\x20":
+        return  # CIDv0: a bare sha2-256 multihash
+    version, pos = _read_varint(raw, 0)
+    if version != 1:
+        raise CodecError(f"unsupported CID version {version}")
+    _codec, pos = _read_varint(raw, pos)
+    _hash_code, pos = _read_varint(raw, pos)
+    length, pos = _read_varint(raw, pos)
+    if len(raw) - pos != length:
+        raise CodecError(f"CID digest length {len(raw) - pos} does not match its header ({length})")

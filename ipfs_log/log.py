@@ -1,0 +1,484 @@
+"""The operation log: a grow-only set of signed entries linked into a DAG, with one total order.
+
+A :class:`Log` is the one object in the core that grows. :meth:`Log.append` signs a new entry on top of
+the current heads; :meth:`Log.join_heads` fetches what it is missing from a block store, verifies every
+new entry (hash, encoding, fields, log id, signer binding, permission, signature, clock rule) and admits
+it. Join is idempotent, commutative and associative: replicas that have seen the same entries hold the
+same heads and the same order, ``(clock.time, writer key, CID bytes)``.
+
+Fetching walks ``next`` and ``refs`` breadth first and asks the store for each whole frontier at once.
+``refs`` are skip pointers to the entries 2, 4, 8, … places back in the writer's order, so an N-entry log
+arrives in about log2(N) rounds rather than N. A join that meets a missing block admits every entry
+whose history is complete, keeps the other verified entries pending, and raises
+:class:`BlockNotFoundError`; calling :meth:`Log.resume` later fetches only what is still missing.
+
+>>> from ipfs_log import Identity, MemoryBlockStore, WriteList
+>>> alice, bob = Identity.from_seed(b"a" * 32), Identity.from_seed(b"b" * 32)
+>>> acl = WriteList([alice.public_key, bob.public_key])
+>>> store = MemoryBlockStore()
+>>> a = Log(alice, store, log_id="demo", access=acl)
+>>> b = Log(bob, store, log_id="demo", access=acl)
+>>> _ = a.append("a1"), b.append("b1"), a.append("a2")
+>>> _ = a.join(b), b.join(a)
+>>> [e.payload for e in a] == [e.payload for e in b]
+True
+>>> len(a.heads), len(a)
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import attrgetter
+from typing import Final
+
+from ipfs_log.access import AccessController, WriteList
+from ipfs_log.blockstore import BlockStore
+from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind
+from ipfs_log.entry import DEFAULT_LIMITS, Entry, Limits
+from ipfs_log.errors import (
+    BlockNotFoundError,
+    ClockError,
+    EntryNotFoundError,
+    EntryRejectedError,
+)
+from ipfs_log.identity import Identity
+
+__all__ = ["Log", "Progress", "Subscriber"]
+
+Progress = Callable[[int], None]
+"""Called during a join or load with the number of entries verified so far."""
+Subscriber = Callable[[Sequence[Entry]], None]
+"""Called with the entries just admitted to the log (by an append or a join), in log order."""
+
+_sort_key: Final = attrgetter("sort_key")
+_INVERT: Final = bytes(range(255, -1, -1))
+DEFAULT_MAX_REFS: Final = 16
+
+
+class Log:
+    """A verified, mergeable operation log.
+
+    Args:
+        identity: the writer this replica appends as.
+        store: where the log's blocks are written and looked up first.
+        log_id: the log's id (the database address); entries of other logs are rejected.
+        access: who may write; by default only ``identity``.
+        limits: bounds on entries from outside.
+        max_refs: how many skip pointers each appended entry carries (distances 2, 4, …, 2**max_refs).
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        store: BlockStore,
+        *,
+        log_id: str,
+        access: AccessController | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_refs: int = DEFAULT_MAX_REFS,
+    ) -> None:
+        self.identity = identity
+        self.store = store
+        self.id = log_id
+        self.access: AccessController = access or WriteList([identity.public_key])
+        self.limits = limits
+        self.max_refs = min(max_refs, limits.max_refs)
+        self._entries: dict[CID, Entry] = {}
+        self._order: list[Entry] = []
+        self._heads: dict[CID, Entry] = {}
+        self._referenced: set[CID] = set()
+        self._pending: dict[CID, Entry] = {}
+        self._missing: set[CID] = set()
+        self._subscribers: list[Subscriber] = []
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        """Iterate over the entries in log order, oldest first."""
+        return iter(self._order)
+
+    def __repr__(self) -> str:
+        return f"Log({self.id!r}, {len(self)} entries, {len(self._heads)} heads)"
+
+    @property
+    def heads(self) -> list[Entry]:
+        """The entries no other entry names in ``next``, in log order."""
+        return sorted(self._heads.values(), key=_sort_key)
+
+    @property
+    def head_cids(self) -> list[CID]:
+        """The CIDs of :attr:`heads`."""
+        return [e.cid for e in self.heads]
+
+    @property
+    def missing(self) -> frozenset[CID]:
+        """Blocks a join needed and could not find; :meth:`resume` asks for them again."""
+        return frozenset(self._missing)
+
+    @property
+    def pending(self) -> int:
+        """How many verified entries wait for a missing ancestor before they can be admitted."""
+        return len(self._pending)
+
+    def get(self, cid: CID) -> Entry:
+        """Return the entry with this CID.
+
+        Raises:
+            EntryNotFoundError: the log holds no such entry.
+        """
+        try:
+            return self._entries[cid]
+        except KeyError:
+            raise EntryNotFoundError(cid) from None
+
+    def values(self) -> list[Entry]:
+        """Return all entries in log order, oldest first."""
+        return list(self._order)
+
+    def iter(
+        self,
+        *,
+        gt: CID | None = None,
+        gte: CID | None = None,
+        lt: CID | None = None,
+        lte: CID | None = None,
+        amount: int | None = None,
+        reverse: bool = False,
+    ) -> Iterator[Entry]:
+        """Iterate over a range of the log.
+
+        Args:
+            gt: start after this entry.
+            gte: start at this entry.
+            lt: stop before this entry.
+            lte: stop after this entry.
+            amount: yield at most this many entries (counted from the start of the iteration).
+            reverse: newest first; ``reverse=True, amount=n`` gives the newest ``n``.
+
+        Raises:
+            EntryNotFoundError: a bound names an entry the log does not hold.
+        """
+        order = self._order
+        lo, hi = 0, len(order)
+        if gt is not None:
+            lo = self._index(gt) + 1
+        if gte is not None:
+            lo = max(lo, self._index(gte))
+        if lt is not None:
+            hi = self._index(lt)
+        if lte is not None:
+            hi = min(hi, self._index(lte) + 1)
+        if amount is not None:
+            if amount <= 0:
+                return iter(())
+            if reverse:
+                lo = max(lo, hi - amount)
+            else:
+                hi = min(hi, lo + amount)
+        if lo >= hi:
+            return iter(())
+        if reverse:
+            return (order[i] for i in range(hi - 1, lo - 1, -1))
+        return iter(order[lo:hi])
+
+    def _index(self, cid: CID) -> int:
+        entry = self.get(cid)
+        return bisect_left(self._order, entry.sort_key, key=_sort_key)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every batch of newly admitted entries; return an unsubscribe."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, payload: IPLDKind) -> Entry:
+        """Sign ``payload`` into a new entry on top of the current heads, store it, admit it.
+
+        Raises:
+            CodecError: the payload is not an IPLD value.
+        """
+        return self.append_many((payload,))[0]
+
+    def append_many(self, payloads: Iterable[IPLDKind]) -> list[Entry]:
+        """Append many payloads as a chain of entries, stored with one ``put_many``.
+
+        Nothing is admitted unless every payload encodes and the store accepted every block.
+
+        Raises:
+            CodecError: a payload is not an IPLD value.
+        """
+        identity, log_id, order = self.identity, self.id, self._order
+        base = len(order)
+        heads = self.heads
+        next_cids = [e.cid for e in heads]
+        time = 1 + max((e.time for e in heads), default=0)
+        new: list[Entry] = []
+        for payload in payloads:
+            n = base + len(new)
+            refs: list[CID] = []
+            distance = 2
+            while distance <= n and len(refs) < self.max_refs:
+                i = n - distance
+                refs.append(order[i].cid if i < base else new[i - base].cid)
+                distance <<= 1
+            if refs and refs[0] in next_cids:
+                refs = [r for r in refs if r not in next_cids]
+            entry = Entry.create(identity, log_id, payload, time=time, next=next_cids, refs=refs)
+            new.append(entry)
+            next_cids = [entry.cid]
+            time += 1
+        if not new:
+            return new
+        self.store.put_many((e.cid, e.block) for e in new)
+        for entry in new:
+            self._entries[entry.cid] = entry
+            self._referenced.update(entry.next)
+        for cid in new[0].next:
+            del self._heads[cid]
+        last = new[-1]
+        self._heads[last.cid] = last
+        order.extend(new)
+        self._notify(new)
+        return new
+
+    def _notify(self, entries: Sequence[Entry]) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber(entries)
+
+    # ------------------------------------------------------------------ joining
+
+    def join(self, other: Log, *, progress: Progress | None = None) -> list[Entry]:
+        """Merge ``other``'s entries into this log, fetching blocks from ``other.store``.
+
+        Returns:
+            The entries newly admitted, in log order.
+
+        Raises:
+            EntryRejectedError: an entry failed verification; nothing from this join was admitted.
+            BlockNotFoundError: a needed block is missing; what was complete was admitted.
+        """
+        return self.join_heads(other.head_cids, source=other.store, progress=progress)
+
+    def resume(self, source: BlockStore | None = None) -> list[Entry]:
+        """Fetch the blocks an earlier join was missing and admit what is now complete.
+
+        Raises:
+            EntryRejectedError: an entry failed verification.
+            BlockNotFoundError: blocks are still missing.
+        """
+        return self.join_heads(list(self._missing), source=source)
+
+    def join_heads(
+        self,
+        heads: Iterable[CID],
+        *,
+        source: BlockStore | None = None,
+        progress: Progress | None = None,
+    ) -> list[Entry]:
+        """Fetch, verify and admit everything reachable from ``heads`` that this log lacks.
+
+        Blocks are looked up in this log's store first, then in ``source``. Verified blocks from
+        ``source`` are written to this log's store when their entry is admitted.
+
+        Returns:
+            The entries newly admitted, in log order.
+
+        Raises:
+            EntryRejectedError: an entry failed verification (its subclass says how); nothing from
+                this join was admitted, and verified entries stay pending for a later join.
+            BlockNotFoundError: a block named by a head or a ``next`` link could not be found; every
+                entry whose history is complete was admitted, the rest wait for :meth:`resume`.
+        """
+        entries, pending = self._entries, self._pending
+        want = [c for c in dict.fromkeys(heads) if c not in entries]
+        required: set[CID] = set(want)
+        seen: set[CID] = set(want)
+        not_found: list[CID] = []
+        failures: dict[CID, EntryRejectedError] = {}
+        external: set[CID] = set()
+        verified = 0
+        frontier = want
+        while frontier:
+            resolved = [pending[c] for c in frontier if c in pending]
+            ask = [c for c in frontier if c not in pending]
+            if ask:
+                blocks = self.store.get_many(ask)
+                if source is not None and source is not self.store and len(blocks) < len(ask):
+                    more = source.get_many(c for c in ask if c not in blocks)
+                    external.update(more)
+                    blocks.update(more)
+                for cid in ask:
+                    block = blocks.get(cid)
+                    if block is None:
+                        not_found.append(cid)
+                        continue
+                    try:
+                        entry = Entry.from_block(
+                            cid, block, log_id=self.id, access=self.access, limits=self.limits
+                        )
+                    except EntryRejectedError as e:
+                        failures[cid] = e
+                        continue
+                    pending[cid] = entry
+                    resolved.append(entry)
+                    verified += 1
+                if progress is not None:
+                    progress(verified)
+            frontier = []
+            for entry in resolved:
+                for link in entry.next:
+                    required.add(link)
+                    if link not in seen and link not in entries:
+                        seen.add(link)
+                        frontier.append(link)
+                for link in entry.refs:
+                    if link not in seen and link not in entries:
+                        seen.add(link)
+                        frontier.append(link)
+        for cid, error in failures.items():
+            if cid in required:
+                raise error
+        self._check_clocks(seen)
+        admitted = self._admit(external)
+        self._missing.difference_update(entries)
+        self._missing.update(c for c in not_found if c in required)
+        if admitted:
+            self._notify(admitted)
+        missing = self._missing
+        if missing and any(c in missing for c in not_found):
+            first = min(missing)
+            raise BlockNotFoundError(
+                first,
+                f"block not found: {first} ({len(missing)} missing; {len(admitted)} entries "
+                f"admitted, {len(pending)} verified entries wait for log.resume())",
+            )
+        return admitted
+
+    def _check_clocks(self, cids: Iterable[CID]) -> None:
+        entries, pending = self._entries, self._pending
+        for cid in cids:
+            entry = pending.get(cid)
+            if entry is None or not entry.next:
+                continue
+            parents = [entries.get(c) or pending.get(c) for c in entry.next]
+            times = [p.time for p in parents if p is not None]
+            if len(times) == len(parents) and entry.time != 1 + max(times):
+                del pending[cid]
+                raise ClockError(f"clock.time is {entry.time}, but its next have max time {max(times)}", cid)
+
+    def _admit(self, external: set[CID]) -> list[Entry]:
+        entries, pending, referenced, heads = (
+            self._entries, self._pending, self._referenced, self._heads,
+        )  # fmt: skip
+        admitted: list[Entry] = []
+        for entry in sorted(pending.values(), key=_sort_key):
+            if all(c in entries for c in entry.next):
+                admitted.append(entry)
+                cid = entry.cid
+                entries[cid] = entry
+                del pending[cid]
+                for link in entry.next:
+                    referenced.add(link)
+                    heads.pop(link, None)
+                if cid not in referenced:
+                    heads[cid] = entry
+        if not admitted:
+            return admitted
+        to_store = [(e.cid, e.block) for e in admitted if e.cid in external]
+        if to_store:
+            self.store.put_many(to_store)
+        order = self._order
+        if order and admitted[0].sort_key < order[-1].sort_key:
+            order.extend(admitted)
+            order.sort(key=_sort_key)
+        else:
+            order.extend(admitted)
+        return admitted
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        identity: Identity,
+        store: BlockStore,
+        heads: Iterable[CID],
+        *,
+        log_id: str,
+        access: AccessController | None = None,
+        limit: int | None = None,
+        progress: Progress | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_refs: int = DEFAULT_MAX_REFS,
+    ) -> Log:
+        """Open a log from its heads in ``store``, verifying every entry it reads.
+
+        Args:
+            identity: the writer this replica appends as.
+            store: the block store holding the log.
+            heads: the log's heads.
+            log_id: the log id.
+            access: who may write; by default only ``identity``.
+            limits: bounds on entries read.
+            max_refs: skip pointers per appended entry.
+            limit: load only the newest ``limit`` entries (by the log's total order).
+            progress: called with the number of entries verified so far.
+
+        Raises:
+            EntryRejectedError: a stored entry failed verification.
+            BlockNotFoundError: a needed block is missing from the store.
+        """
+        log = cls(identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs)
+        if limit is None:
+            log.join_heads(heads, progress=progress)
+            return log
+        log._load_newest(list(heads), limit, progress)
+        return log
+
+    def _load_newest(self, heads: list[CID], limit: int, progress: Progress | None) -> None:
+        # Walk from the heads popping the newest entry each time: every entry is newer than all of
+        # its ancestors, so the first ``limit`` pops are the newest ``limit`` entries.
+        heap: list[tuple[int, bytes, Entry]] = []
+        seen: set[CID] = set(heads)
+        loaded: list[Entry] = []
+
+        def fetch(cids: list[CID]) -> None:
+            blocks = self.store.get_many(cids)
+            for cid in cids:
+                if cid not in blocks:
+                    raise BlockNotFoundError(cid)
+                e = Entry.from_block(cid, blocks[cid], log_id=self.id, access=self.access, limits=self.limits)
+                inverted = (e.key + bytes(cid)).translate(_INVERT)
+                heapq.heappush(heap, (-e.time, inverted, e))
+
+        fetch(heads)
+        while heap and len(loaded) < limit:
+            entry = heapq.heappop(heap)[2]
+            loaded.append(entry)
+            if progress is not None:
+                progress(len(loaded))
+            parents = [c for c in entry.next if c not in seen]
+            seen.update(parents)
+            if parents and len(loaded) < limit:
+                fetch(parents)
+        by_cid = {e.cid: e for e in loaded}
+        for entry in loaded:
+            times = [by_cid[c].time for c in entry.next if c in by_cid]
+            if len(times) == len(entry.next) and times and entry.time != 1 + max(times):
+                raise ClockError(f"clock.time is {entry.time}, next max is {max(times)}", entry.cid)
+        loaded.reverse()
+        self._entries = by_cid
+        self._order = loaded
+        self._referenced = {c for e in loaded for c in e.next}
+        self._heads = {e.cid: e for e in loaded if e.cid not in self._referenced}

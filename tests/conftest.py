@@ -1,0 +1,33 @@
+"""Shared fixtures and the hypothesis profiles (select with $HYPOTHESIS_PROFILE)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+ALICE = Identity.from_seed(b"alice".ljust(32, b"\0"))
+BOB = Identity.from_seed(b"bob".ljust(32, b"\0"))
+CAROL = Identity.from_seed(b"carol".ljust(32, b"\0"))
+MALLORY = Identity.from_seed(b"mallory".ljust(32, b"\0"))
+WRITERS = WriteList([ALICE.public_key, BOB.public_key, CAROL.public_key])
+
+
+@pytest.fixture
+def store() -> MemoryBlockStore:
+    return MemoryBlockStore()
+
+
+@pytest.fixture
+def log_factory(store: MemoryBlockStore):
+    def make(identity: Identity = ALICE, log_id: str = "test-log") -> Log:
+        return Log(identity, store, log_id=log_id, access=WRITERS)
+
+    return make
