@@ -100,9 +100,6 @@ class CID(bytes):
 
         return multibase.encode(self, base)
 
-    def __bytes__(self) -> bytes:
-        return bytes.__bytes__(self)
-
     def __str__(self) -> str:
         return self.encode()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-import cbrrr
+from cbrrr import _cbrrr
 
 from ipfs_log.cid import CID
 from ipfs_log.errors import CodecError
@@ -28,11 +28,13 @@ __all__ = ["IPLDKind", "decode", "encode"]
 IPLDKind: TypeAlias = bool | int | float | str | bytes | CID | list["IPLDKind"] | dict[str, "IPLDKind"] | None
 """A value of the IPLD data model as Python holds it."""
 
-_encode: Callable[..., bytes] = cbrrr.encode_dag_cbor
-_decode: Callable[..., Any] = cbrrr.decode_dag_cbor
-
-
+# cbrrr's public encode/decode are thin Python wrappers over these C functions; calling them directly
+# saves a Python frame per block. pyproject pins cbrrr to the 1.1 series, whose shape this relies on,
+# and the property tests compare every result with the reference dag_cbor package.
+_c_encode: Callable[[object, type, bool], bytes] = _cbrrr.encode_dag_cbor
+_c_decode: Callable[[bytes, Callable[[bytes], object], bool], tuple[Any, int]] = _cbrrr.decode_dag_cbor
 _ENTRY_PREFIX = b"\x01\x71\x12\x20"
+_DECODE_ERRORS = (ValueError, TypeError, UnicodeDecodeError, OverflowError, RecursionError)
 
 
 def _link(raw: bytes) -> CID:
@@ -50,7 +52,7 @@ def encode(value: IPLDKind) -> bytes:
             key, NaN or an infinity, an integer outside 64 bits).
     """
     try:
-        return _encode(value, cid_type=CID)
+        return _c_encode(value, CID, False)
     except (TypeError, ValueError, OverflowError, RecursionError) as e:
         raise CodecError(f"value cannot be encoded as DAG-CBOR: {e}") from e
 
@@ -61,10 +63,46 @@ def decode(data: bytes) -> IPLDKind:
     Raises:
         CodecError: the bytes are not exactly one canonical DAG-CBOR value.
     """
+    return _decode(data, _link)
+
+
+def decode_unchecked_links(data: bytes) -> IPLDKind:
+    """Decode like :func:`decode`, but wrap link bytes in :class:`CID` without validating them.
+
+    For callers that validate every link themselves (the entry decoder checks ``next``/``refs`` and
+    walks the payload only when it may hold links); everything else is as strict as :func:`decode`.
+
+    Raises:
+        CodecError: the bytes are not exactly one canonical DAG-CBOR value.
+    """
+    return _decode(data, CID)
+
+
+def check_links(value: IPLDKind) -> None:
+    """Validate every link inside ``value`` as a well-formed CID.
+
+    Raises:
+        CodecError: a link's bytes are not a CID.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is CID:
+            CID.from_bytes(item)
+        elif type(item) is list:
+            stack.extend(item)
+        elif type(item) is dict:
+            stack.extend(item.values())
+
+
+def _decode(data: bytes, cid_ctor: Callable[[bytes], object]) -> IPLDKind:
     try:
-        value: IPLDKind = _decode(data, cid_ctor=_link)
+        value, length = _c_decode(data, cid_ctor, False)
     except CodecError:
         raise
-    except (ValueError, TypeError, UnicodeDecodeError, OverflowError, RecursionError) as e:
+    except _DECODE_ERRORS as e:
         raise CodecError(f"not canonical DAG-CBOR: {e}") from e
-    return value
+    if length != len(data):
+        raise CodecError(f"not canonical DAG-CBOR: {len(data) - length} bytes after the value")
+    result: IPLDKind = value
+    return result
