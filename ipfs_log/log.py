@@ -113,6 +113,7 @@ class Log:
         self._referenced: set[CID] = set()
         self._pending: dict[CID, Entry] = {}
         self._missing: set[CID] = set()
+        self._unstored: set[CID] = set()  # pending entries whose blocks came from another store
         self._subscribers: list[Subscriber] = []
 
     # ------------------------------------------------------------------ reading
@@ -332,7 +333,6 @@ class Log:
         seen: set[CID] = set(want)
         not_found: list[CID] = []
         failures: dict[CID, EntryRejectedError] = {}
-        external: set[CID] = set()
         verified = 0
         frontier = want
         while frontier:
@@ -342,7 +342,7 @@ class Log:
                 blocks = self.store.get_many(ask)
                 if source is not None and source is not self.store and len(blocks) < len(ask):
                     more = source.get_many(c for c in ask if c not in blocks)
-                    external.update(more)
+                    self._unstored.update(more)
                     blocks.update(more)
                 for cid in ask:
                     block = blocks.get(cid)
@@ -376,8 +376,8 @@ class Log:
             if cid in required:
                 raise error
         self._check_clocks(seen)
-        admitted = self._admit(external)
-        self._missing.difference_update(entries)
+        admitted = self._admit()
+        self._missing = {c for c in self._missing if c not in entries}
         self._missing.update(c for c in not_found if c in required)
         if admitted:
             self._notify(admitted)
@@ -403,27 +403,33 @@ class Log:
                 del pending[cid]
                 raise ClockError(f"clock.time is {entry.time}, but its next have max time {max(times)}", cid)
 
-    def _admit(self, external: set[CID]) -> list[Entry]:
-        entries, pending, referenced, heads = (
-            self._entries, self._pending, self._referenced, self._heads,
-        )  # fmt: skip
+    def _admit(self) -> list[Entry]:
+        # Parents sort before their children (the clock rule), so one pass in log order finds every
+        # pending entry whose history is complete. Blocks are stored before any state changes.
+        entries, pending = self._entries, self._pending
         admitted: list[Entry] = []
+        admitting: set[CID] = set()
         for entry in sorted(pending.values(), key=_sort_key):
-            if all(c in entries for c in entry.next):
+            if all(c in entries or c in admitting for c in entry.next):
                 admitted.append(entry)
-                cid = entry.cid
-                entries[cid] = entry
-                del pending[cid]
-                for link in entry.next:
-                    referenced.add(link)
-                    heads.pop(link, None)
-                if cid not in referenced:
-                    heads[cid] = entry
+                admitting.add(entry.cid)
         if not admitted:
             return admitted
-        to_store = [(e.cid, e.block) for e in admitted if e.cid in external]
+        unstored = self._unstored
+        to_store = [(e.cid, e.block) for e in admitted if e.cid in unstored]
         if to_store:
             self.store.put_many(to_store)
+            unstored.difference_update(c for c, _ in to_store)
+        referenced, heads = self._referenced, self._heads
+        for entry in admitted:
+            cid = entry.cid
+            entries[cid] = entry
+            del pending[cid]
+            for link in entry.next:
+                referenced.add(link)
+                heads.pop(link, None)
+            if cid not in referenced:
+                heads[cid] = entry
         order = self._order
         if order and admitted[0].sort_key < order[-1].sort_key:
             order.extend(admitted)
