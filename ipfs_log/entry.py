@@ -170,6 +170,8 @@ class Entry:
             raise EntryDecodeError("sig must be a 64-byte Ed25519 signature", cid)
         if type(clock) is not dict or clock.keys() != _CLOCK_FIELDS:
             raise EntryDecodeError("clock must be exactly {id, time}", cid)
+        if type(clock["id"]) is not bytes:
+            raise EntryDecodeError("clock.id must be bytes (the writer's public key)", cid)
         time = clock["time"]
         if type(time) is not int or not 1 <= time <= _MAX_TIME:
             raise EntryDecodeError(f"clock.time must be an int in [1, 2**63), got {time!r}", cid)

@@ -274,8 +274,16 @@ class Log:
         return new
 
     def _notify(self, entries: Sequence[Entry]) -> None:
+        # Every subscriber hears of every admission, even when one of them raises; the first error
+        # is re-raised afterwards.
+        error: BaseException | None = None
         for subscriber in list(self._subscribers):
-            subscriber(entries)
+            try:
+                subscriber(entries)
+            except Exception as e:
+                error = error or e
+        if error is not None:
+            raise error
 
     # ------------------------------------------------------------------ joining
 
@@ -375,7 +383,9 @@ class Log:
         for cid, error in failures.items():
             if cid in required:
                 raise error
-        self._check_clocks(seen)
+        # Every pending entry, not just those seen now: one kept from an earlier join that hit a
+        # missing parent is admitted below once that parent arrives, and its clock is checkable only now.
+        self._check_clocks(list(pending))
         admitted = self._admit()
         self._missing = {c for c in self._missing if c not in entries}
         self._missing.update(c for c in not_found if c in required)
@@ -439,6 +449,34 @@ class Log:
         return admitted
 
     # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def restore(
+        cls,
+        identity: Identity,
+        store: BlockStore,
+        *,
+        log_id: str,
+        entries: dict[CID, Entry],
+        order: list[Entry],
+        heads: Iterable[Entry],
+        referenced: set[CID],
+        access: AccessController | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_refs: int = DEFAULT_MAX_REFS,
+    ) -> Log:
+        """Rebuild a log from state its caller already verified: nothing is fetched or checked.
+
+        For a store that verified every entry before writing it (orbit's local store), so reopening a
+        log costs neither a walk nor a signature check. The containers are used as given, and may be
+        lazy views that read entries from ``store`` on demand: ``entries`` maps each admitted CID to its
+        entry, ``order`` holds the entries in log order, ``heads`` are the entries no other names in
+        ``next``, and ``referenced`` holds every CID some admitted entry names in ``next``.
+        """
+        log = cls(identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs)
+        log._entries, log._order, log._referenced = entries, order, referenced
+        log._heads = {e.cid: e for e in heads}
+        return log
 
     @classmethod
     def load(

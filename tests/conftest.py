@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -12,6 +14,21 @@ from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """Let hypothesis report a failure instead of crashing pytest.
+
+    On a failing example hypothesis imports libcst to suggest a patch; libcst raises a
+    DeprecationWarning (mypy_extensions.TypedDict), and ``filterwarnings = error`` turns that into an
+    INTERNALERROR that hides the falsifying example. Import it here first, with the warning silenced.
+    """
+    if getattr(item, "_hypothesis_failing_examples", None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with contextlib.suppress(ImportError):
+                import hypothesis.extra._patching  # noqa: F401
+
 
 ALICE = Identity.from_seed(b"alice".ljust(32, b"\0"))
 BOB = Identity.from_seed(b"bob".ljust(32, b"\0"))
