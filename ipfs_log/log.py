@@ -7,10 +7,12 @@ it. Join is idempotent, commutative and associative: replicas that have seen the
 same heads and the same order, ``(clock.time, writer key, CID bytes)``.
 
 Fetching walks ``next`` and ``refs`` breadth first and asks the store for each whole frontier at once.
-``refs`` are skip pointers to the entries 2, 4, 8, … places back in the writer's order, so an N-entry log
-arrives in about log2(N) rounds rather than N. A join that meets a missing block admits every entry
-whose history is complete, keeps the other verified entries pending, and raises
-:class:`BlockNotFoundError`; calling :meth:`Log.resume` later fetches only what is still missing.
+``refs`` are skip pointers that make the log a deterministic skip list: the entry appended at position
+``n`` points back ``2**k`` places for every ``k >= 1`` with ``2**k`` dividing ``n`` (so one pointer per
+entry on average), and an N-entry log arrives in at most about 2·log2(N) rounds rather than N. A join
+that meets a missing block admits every entry whose history is complete, keeps the other verified
+entries pending, and raises :class:`BlockNotFoundError`; calling :meth:`Log.resume` later fetches only
+what is still missing.
 
 >>> from ipfs_log import Identity, MemoryBlockStore, WriteList
 >>> alice, bob = Identity.from_seed(b"a" * 32), Identity.from_seed(b"b" * 32)
@@ -30,11 +32,10 @@ from __future__ import annotations
 
 import gc
 import heapq
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
-from typing import Final
+from typing import Final, Protocol
 
 from ipfs_log.access import AccessController, WriteList
 from ipfs_log.blockstore import BlockStore
@@ -49,7 +50,7 @@ from ipfs_log.errors import (
 )
 from ipfs_log.identity import Identity
 
-__all__ = ["Log", "Progress", "Subscriber"]
+__all__ = ["Entries", "Log", "Order", "Progress", "Subscriber", "gc_paused"]
 
 Progress = Callable[[int], None]
 """Called during a join or load with the number of entries verified so far."""
@@ -61,8 +62,84 @@ _INVERT: Final = bytes(range(255, -1, -1))
 DEFAULT_MAX_REFS: Final = 16
 
 
+class Order(Protocol):
+    """The log's entries in log order: what :meth:`Log.restore` accepts besides the default list.
+
+    A persistent implementation can keep only the CIDs and sort keys in memory and read entries from
+    its store when asked for them.
+    """
+
+    def __len__(self) -> int:
+        """Return the number of entries."""
+        ...
+
+    def __iter__(self) -> Iterator[Entry]:
+        """Iterate over every entry, oldest first."""
+        ...
+
+    def cid_at(self, i: int) -> CID:
+        """Return the CID of the entry at position ``i`` (negative counts from the end)."""
+        ...
+
+    def sort_key_at(self, i: int) -> tuple[int, bytes, bytes]:
+        """Return the sort key of the entry at position ``i`` (negative counts from the end)."""
+        ...
+
+    def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
+        """Iterate over positions ``lo`` to ``hi - 1``, newest first if ``reverse``."""
+        ...
+
+    def extend(self, entries: Sequence[Entry]) -> None:
+        """Add newly admitted entries at the end (they may then need :meth:`resort`)."""
+        ...
+
+    def resort(self) -> None:
+        """Restore log order after :meth:`extend` added entries that sort before the last one."""
+        ...
+
+
+class Entries(Protocol):
+    """CID → entry for every admitted entry: what :meth:`Log.restore` accepts besides a dict."""
+
+    def __contains__(self, cid: object) -> bool:
+        """Return whether the log holds the entry."""
+        ...
+
+    def __getitem__(self, cid: CID) -> Entry:
+        """Return the entry; raise KeyError if the log does not hold it."""
+        ...
+
+    def __setitem__(self, cid: CID, entry: Entry) -> None:
+        """Record a newly admitted entry."""
+        ...
+
+    def get(self, cid: CID) -> Entry | None:
+        """Return the entry, or None."""
+        ...
+
+
+class _EntryList(list[Entry]):
+    """The default :class:`Order`: every entry in memory."""
+
+    __slots__ = ()
+
+    def cid_at(self, i: int) -> CID:
+        return self[i].cid
+
+    def sort_key_at(self, i: int) -> tuple[int, bytes, bytes]:
+        return self[i].sort_key
+
+    def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
+        if reverse:
+            return (self[i] for i in range(hi - 1, lo - 1, -1))
+        return iter(self[lo:hi])
+
+    def resort(self) -> None:
+        self.sort(key=_sort_key)
+
+
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector during bulk ingestion.
 
     Building thousands of entries (each with its payload containers) makes CPython run full
@@ -88,7 +165,7 @@ class Log:
         log_id: the log's id (the database address); entries of other logs are rejected.
         access: who may write; by default only ``identity``.
         limits: bounds on entries from outside.
-        max_refs: how many skip pointers each appended entry carries (distances 2, 4, …, 2**max_refs).
+        max_refs: the most skip pointers an appended entry carries (distances 2, 4, …, 2**max_refs).
     """
 
     def __init__(
@@ -107,10 +184,12 @@ class Log:
         self.access: AccessController = access or WriteList([identity.public_key])
         self.limits = limits
         self.max_refs = min(max_refs, limits.max_refs)
-        self._entries: dict[CID, Entry] = {}
-        self._order: list[Entry] = []
+        self._entries: Entries = {}
+        self._order: Order = _EntryList()
         self._heads: dict[CID, Entry] = {}
-        self._referenced: set[CID] = set()
+        # CIDs named in some entry's ``next``, kept only for a log loaded with a length limit: in a
+        # complete log an entry is admitted after its parents, so no admitted entry can name it.
+        self._referenced: set[CID] | None = None
         self._pending: dict[CID, Entry] = {}
         self._missing: set[CID] = set()
         self._unstored: set[CID] = set()  # pending entries whose blocks came from another store
@@ -208,13 +287,19 @@ class Log:
                 hi = min(hi, lo + amount)
         if lo >= hi:
             return iter(())
-        if reverse:
-            return (order[i] for i in range(hi - 1, lo - 1, -1))
-        return iter(order[lo:hi])
+        return order.span(lo, hi, reverse)
 
     def _index(self, cid: CID) -> int:
-        entry = self.get(cid)
-        return bisect_left(self._order, entry.sort_key, key=_sort_key)
+        target = self.get(cid).sort_key
+        order = self._order
+        lo, hi = 0, len(order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if order.sort_key_at(mid) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber`` with every batch of newly admitted entries; return an unsubscribe."""
@@ -249,9 +334,9 @@ class Log:
             n = base + len(new)
             refs: list[CID] = []
             distance = 2
-            while distance <= n and len(refs) < self.max_refs:
+            while not n % distance and distance <= n and len(refs) < self.max_refs:
                 i = n - distance
-                refs.append(order[i].cid if i < base else new[i - base].cid)
+                refs.append(order.cid_at(i) if i < base else new[i - base].cid)
                 distance <<= 1
             if refs and refs[0] in next_cids:
                 refs = [r for r in refs if r not in next_cids]
@@ -264,7 +349,6 @@ class Log:
         self.store.put_many((e.cid, e.block) for e in new)
         for entry in new:
             self._entries[entry.cid] = entry
-            self._referenced.update(entry.next)
         for cid in new[0].next:
             del self._heads[cid]
         last = new[-1]
@@ -329,7 +413,7 @@ class Log:
             BlockNotFoundError: a block named by a head or a ``next`` link could not be found; every
                 entry whose history is complete was admitted, the rest wait for :meth:`resume`.
         """
-        with _gc_paused():
+        with gc_paused():
             return self._join_heads(heads, source, progress)
 
     def _join_heads(
@@ -436,16 +520,18 @@ class Log:
             entries[cid] = entry
             del pending[cid]
             for link in entry.next:
-                referenced.add(link)
                 heads.pop(link, None)
-            if cid not in referenced:
+            if referenced is None:
                 heads[cid] = entry
+            else:
+                referenced.update(entry.next)
+                if cid not in referenced:
+                    heads[cid] = entry
         order = self._order
-        if order and admitted[0].sort_key < order[-1].sort_key:
-            order.extend(admitted)
-            order.sort(key=_sort_key)
-        else:
-            order.extend(admitted)
+        unsorted = len(order) > 0 and admitted[0].sort_key < order.sort_key_at(-1)
+        order.extend(admitted)
+        if unsorted:
+            order.resort()
         return admitted
 
     # ------------------------------------------------------------------ loading
@@ -457,10 +543,9 @@ class Log:
         store: BlockStore,
         *,
         log_id: str,
-        entries: dict[CID, Entry],
-        order: list[Entry],
+        entries: Entries,
+        order: Order,
         heads: Iterable[Entry],
-        referenced: set[CID],
         access: AccessController | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_refs: int = DEFAULT_MAX_REFS,
@@ -470,11 +555,11 @@ class Log:
         For a store that verified every entry before writing it (orbit's local store), so reopening a
         log costs neither a walk nor a signature check. The containers are used as given, and may be
         lazy views that read entries from ``store`` on demand: ``entries`` maps each admitted CID to its
-        entry, ``order`` holds the entries in log order, ``heads`` are the entries no other names in
-        ``next``, and ``referenced`` holds every CID some admitted entry names in ``next``.
+        entry, ``order`` holds the entries in log order, and ``heads`` are the entries no other names
+        in ``next``. The log must be complete (every entry's ancestors are in it).
         """
         log = cls(identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs)
-        log._entries, log._order, log._referenced = entries, order, referenced
+        log._entries, log._order = entries, order
         log._heads = {e.cid: e for e in heads}
         return log
 
@@ -513,7 +598,7 @@ class Log:
         if limit is None:
             log.join_heads(heads, progress=progress)
             return log
-        with _gc_paused():
+        with gc_paused():
             log._load_newest(list(heads), limit, progress)
         return log
 
@@ -550,6 +635,6 @@ class Log:
                 raise ClockError(f"clock.time is {entry.time}, next max is {max(times)}", entry.cid)
         loaded.reverse()
         self._entries = by_cid
-        self._order = loaded
+        self._order = _EntryList(loaded)
         self._referenced = {c for e in loaded for c in e.next}
         self._heads = {e.cid: e for e in loaded if e.cid not in self._referenced}

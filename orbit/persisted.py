@@ -1,41 +1,48 @@
 """Logs kept in the local block store: written durably on every admit, reopened without a replay.
 
-Opening a stored log reads its heads and its order index (one small key per entry, in log order) and
-hands :meth:`ipfs_log.Log.restore` *lazy* containers: an entry is read from the store, hash-checked and
-decoded only when something asks for it, and dropped afterwards. So reopening costs a cursor walk over
-the order index, not a decode and a signature check per entry, and iterating a million-entry log holds
-one entry at a time. Entries admitted in this session stay in memory, as in an ordinary log.
+Opening a stored log reads its heads and its order index (76 bytes per entry: time, writer key, CID,
+packed into one ``bytearray``) and hands :meth:`ipfs_log.Log.restore` two views over the store:
 
-Every batch of entries the log admits (an append or a join) is recorded, with the log's new heads, in
-one transaction committed before the append or join returns.
+- :class:`StoredOrder`, the log's entries in order: iterating it is one sequential cursor walk over the
+  blocks, which are hash-checked and decoded in chunks (no signature check: the log verified every entry
+  before it was stored) and dropped once the caller moves on;
+- :class:`StoredEntries`, membership and lookup by CID through the store's ``where`` index.
+
+So reopening costs a walk over small keys, not a decode and a signature check per entry, and a
+million-entry log keeps about 76 MB of order records in memory, not a million entry objects.
+
+Every batch of entries the log admits (an append or a join) is written, with the log's new heads, in one
+transaction committed before the append or join returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final, cast, overload
-
-import cbrrr
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
 
 from ipfs_log.access import AccessController
 from ipfs_log.cid import CID
+from ipfs_log.codec import decode_unchecked_links
 from ipfs_log.entry import Entry
+from ipfs_log.errors import CodecError
 from ipfs_log.identity import Identity
-from ipfs_log.log import Log
-from orbit.blockstore.local import LocalBlockStore, OrderIndex
+from ipfs_log.log import Log, gc_paused
+from orbit.blockstore.local import LocalBlockStore
 from orbit.errors import StorageCorruptError
 
-__all__ = ["LogBlocks", "open_log"]
+__all__ = ["LogBlocks", "StoredEntries", "StoredOrder", "open_log"]
 
+_RECORD: Final = 76  # time (8, big-endian) + writer key (32) + CID (36)
+_CHUNK: Final = 512
 _FIELDS: Final = frozenset(("v", "id", "clock", "next", "refs", "payload", "key", "sig"))
-_decode: Callable[..., Any] = cbrrr.decode_dag_cbor
 
 
 class LogBlocks:
-    """The block store a persisted log sees: reads go to the local store, writes wait for the commit.
+    """The block store a persisted log sees: reads go to the local store; writes wait for the record.
 
-    ``put_many`` stages blocks into the store's open transaction; the log's subscriber then records
-    the admitted entries and the new heads and commits everything at once.
+    The log calls ``put_many`` with the blocks of entries it is about to admit, and then tells its
+    subscribers, the first of which (installed by :func:`open_log`) writes those entries, their order
+    keys and the new heads in one committed transaction. So ``put``/``put_many`` have nothing to do.
     """
 
     __slots__ = ("local",)
@@ -61,20 +68,10 @@ class LogBlocks:
         return self.local.get_many(cids)
 
     def put(self, cid: CID, block: bytes) -> None:
-        """Stage a block; it is committed with the entries the log admits next.
-
-        Raises:
-            BlockStoreError: the write failed.
-        """
-        self.local.stage(((cid, block),))
+        """Nothing to do: the entry is written when the log admits it."""
 
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        """Stage blocks; they are committed with the entries the log admits next.
-
-        Raises:
-            BlockStoreError: the write failed.
-        """
-        self.local.stage(blocks)
+        """Nothing to do: the entries are written when the log admits them."""
 
     def has(self, cid: CID) -> bool:
         """Return whether the store holds the block."""
@@ -82,7 +79,7 @@ class LogBlocks:
 
 
 class _Reader:
-    """Reads stored entries back: hash checked by the store, decoded, fields checked, no signature."""
+    """Turns stored blocks back into entries: fields checked, no signature (verified before storing)."""
 
     __slots__ = ("local", "log_id")
 
@@ -91,177 +88,144 @@ class _Reader:
         self.log_id = log_id
 
     def entry(self, cid: CID) -> Entry:
-        return self._decode(cid, self.local.get(cid))
+        return self.decode(cid, self.local.get(cid))
 
-    def entries(self, cids: Sequence[CID]) -> list[Entry]:
-        blocks = self.local.get_many(cids)
-        decode = self._decode
+    def decode(self, cid: CID, block: bytes) -> Entry:
         try:
-            return [decode(cid, blocks[cid]) for cid in cids]
-        except KeyError as e:
-            raise StorageCorruptError(
-                "block of a stored entry is missing", self.local.path, e.args[0]
-            ) from None
-
-    def _decode(self, cid: CID, block: bytes) -> Entry:
-        try:
-            body = _decode(block, cid_ctor=CID)
-            clock = body["clock"]
-            t, k = clock["time"], body["key"]
-            entry = Entry(
-                cid, block, body["id"], t, k, tuple(body["next"]), tuple(body["refs"]), body["payload"],
-                body["sig"], (t, k, bytes(cid)),
+            body = decode_unchecked_links(block)
+            if type(body) is not dict or body.keys() != _FIELDS or body["id"] != self.log_id:
+                raise StorageCorruptError(
+                    f"stored block is not an entry of log {self.log_id!r}", self.local.path, cid
+                )
+            clock, key = body["clock"], body["key"]
+            time = clock["time"] if type(clock) is dict else None
+            if type(time) is not int or type(key) is not bytes:
+                raise StorageCorruptError("stored entry has a malformed clock", self.local.path, cid)
+            return Entry(
+                cid, block, self.log_id, time, key, tuple(body["next"]), tuple(body["refs"]),  # type: ignore[arg-type]
+                body["payload"], body["sig"], (time, key, bytes(cid)),  # type: ignore[arg-type]
             )  # fmt: skip
-            ok = body["id"] == self.log_id and type(t) is int and len(body) == 8
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
+        except (CodecError, TypeError, KeyError) as e:
             raise StorageCorruptError(f"stored entry does not decode: {e}", self.local.path, cid) from e
-        if not ok:
-            raise StorageCorruptError(
-                f"stored block is not an entry of log {self.log_id!r}", self.local.path, cid
-            )
-        return entry
 
 
-_CHUNK: Final = 256
+class StoredOrder:
+    """A stored log's entries in log order (an :class:`ipfs_log.log.Order`), read on demand.
 
+    Only the packed 76-byte order records live in memory. Entries admitted in this session are written
+    by the log's first subscriber before anyone reads them, so every position reads from the store.
+    """
 
-class _LazyOrder:
-    """The log's entries in order: stored ones by CID (read on access), new ones as objects."""
-
-    def __init__(self, index: OrderIndex, reader: _Reader) -> None:
-        self._cids = index.cids
-        self._keys = index.keys
-        self._live: dict[int, Entry] = {}
+    def __init__(self, local: LocalBlockStore, number: int, records: bytearray, reader: _Reader) -> None:
+        self._local = local
+        self._number = number
+        self._records = records
         self._reader = reader
+        self._sorted = len(records) // _RECORD  # positions before this are in log order
 
     def __len__(self) -> int:
-        return len(self._cids)
+        return len(self._records) // _RECORD
 
-    def _at(self, i: int) -> Entry:
-        live = self._live.get(i)
-        if live is not None:
-            return live
-        return self._reader.entry(self._cids[i])
-
-    def _iter(self, positions: range) -> Iterator[Entry]:
-        live, cids, read = self._live, self._cids, self._reader.entries
-        for start in range(0, len(positions), _CHUNK):
-            chunk = positions[start : start + _CHUNK]
-            if live and any(i in live for i in chunk):
-                yield from (self._at(i) for i in chunk)
-            else:
-                yield from read([cids[i] for i in chunk])
-
-    @overload
-    def __getitem__(self, i: int) -> Entry: ...
-    @overload
-    def __getitem__(self, i: slice) -> _Slice: ...
-    def __getitem__(self, i: int | slice) -> Entry | _Slice:
-        if isinstance(i, slice):
-            return _Slice(self, range(len(self._cids))[i])
-        n = len(self._cids)
+    def _offset(self, i: int) -> int:
+        n = len(self)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("log position out of range")
-        return self._at(i)
+        return i * _RECORD
 
-    def __iter__(self) -> Iterator[Entry]:
-        return self._iter(range(len(self._cids)))
+    def cid_at(self, i: int) -> CID:
+        """Return the CID at position ``i``."""
+        o = self._offset(i)
+        return CID(self._records[o + 40 : o + _RECORD])
 
-    def __reversed__(self) -> Iterator[Entry]:
-        return self._iter(range(len(self._cids) - 1, -1, -1))
-
-    def append(self, entry: Entry) -> None:
-        self.extend((entry,))
-
-    def extend(self, entries: Iterable[Entry]) -> None:
-        for e in entries:
-            self._live[len(self._cids)] = e
-            self._cids.append(e.cid)
-            self._keys.append(e.time.to_bytes(8, "big") + e.key + e.cid)
-
-    def sort(self, *, key: object = None, reverse: bool = False) -> None:
-        """Sort by the log's total order (the only order a log uses); ``key`` is ignored."""
-        by_cid = {e.cid: e for e in self._live.values()}
-        pairs = sorted(zip(self._keys, self._cids, strict=True), reverse=reverse)
-        self._keys = [k for k, _ in pairs]
-        self._cids = [c for _, c in pairs]
-        self._live = {pos: by_cid[c] for pos, c in enumerate(self._cids) if c in by_cid}
-
-
-class _Slice:
-    """A lazy range of a :class:`_LazyOrder`."""
-
-    __slots__ = ("_order", "_range")
-
-    def __init__(self, order: _LazyOrder, positions: range) -> None:
-        self._order = order
-        self._range = positions
-
-    def __len__(self) -> int:
-        return len(self._range)
-
-    def __iter__(self) -> Iterator[Entry]:
-        return self._order._iter(self._range)
+    def sort_key_at(self, i: int) -> tuple[int, bytes, bytes]:
+        """Return ``(time, writer key, CID bytes)`` at position ``i``, without reading the entry."""
+        o = self._offset(i)
+        r = self._records
+        return int.from_bytes(r[o : o + 8], "big"), bytes(r[o + 8 : o + 40]), bytes(r[o + 40 : o + _RECORD])
 
     def __getitem__(self, i: int) -> Entry:
-        return self._order._at(self._range[i])
+        return self._reader.entry(self.cid_at(i))
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self.span(0, len(self), False)
+
+    def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
+        """Iterate over positions ``lo`` to ``hi - 1`` (newest first if ``reverse``), a chunk at a time."""
+        starts = range(lo, hi, _CHUNK)
+        for start in reversed(starts) if reverse else starts:
+            chunk = self._read(start, min(start + _CHUNK, hi))
+            yield from reversed(chunk) if reverse else chunk
+
+    def _read(self, lo: int, hi: int) -> list[Entry]:
+        records = bytes(self._records[lo * _RECORD : hi * _RECORD])
+        with gc_paused():
+            blocks = self._local.read_run(self._number, records)
+            decode = self._reader.decode
+            return [
+                decode(CID(records[i * _RECORD + 40 : (i + 1) * _RECORD]), block)
+                for i, block in enumerate(blocks)
+            ]
+
+    def extend(self, entries: Sequence[Entry]) -> None:
+        """Add the order records of newly admitted entries (themselves in log order) at the end."""
+        if not entries:
+            return
+        added = b"".join(e.time.to_bytes(8, "big") + e.key + e.cid for e in entries)
+        in_order = self._sorted == len(self) and (
+            not self._records or added[:_RECORD] > self._records[-_RECORD:]
+        )
+        self._records += added
+        if in_order:
+            self._sorted = len(self)
+
+    def resort(self) -> None:
+        """Move records added out of order into place (insertion for a few, a full sort for many)."""
+        records, n = self._records, len(self)
+        tail = [bytes(records[i * _RECORD : (i + 1) * _RECORD]) for i in range(self._sorted, n)]
+        del records[self._sorted * _RECORD :]
+        if len(tail) <= 64:
+            for record in tail:
+                lo, hi = 0, len(records) // _RECORD
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if records[mid * _RECORD : (mid + 1) * _RECORD] < record:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                records[lo * _RECORD : lo * _RECORD] = record
+        else:
+            merged = sorted([bytes(records[i : i + _RECORD]) for i in range(0, len(records), _RECORD)] + tail)
+            records[:] = b"".join(merged)
+        self._sorted = len(self)
 
 
-class _LazyEntries:
-    """CID -> entry for every admitted entry: membership from a set, entries read on access."""
+class StoredEntries:
+    """CID → entry for a stored log (an :class:`ipfs_log.log.Entries`), through the ``where`` index."""
 
-    def __init__(self, members: set[CID], reader: _Reader) -> None:
-        self._members = members
-        self._live: dict[CID, Entry] = {}
+    def __init__(self, local: LocalBlockStore, number: int, reader: _Reader) -> None:
+        self._local = local
+        self._prefix = number.to_bytes(4, "big")
         self._reader = reader
 
     def __contains__(self, cid: object) -> bool:
-        return cid in self._members
-
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def __iter__(self) -> Iterator[CID]:
-        return iter(self._members)
+        if not isinstance(cid, CID):
+            return False
+        key = self._local.entry_key(cid)
+        return key is not None and key[:4] == self._prefix
 
     def __getitem__(self, cid: CID) -> Entry:
-        live = self._live.get(cid)
-        if live is not None:
-            return live
-        if cid not in self._members:
+        if cid not in self:
             raise KeyError(cid)
         return self._reader.entry(cid)
 
-    def get(self, cid: CID, default: Entry | None = None) -> Entry | None:
-        return self[cid] if cid in self._members else default
+    def get(self, cid: CID) -> Entry | None:
+        """Return the entry, or None if the log does not hold it."""
+        return self._reader.entry(cid) if cid in self else None
 
     def __setitem__(self, cid: CID, entry: Entry) -> None:
-        self._members.add(cid)
-        self._live[cid] = entry
-
-
-class _LazyReferenced:
-    """The CIDs named in some admitted entry's ``next``, without reading a stored entry.
-
-    In a complete stored log every entry that is not a head is named by another one, so the stored
-    part is "stored and not a stored head"; what is admitted later is kept explicitly.
-    """
-
-    def __init__(self, stored: set[CID], stored_heads: frozenset[CID]) -> None:
-        self._stored = stored
-        self._stored_heads = stored_heads
-        self._added: set[CID] = set()
-
-    def __contains__(self, cid: object) -> bool:
-        return cid in self._added or (cid in self._stored and cid not in self._stored_heads)
-
-    def add(self, cid: CID) -> None:
-        self._added.add(cid)
-
-    def update(self, cids: Iterable[CID]) -> None:
-        self._added.update(cids)
+        """Nothing to do: the log's first subscriber stores admitted entries."""
 
 
 def open_log(
@@ -279,30 +243,22 @@ def open_log(
     """
     number = local.log_number(log_id)
     assert number is not None
-    blocks = LogBlocks(local)
+    reader = _Reader(local, log_id)
+    records = local.order(number)
+    order = StoredOrder(local, number, records, reader)
+    entries = StoredEntries(local, number, reader)
     head_cids = local.heads(number)
-    if not head_cids:
-        log = Log(identity, blocks, log_id=log_id, access=access)
-    else:
-        reader = _Reader(local, log_id)
-        index = local.order(number)
-        members = set(index.cids)
-        if len(members) != len(index.cids) or not members.issuperset(head_cids):
-            raise StorageCorruptError(f"order index of log {log_id!r} does not match its heads", local.path)
-        heads = [reader.entry(c) for c in head_cids]
-        log = Log.restore(
-            identity,
-            blocks,
-            log_id=log_id,
-            access=access,
-            entries=cast(dict[CID, Entry], _LazyEntries(members, reader)),
-            order=cast(list[Entry], _LazyOrder(index, reader)),
-            heads=heads,
-            referenced=cast(set[CID], _LazyReferenced(members, frozenset(head_cids))),
-        )
+    if bool(head_cids) != bool(len(order)):
+        raise StorageCorruptError(f"order index of log {log_id!r} does not match its heads", local.path)
+    heads = [reader.entry(c) for c in head_cids]
+    if any(c not in entries for c in head_cids):
+        raise StorageCorruptError(f"a head of log {log_id!r} is not in its order index", local.path)
+    log = Log.restore(
+        identity, LogBlocks(local), log_id=log_id, access=access, entries=entries, order=order, heads=heads
+    )
 
-    def record(entries: Sequence[Entry]) -> None:
-        local.record(number, entries, log.head_cids)
+    def record(admitted: Sequence[Entry]) -> None:
+        local.record(number, admitted, log.head_cids)
 
     log.subscribe(record)
     return log

@@ -4,6 +4,6 @@ The protocol and the in-memory store are in :mod:`ipfs_log.blockstore`; this pac
 embedded store, the default for every database.
 """
 
-from orbit.blockstore.local import LocalBlockStore, OrderIndex
+from orbit.blockstore.local import LocalBlockStore
 
-__all__ = ["LocalBlockStore", "OrderIndex"]
+__all__ = ["LocalBlockStore"]

@@ -147,12 +147,16 @@ def test_append_many_is_a_chain(log_factory: LogFactory) -> None:
 
 
 def test_refs_are_power_of_two_skip_pointers(log_factory: LogFactory) -> None:
+    # A deterministic skip list: position n points back 2**k places for each 2**k dividing n.
     log = log_factory()
     for i in range(70):
         log.append(i)
     order = list(log)
+    assert list(order[64].refs) == [order[64 - d].cid for d in (2, 4, 8, 16, 32, 64)]
+    assert order[63].refs == ()
+    assert list(order[12].refs) == [order[10].cid, order[8].cid]
     for n, entry in enumerate(order):
-        expected = [order[n - d].cid for d in (2, 4, 8, 16, 32, 64) if d <= n]
+        expected = [order[n - d].cid for d in (2, 4, 8, 16, 32, 64) if d <= n and n % d == 0]
         assert list(entry.refs) == expected, n
         assert set(entry.refs).isdisjoint(entry.next)
 
@@ -163,7 +167,7 @@ def test_refs_respect_max_refs(log_factory: LogFactory) -> None:
         log.append(i)
     order = list(log)
     for n, entry in enumerate(order):
-        assert list(entry.refs) == [order[n - d].cid for d in (2, 4, 8) if d <= n]
+        assert list(entry.refs) == [order[n - d].cid for d in (2, 4, 8) if d <= n and n % d == 0]
 
 
 # ------------------------------------------------------------------ ranges
@@ -323,10 +327,24 @@ def test_join_with_a_missing_block_resumes() -> None:
         target.join_heads([top.cid], source=source)
     assert info.value.cid == lost.cid
     assert target.missing == frozenset({lost.cid})
-    # everything whose history is complete is in: a0, a1 and Bob's whole chain
-    complete = {chain[0].cid, chain[1].cid, *cids(bob_chain)}
+    # in: every entry the walk reached (over next and refs, around the lost block) whose history is
+    # complete -- Bob's whole chain, and a0/a1 only if a skip pointer led past a2
+    by_cid = {e.cid: e for e in alice}
+    reached, frontier = set(), [top.cid]
+    while frontier:
+        cid = frontier.pop()
+        if cid in reached or cid == lost.cid:
+            continue
+        reached.add(cid)
+        frontier += [*by_cid[cid].next, *by_cid[cid].refs]
+
+    def complete_history(cid: CID) -> bool:
+        return cid != lost.cid and all(complete_history(p) for p in by_cid[cid].next)
+
+    complete = {c for c in reached if complete_history(c)}
+    assert set(cids(bob_chain)) <= complete
     assert set(cids(target)) == complete
-    assert target.pending == len(alice) - len(complete) - 1  # all but the lost block are verified
+    assert target.pending == len(reached) - len(complete)  # reached, verified, waiting for a2
     assert cids(target) == [e.cid for e in alice if e.cid in complete]
     assert seen == [cids(target)]
     assert all(target.store.has(c) for c in complete)
@@ -353,8 +371,8 @@ def test_missing_block_reached_only_through_refs_is_not_required() -> None:
     target = new_log(BOB)
     target.join_heads([chain[3].cid], source=source)
     assert len(target) == 4
-    # chain[7] refs chain[5], chain[3]; but its next chain is complete
-    assert chain[5].cid in chain[7].refs
+    # chain[6] refs chain[4] and chain[4] refs chain[2] and chain[0]; their next chains are complete
+    assert chain[4].cid in chain[6].refs
     assert target.join(alice) == chain[4:]
     assert not target.missing
 

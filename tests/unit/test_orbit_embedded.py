@@ -35,10 +35,17 @@ from tests.conftest import ALICE, BOB
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _corrupt_block(directory: Path, cid: CID, data: bytes) -> None:
+def _corrupt_block(directory: Path, cid: CID, data: bytes | None) -> None:
+    """Overwrite (or, with None, delete) a stored block: an entry's lives in ``entries`` via ``where``."""
     env = lmdb.open(str(directory / "blocks"), max_dbs=8)
-    with env.begin(write=True, db=env.open_db(b"blocks")) as txn:
-        txn.put(cid, data)
+    where, blocks, entries = env.open_db(b"where"), env.open_db(b"blocks"), env.open_db(b"entries")
+    with env.begin(write=True) as txn:
+        key = txn.get(cid, db=where)
+        db, key = (blocks, cid) if key is None else (entries, key)
+        if data is None:
+            assert txn.delete(key, db=db)
+        else:
+            txn.put(key, data, db=db)
     env.close()
 
 
@@ -232,10 +239,7 @@ def test_corrupt_and_missing_entry_blocks(tmp_path: Path) -> None:
     _corrupt_block(tmp_path, victim.cid, victim.block[:-5])
     with OrbitDB(tmp_path, identity=ALICE) as orbit, pytest.raises(StorageCorruptError):
         list(orbit.open("events").iter())
-    env = lmdb.open(str(tmp_path / "blocks"), max_dbs=8)
-    with env.begin(write=True, db=env.open_db(b"blocks")) as txn:
-        txn.delete(victim.cid)
-    env.close()
+    _corrupt_block(tmp_path, victim.cid, None)
     with OrbitDB(tmp_path, identity=ALICE) as orbit, pytest.raises(StorageCorruptError, match="missing"):
         list(orbit.open("events").iter())
 
