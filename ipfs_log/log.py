@@ -89,6 +89,10 @@ class Order(Protocol):
         """Iterate over positions ``lo`` to ``hi - 1``, newest first if ``reverse``."""
         ...
 
+    def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
+        """Like :meth:`span`, but yield ``(cid, payload)`` pairs."""
+        ...
+
     def extend(self, entries: Sequence[Entry]) -> None:
         """Add newly admitted entries at the end (they may then need :meth:`resort`)."""
         ...
@@ -133,6 +137,9 @@ class _EntryList(list[Entry]):
         if reverse:
             return (self[i] for i in range(hi - 1, lo - 1, -1))
         return iter(self[lo:hi])
+
+    def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
+        return ((e.cid, e.payload) for e in self.span(lo, hi, reverse))
 
     def resort(self) -> None:
         self.sort(key=_sort_key)
@@ -268,8 +275,40 @@ class Log:
         Raises:
             EntryNotFoundError: a bound names an entry the log does not hold.
         """
-        order = self._order
-        lo, hi = 0, len(order)
+        lo, hi = self._bounds(gt, gte, lt, lte, amount, reverse)
+        return self._order.span(lo, hi, reverse) if lo < hi else iter(())
+
+    def payloads(
+        self,
+        *,
+        gt: CID | None = None,
+        gte: CID | None = None,
+        lt: CID | None = None,
+        lte: CID | None = None,
+        amount: int | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[CID, IPLDKind]]:
+        """Iterate over ``(cid, payload)`` of a range of the log, as :meth:`iter` selects it.
+
+        For readers that need only the operations: a persisted log reads them without building
+        :class:`Entry` objects.
+
+        Raises:
+            EntryNotFoundError: a bound names an entry the log does not hold.
+        """
+        lo, hi = self._bounds(gt, gte, lt, lte, amount, reverse)
+        return self._order.payloads(lo, hi, reverse) if lo < hi else iter(())
+
+    def _bounds(
+        self,
+        gt: CID | None,
+        gte: CID | None,
+        lt: CID | None,
+        lte: CID | None,
+        amount: int | None,
+        reverse: bool,
+    ) -> tuple[int, int]:
+        lo, hi = 0, len(self._order)
         if gt is not None:
             lo = self._index(gt) + 1
         if gte is not None:
@@ -280,14 +319,12 @@ class Log:
             hi = min(hi, self._index(lte) + 1)
         if amount is not None:
             if amount <= 0:
-                return iter(())
+                return 0, 0
             if reverse:
                 lo = max(lo, hi - amount)
             else:
                 hi = min(hi, lo + amount)
-        if lo >= hi:
-            return iter(())
-        return order.span(lo, hi, reverse)
+        return lo, hi
 
     def _index(self, cid: CID) -> int:
         target = self.get(cid).sort_key

@@ -18,11 +18,11 @@ transaction committed before the append or join returns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 from ipfs_log.access import AccessController
 from ipfs_log.cid import CID
-from ipfs_log.codec import decode_unchecked_links
+from ipfs_log.codec import IPLDKind, decode_unchecked_links
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError
 from ipfs_log.identity import Identity
@@ -34,7 +34,6 @@ __all__ = ["LogBlocks", "StoredEntries", "StoredOrder", "open_log"]
 
 _RECORD: Final = 76  # time (8, big-endian) + writer key (32) + CID (36)
 _CHUNK: Final = 512
-_FIELDS: Final = frozenset(("v", "id", "clock", "next", "refs", "payload", "key", "sig"))
 
 
 class LogBlocks:
@@ -91,19 +90,19 @@ class _Reader:
         return self.decode(cid, self.local.get(cid))
 
     def decode(self, cid: CID, block: bytes) -> Entry:
+        # The store checked that ``block`` hashes to ``cid``, and the log admitted ``cid`` only after
+        # verifying every field and the signature: these bytes are that verified entry, so only the
+        # log id is compared (a block of another log filed under this one would be a corrupt index).
         try:
-            body = decode_unchecked_links(block)
-            if type(body) is not dict or body.keys() != _FIELDS or body["id"] != self.log_id:
+            body: Any = decode_unchecked_links(block)
+            time, key = body["clock"]["time"], body["key"]
+            if body["id"] != self.log_id:
                 raise StorageCorruptError(
                     f"stored block is not an entry of log {self.log_id!r}", self.local.path, cid
                 )
-            clock, key = body["clock"], body["key"]
-            time = clock["time"] if type(clock) is dict else None
-            if type(time) is not int or type(key) is not bytes:
-                raise StorageCorruptError("stored entry has a malformed clock", self.local.path, cid)
             return Entry(
-                cid, block, self.log_id, time, key, tuple(body["next"]), tuple(body["refs"]),  # type: ignore[arg-type]
-                body["payload"], body["sig"], (time, key, bytes(cid)),  # type: ignore[arg-type]
+                cid, block, self.log_id, time, key, tuple(body["next"]), tuple(body["refs"]),
+                body["payload"], body["sig"], (time, key, bytes(cid)),
             )  # fmt: skip
         except (CodecError, TypeError, KeyError) as e:
             raise StorageCorruptError(f"stored entry does not decode: {e}", self.local.path, cid) from e
@@ -161,12 +160,35 @@ class StoredOrder:
     def _read(self, lo: int, hi: int) -> list[Entry]:
         records = bytes(self._records[lo * _RECORD : hi * _RECORD])
         with gc_paused():
-            blocks = self._local.read_run(self._number, records)
+            values = self._local.read_run(self._number, records)
             decode = self._reader.decode
             return [
-                decode(CID(records[i * _RECORD + 40 : (i + 1) * _RECORD]), block)
-                for i, block in enumerate(blocks)
+                decode(CID(records[i * _RECORD + 40 : (i + 1) * _RECORD]), value[4:])
+                for i, value in enumerate(values)
             ]
+
+    def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
+        """Like :meth:`span`, but decode only each entry's payload (its offset is stored with it)."""
+        starts = range(lo, hi, _CHUNK)
+        for start in reversed(starts) if reverse else starts:
+            chunk = self._read_payloads(start, min(start + _CHUNK, hi))
+            yield from reversed(chunk) if reverse else chunk
+
+    def _read_payloads(self, lo: int, hi: int) -> list[tuple[CID, IPLDKind]]:
+        records = bytes(self._records[lo * _RECORD : hi * _RECORD])
+        with gc_paused():
+            values = self._local.read_run(self._number, records)
+            out: list[tuple[CID, IPLDKind]] = []
+            for i, value in enumerate(values):
+                cid = CID(records[i * _RECORD + 40 : (i + 1) * _RECORD])
+                try:
+                    payload = decode_unchecked_links(value[4 + int.from_bytes(value[:4], "big") :])
+                except CodecError as e:
+                    raise StorageCorruptError(
+                        f"stored entry's payload does not decode: {e}", self._local.path, cid
+                    ) from e
+                out.append((cid, payload))
+            return out
 
     def extend(self, entries: Sequence[Entry]) -> None:
         """Add the order records of newly admitted entries (themselves in log order) at the end."""

@@ -37,10 +37,9 @@ class Event(NamedTuple):
     value: IPLDKind
 
 
-def _event(entry: Entry) -> Event | None:
-    payload = entry.payload
+def _event(cid: CID, payload: IPLDKind) -> Event | None:
     if type(payload) is dict and payload.get("op") == "ADD" and "value" in payload:
-        return Event(entry.cid, payload["value"])
+        return Event(cid, payload["value"])
     return None
 
 
@@ -65,7 +64,7 @@ class EventLog(Store):
 
     def get(self, cid: CID, default: IPLDKind = None) -> IPLDKind:
         """Return the value of the event ``cid``, or ``default`` if there is no such event."""
-        event = _event(self._log.get(cid)) if cid in self._log else None
+        event = _event(cid, self._log.get(cid).payload) if cid in self._log else None
         return default if event is None else event.value
 
     def __getitem__(self, cid: CID) -> IPLDKind:
@@ -74,13 +73,15 @@ class EventLog(Store):
         Raises:
             KeyNotFoundError: there is no event ``cid``.
         """
-        event = _event(self._log.get(cid)) if cid in self._log else None
+        event = _event(cid, self._log.get(cid).payload) if cid in self._log else None
         if event is None:
             raise KeyNotFoundError(cid, f"no event {cid} in the log")
         return event.value
 
     def __contains__(self, cid: object) -> bool:
-        return isinstance(cid, CID) and cid in self._log and _event(self._log.get(cid)) is not None
+        return (
+            isinstance(cid, CID) and cid in self._log and _event(cid, self._log.get(cid).payload) is not None
+        )
 
     def __len__(self) -> int:
         return self._count
@@ -112,8 +113,8 @@ class EventLog(Store):
         Raises:
             EntryNotFoundError: a bound names an entry the log does not hold.
         """
-        entries = self._log.iter(gt=gt, gte=gte, lt=lt, lte=lte, reverse=reverse)
-        events = (event for e in entries if (event := _event(e)) is not None)
+        pairs = self._log.payloads(gt=gt, gte=gte, lt=lt, lte=lte, reverse=reverse)
+        events = (event for cid, payload in pairs if (event := _event(cid, payload)) is not None)
         if amount is None:
             return events
         return islice(events, max(amount, 0))
@@ -146,7 +147,7 @@ class EventLog(Store):
     # ------------------------------------------------------------------ index
 
     def _apply(self, entry: Entry) -> bool:
-        if _event(entry) is None:
+        if _event(entry.cid, entry.payload) is None:
             return False
         self._count += 1
         return True

@@ -3,7 +3,9 @@
 Layout (LMDB named databases; a log is known by a small number, ``lognum``, 4 bytes big-endian):
 
 - ``blocks``: CID → block, for blocks that are not log entries (manifests).
-- ``entries``: ``lognum | time | writer key | CID`` → block: each log's entries, stored in log order.
+- ``entries``: ``lognum | time | writer key | CID`` → payload offset (4 bytes) + block: each log's
+  entries, stored in log order; the offset says where the payload's DAG-CBOR starts in the block (it is
+  the entry map's last value), so a reader of operations decodes only the payload.
 - ``order``: the same keys → empty: the order index, walked without reading a block.
 - ``where``: CID → ``lognum | time | writer key | CID``: finds an entry's block by its CID.
 - ``heads``: lognum → the log's head CIDs; ``checkpoints``: lognum → the store's index checkpoint.
@@ -42,6 +44,7 @@ from typing import Any, Final
 import lmdb
 
 from ipfs_log.cid import CID
+from ipfs_log.codec import encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
 from orbit.errors import BlockStoreError, StorageCorruptError
@@ -198,9 +201,10 @@ class LocalBlockStore:
         if block is None:
             key = txn.get(cid, db=self._where)
             if key is not None:
-                block = txn.get(key, db=self._entries)
-                if block is None:
+                value = txn.get(key, db=self._entries)
+                if value is None:
                     raise StorageCorruptError("block of a stored entry is missing", self.path, cid)
+                block = value[4:]
         return block
 
     def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
@@ -296,7 +300,8 @@ class LocalBlockStore:
         try:
             for e in entries:
                 key = prefix + pack(e.time) + e.key + e.cid
-                txn.put(key, e.block, db=stored)
+                offset = len(e.block) - len(encode(e.payload))
+                txn.put(key, _U32.pack(offset) + e.block, db=stored)
                 txn.put(key, b"", db=order)
                 txn.put(e.cid, key, db=where)
             txn.put(prefix, b"".join(heads), db=self._heads)
@@ -332,9 +337,10 @@ class LocalBlockStore:
         return key
 
     def read_run(self, log: int, records: bytes) -> list[bytes]:
-        """Return the blocks of consecutive entries of log ``log``, given their packed order records.
+        """Return the stored values of consecutive entries of log ``log``, given their order records.
 
-        One cursor walk over ``entries``; each block is checked against the CID in its key.
+        One cursor walk over ``entries``; each value is the payload offset (4 bytes, big-endian) and the
+        block, which is checked against the CID in its key.
 
         Raises:
             StorageCorruptError: a block is missing, out of place, or does not hash to its CID.
@@ -346,12 +352,15 @@ class LocalBlockStore:
         cursor = self._read().cursor(db=self._entries)
         blocks: list[bytes] = []
         if cursor.set_key(prefix + records[:_RECORD]):
-            checked = self._checked
-            for key, block in cursor.iternext():
+            sha256 = hashlib.sha256
+            for key, value in cursor.iternext():
                 i = len(blocks)
                 if i == count or key[4:] != records[i * _RECORD : (i + 1) * _RECORD] or key[:4] != prefix:
                     break
-                blocks.append(checked(key[44:], block))
+                if sha256(value[4:]).digest() != key[48:]:
+                    raise StorageCorruptError("stored bytes do not hash to the CID", self.path, CID(key[44:]))
+                blocks.append(value)
+            self._read_bytes += sum(map(len, blocks))
         if len(blocks) != count:
             i = len(blocks)
             missing = CID(records[i * _RECORD + 40 : (i + 1) * _RECORD])
