@@ -1,0 +1,84 @@
+"""Persisted logs: stored in log order, reopened without a replay, equal to an in-memory replica."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ipfs_log import CID, Log, MemoryBlockStore, WriteList
+from orbit import OrbitDB
+from tests.conftest import ALICE, BOB
+
+WRITE = [ALICE.public_key, BOB.public_key]
+
+
+def _memory_replica(*logs: Log) -> Log:
+    """A fresh in-memory log that joined every given log: the reference order."""
+    replica = Log(ALICE, MemoryBlockStore(), log_id=logs[0].id, access=WriteList(WRITE))
+    for log in logs:
+        replica.join(log)
+    return replica
+
+
+def _state(log: Log) -> tuple[list[CID], list[CID], list[object]]:
+    return [e.cid for e in log], log.head_cids, [e.payload for e in log]
+
+
+@pytest.mark.parametrize("interleaved", [3, 100])  # few: insertion into place; many: a full re-sort
+def test_out_of_order_joins_reopen_in_log_order(tmp_path: Path, interleaved: int) -> None:
+    with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
+        da = a.open("events", write=WRITE)
+        db = b.open("events", write=WRITE)
+        for i in range(interleaved):
+            da.add(f"a{i}")
+        for i in range(interleaved + 20):  # Bob's entries interleave with and run past Alice's
+            db.add(f"b{i}")
+        da.add("a-after")
+        da.sync_from(db)
+        db.sync_from(da)
+        expected = _state(_memory_replica(da.log, db.log))
+        assert _state(da.log) == expected
+        assert _state(db.log) == expected
+    with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
+        da, db = a.open("events", write=WRITE), b.open("events", write=WRITE)
+        assert _state(da.log) == expected
+        assert _state(db.log) == expected
+        assert [ev.value for ev in da.iter()] == [p["value"] for p in expected[2]]  # type: ignore[index]
+
+
+def test_payloads_match_entries_in_every_range(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        db = orbit.open("events")
+        for i in range(1500):  # several read chunks
+            db.add({"i": i})
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        log = orbit.open("events").log
+        entries = list(log)
+        assert len(entries) == 1500
+        middle = entries[700].cid
+        for kwargs in (
+            {},
+            {"reverse": True},
+            {"gt": middle},
+            {"lte": middle, "reverse": True, "amount": 600},
+            {"gte": entries[3].cid, "lt": entries[1400].cid, "amount": 900},
+        ):
+            got = list(log.payloads(**kwargs))
+            want = [(e.cid, e.payload) for e in log.iter(**kwargs)]
+            assert got == want, kwargs
+        memory = _memory_replica(log)
+        assert list(log.payloads()) == list(memory.payloads())
+
+
+def test_append_after_reopen_uses_stored_skip_pointers(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        db = orbit.open("events")
+        for i in range(32):
+            db.add(i)
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        log = orbit.open("events").log
+        entry = log.append({"op": "ADD", "value": 32})  # position 32: refs 2, 4, 8, 16 and 32 back
+        order = list(log)
+        assert list(entry.refs) == [order[32 - d].cid for d in (2, 4, 8, 16, 32)]
+        assert _state(log) == _state(_memory_replica(log))
