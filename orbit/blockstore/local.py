@@ -57,12 +57,15 @@ _U64: Final = struct.Struct(">Q")
 _CID_LEN: Final = 36
 _ORDER_KEY_LEN: Final = 4 + 8 + 32 + _CID_LEN
 _RECORD: Final = _ORDER_KEY_LEN - 4
-_REMAP_BYTES: Final = 64 << 20
+_REMAP_BYTES: Final = 8 << 20
 """Re-open the memory map after reading about this many bytes, so mapped pages do not pile up in RSS.
 
-Pages read through LMDB's map count in the process's resident set until the map goes away (and a read
-fault maps the surrounding 64 KiB as well): a long scan of a large log would otherwise keep the whole
-file resident."""
+Pages read through LMDB's map count in the process's resident set until the map goes away, and a read
+fault maps the surrounding 64 KiB as well, which holds pages of the other databases written in the
+same transactions: a long scan would otherwise keep the whole file resident (measured: walking the
+order keys of a 1M-entry log mapped 600 MB)."""
+_ORDER_SEGMENT: Final = 65_536
+"""Order keys read between two re-maps when a log is opened."""
 DEFAULT_MAP_SIZE: Final = 1 << 38
 
 
@@ -319,17 +322,23 @@ class LocalBlockStore:
             StorageCorruptError: a key of the index is malformed.
         """
         prefix = _U32.pack(log)
-        keys: list[bytes] = []
-        cursor = self._read().cursor(db=self._order)
-        if cursor.set_range(prefix):
-            append = keys.append
-            for k in cursor.iternext(keys=True, values=False):
-                if k[:4] != prefix:
-                    break
-                append(k)
-        if any(len(k) != _ORDER_KEY_LEN for k in keys):
-            raise StorageCorruptError(f"malformed order key in log {log}", self.path)
-        return bytearray(b"".join([k[4:] for k in keys]))
+        records = bytearray()
+        start, done = prefix, False
+        while not done:  # in segments, re-mapping between them (see _REMAP_BYTES)
+            cursor = self._read().cursor(db=self._order)
+            done = True
+            if cursor.set_range(start):
+                for count, k in enumerate(cursor.iternext(keys=True, values=False)):
+                    if k[:4] != prefix:
+                        break
+                    if len(k) != _ORDER_KEY_LEN:
+                        raise StorageCorruptError(f"malformed order key in log {log}", self.path)
+                    if count == _ORDER_SEGMENT:
+                        start, done = k, False
+                        break
+                    records += k[4:]
+            self._read_bytes = _REMAP_BYTES + 1  # re-map before the next read
+        return records
 
     def entry_key(self, cid: CID) -> bytes | None:
         """Return the ``lognum | time | writer key | CID`` key of a stored entry, or None."""
