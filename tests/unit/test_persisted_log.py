@@ -82,3 +82,20 @@ def test_append_after_reopen_uses_stored_skip_pointers(tmp_path: Path) -> None:
         order = list(log)
         assert list(entry.refs) == [order[32 - d].cid for d in (2, 4, 8, 16, 32)]
         assert _state(log) == _state(_memory_replica(log))
+
+
+def test_reads_across_remaps_and_order_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orbit.blockstore.local as local
+
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        db = orbit.open("events")
+        with db.batch() as batch:
+            for i in range(700):
+                batch.add({"i": i})
+        expected = _state(db.log)
+    monkeypatch.setattr(local, "_ORDER_SEGMENT", 64)  # the open walks the order keys in 11 segments
+    monkeypatch.setattr(local, "_REMAP_BYTES", 4096)  # and re-maps the store every few chunks read
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        db = orbit.open("events")
+        assert _state(db.log) == expected
+        assert [ev.value["i"] for ev in db.iter(reverse=True)] == list(range(699, -1, -1))
