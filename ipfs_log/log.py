@@ -361,6 +361,12 @@ class Log:
         Raises:
             CodecError: a payload is not an IPLD value.
         """
+        if isinstance(payloads, Sequence) and len(payloads) > 1:
+            with gc_paused():
+                return self._append_many(payloads)
+        return self._append_many(payloads)
+
+    def _append_many(self, payloads: Iterable[IPLDKind]) -> list[Entry]:
         identity, log_id, order = self.identity, self.id, self._order
         base = len(order)
         heads = self.heads
