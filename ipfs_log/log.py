@@ -514,7 +514,7 @@ class Log:
         # missing parent is admitted below once that parent arrives, and its clock is checkable only now.
         self._check_clocks(list(pending))
         admitted = self._admit()
-        self._missing = {c for c in self._missing if c not in entries}
+        self._missing.difference_update(e.cid for e in admitted)
         self._missing.update(c for c in not_found if c in required)
         if admitted:
             self._notify(admitted)

@@ -224,30 +224,46 @@ class StoredOrder:
 
 
 class StoredEntries:
-    """CID → entry for a stored log (an :class:`ipfs_log.log.Entries`), through the ``where`` index."""
+    """CID → entry for a stored log (an :class:`ipfs_log.log.Entries`), through the ``where`` index.
+
+    Entries the log admits are held here only until the log's first subscriber has stored them
+    (:meth:`stored`), so membership is exact in between.
+    """
 
     def __init__(self, local: LocalBlockStore, number: int, reader: _Reader) -> None:
         self._local = local
         self._prefix = number.to_bytes(4, "big")
         self._reader = reader
+        self._unstored: dict[CID, Entry] = {}
 
     def __contains__(self, cid: object) -> bool:
         if not isinstance(cid, CID):
             return False
+        if cid in self._unstored:
+            return True
         key = self._local.entry_key(cid)
         return key is not None and key[:4] == self._prefix
 
     def __getitem__(self, cid: CID) -> Entry:
-        if cid not in self:
+        entry = self.get(cid)
+        if entry is None:
             raise KeyError(cid)
-        return self._reader.entry(cid)
+        return entry
 
     def get(self, cid: CID) -> Entry | None:
         """Return the entry, or None if the log does not hold it."""
-        return self._reader.entry(cid) if cid in self else None
+        entry = self._unstored.get(cid)
+        if entry is None and cid in self:
+            entry = self._reader.entry(cid)
+        return entry
 
     def __setitem__(self, cid: CID, entry: Entry) -> None:
-        """Nothing to do: the log's first subscriber stores admitted entries."""
+        """Hold a newly admitted entry until the log's first subscriber has stored it."""
+        self._unstored[cid] = entry
+
+    def stored(self) -> None:
+        """Forget the held entries: they are in the store now."""
+        self._unstored.clear()
 
 
 def open_log(
@@ -281,6 +297,7 @@ def open_log(
 
     def record(admitted: Sequence[Entry]) -> None:
         local.record(number, admitted, log.head_cids)
+        entries.stored()
 
     log.subscribe(record)
     return log

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ipfs_log import CID, Log, MemoryBlockStore, WriteList
+from ipfs_log import CID, BlockNotFoundError, Log, MemoryBlockStore, WriteList
 from orbit import OrbitDB
 from tests.conftest import ALICE, BOB
 
@@ -99,3 +99,25 @@ def test_reads_across_remaps_and_order_segments(tmp_path: Path, monkeypatch: pyt
         db = orbit.open("events")
         assert _state(db.log) == expected
         assert [ev.value["i"] for ev in db.iter(reverse=True)] == list(range(699, -1, -1))
+
+
+def test_persisted_join_with_a_missing_block_resumes(tmp_path: Path) -> None:
+    source_log = Log(BOB, MemoryBlockStore(), log_id="", access=WriteList(WRITE))
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        log = orbit.open("events", write=WRITE).log
+        source_log.id = log.id
+        chain = source_log.append_many([{"op": "ADD", "value": i} for i in range(10)])
+        source = MemoryBlockStore()
+        source.put_many((e.cid, e.block) for e in chain if e is not chain[4])
+        with pytest.raises(BlockNotFoundError):
+            log.join_heads([chain[-1].cid], source=source)
+        before = [e.cid for e in log]  # what the walk reached around the gap (a0 via a skip pointer)
+        assert before == [e.cid for e in chain[: len(before)]]
+        assert len(before) < 4
+        assert log.missing == frozenset({chain[4].cid})
+        source.put(chain[4].cid, chain[4].block)
+        assert [e.cid for e in log.resume(source)] == [e.cid for e in chain[len(before) :]]
+        assert log.missing == frozenset()
+        assert chain[4].cid in log
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        assert [e.cid for e in orbit.open("events", write=WRITE).log] == [e.cid for e in chain]
