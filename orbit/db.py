@@ -44,12 +44,15 @@ from orbit.errors import (
 from orbit.keystore import Keystore
 from orbit.persisted import open_log
 from stores import STORE_TYPES
-from stores.base import Store
+from stores.base import Store, Update
 from stores.errors import InvalidCheckpointError
 
 __all__ = ["Database", "OrbitDB"]
 
-_CHECKPOINT_MAGIC: Final = b"OCK1"
+_CHECKPOINT_MAGIC: Final = b"OCK2"
+_CHECKPOINT_EVERY: Final = 10_000
+"""Save a checkpoint after this many admitted entries (or a quarter of the log, if more), so a reopen
+after a kill applies at most that many entries on top of the last checkpoint."""
 
 
 class Database:
@@ -65,6 +68,13 @@ class Database:
         self.store = store
         self._log_number = log_number
         self._closed = False
+        self._saved_at = orbit.blocks.admitted(log_number)
+        store.subscribe(self._maybe_save_checkpoint)
+
+    def _maybe_save_checkpoint(self, update: Update) -> None:
+        admitted = self.orbit.blocks.admitted(self._log_number)
+        if admitted - self._saved_at >= max(_CHECKPOINT_EVERY, admitted // 4):
+            self.save_checkpoint()
 
     @property
     def address(self) -> str:
@@ -164,9 +174,11 @@ class Database:
             BlockStoreError: the write failed.
         """
         self._check_open()
-        body = encode(self.store.checkpoint())
+        admitted = self.orbit.blocks.admitted(self._log_number)
+        body = admitted.to_bytes(8, "big") + encode(self.store.checkpoint())
         mac = self.orbit._checkpoint_mac(self.address, body)
         self.orbit.blocks.save_checkpoint(self._log_number, _CHECKPOINT_MAGIC + mac + body)
+        self._saved_at = admitted
 
     def close(self) -> None:
         """Save a checkpoint and close the store. Idempotent.
@@ -318,15 +330,16 @@ class OrbitDB:
         address = manifest.address
         if address in self._databases:
             return self._databases[address]
-        log = open_log(self.blocks, self.identity, log_id=address, access=manifest.access)
         number = self.blocks.log_number(address)
         assert number is not None
+        saved = self._load_checkpoint(address, number)
+        since, checkpoint = saved if saved is not None else (None, None)
+        log, late = open_log(self.blocks, self.identity, log_id=address, access=manifest.access, since=since)
         cls = STORE_TYPES[manifest.type]
         store = None
-        checkpoint = self._load_checkpoint(address, number)
         if checkpoint is not None:
             try:
-                store = cls(log, checkpoint=checkpoint, **options)
+                store = cls(log, checkpoint=checkpoint, catch_up=late, **options)
             except InvalidCheckpointError:
                 store = None
         if store is None:
@@ -335,15 +348,16 @@ class OrbitDB:
         self._databases[address] = db
         return db
 
-    def _load_checkpoint(self, address: str, number: int) -> IPLDKind | None:
+    def _load_checkpoint(self, address: str, number: int) -> tuple[int, IPLDKind] | None:
+        """Return ``(admission count, checkpoint)`` if a checkpoint is saved and authentic, else None."""
         record = self.blocks.load_checkpoint(number)
-        if record is None or record[:4] != _CHECKPOINT_MAGIC or len(record) < 36:
+        if record is None or record[:4] != _CHECKPOINT_MAGIC or len(record) < 44:
             return None
         mac, body = record[4:36], record[36:]
         if not hmac.compare_digest(mac, self._checkpoint_mac(address, body)):
             return None
         try:
-            return decode(body)
+            return int.from_bytes(body[:8], "big"), decode(body[8:])
         except CodecError:
             return None
 

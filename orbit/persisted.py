@@ -272,8 +272,20 @@ def open_log(
     *,
     log_id: str,
     access: AccessController,
-) -> Log:
+    since: int | None = None,
+) -> tuple[Log, list[Entry]]:
     """Open (or create) the log ``log_id`` in ``local``, recording every admitted batch durably.
+
+    Args:
+        local: the local block store.
+        identity: the writer the log appends as.
+        log_id: the log's id (its database's address).
+        access: who may write.
+        since: an admission number, e.g. the one a checkpoint was taken at.
+
+    Returns:
+        The log, and (in log order) the entries it admitted as number ``since`` or later: what a
+        checkpoint taken at ``since`` does not cover.
 
     Raises:
         StorageCorruptError: a stored head or index record is damaged.
@@ -282,7 +294,7 @@ def open_log(
     number = local.log_number(log_id)
     assert number is not None
     reader = _Reader(local, log_id)
-    records = local.order(number)
+    records, late = local.order(number, since)
     order = StoredOrder(local, number, records, reader)
     entries = StoredEntries(local, number, reader)
     head_cids = local.heads(number)
@@ -300,4 +312,4 @@ def open_log(
         entries.stored()
 
     log.subscribe(record)
-    return log
+    return log, [order[i] for i in late]

@@ -70,6 +70,9 @@ class Store(abc.ABC):
             whether appended through the store, through the log, or joined.
         checkpoint: a value returned by :meth:`checkpoint`, taken when the log had its current heads;
             the index is restored from it without replaying the log.
+        catch_up: with ``checkpoint``, the entries the log admitted after the checkpoint was taken
+            (the caller vouches for that, e.g. from an admission counter kept with the log): they are
+            applied on top of it, and the checkpoint's heads are not compared with the log's.
         **options: options of the store type (see each type); unknown ones raise TypeError.
 
     Raises:
@@ -80,19 +83,28 @@ class Store(abc.ABC):
     TYPE: ClassVar[str]
     """The store type's name: ``"eventlog"``, ``"keyvalue"``, ``"counter"`` or ``"documents"``."""
 
-    def __init__(self, log: Log, *, checkpoint: IPLDKind | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        log: Log,
+        *,
+        checkpoint: IPLDKind | None = None,
+        catch_up: Sequence[Entry] = (),
+        **options: Any,
+    ) -> None:
         if options:
             raise TypeError(f"{self.TYPE} store takes no option {', '.join(sorted(options))}")
         self._log = log
         self._subscribers: list[UpdateCallback] = []
         self._origin: bool | None = None  # set while the store itself appends (True) or joins (False)
         self._unsubscribe: Callable[[], None] | None = None
+        apply = self._apply
         if checkpoint is None:
-            apply = self._apply
             for entry in log:
                 apply(entry)
         else:
-            self._restore(checkpoint)
+            self._restore(checkpoint, check_heads=not catch_up)
+            for entry in catch_up:
+                apply(entry)
         self._unsubscribe = log.subscribe(self._on_entries)
 
     # ------------------------------------------------------------------ subclass hooks
@@ -251,7 +263,7 @@ class Store(abc.ABC):
         for callback in list(self._subscribers):
             callback(update)
 
-    def _restore(self, checkpoint: IPLDKind) -> None:
+    def _restore(self, checkpoint: IPLDKind, *, check_heads: bool) -> None:
         if not isinstance(checkpoint, dict) or checkpoint.keys() != {"type", "v", "heads", "state"}:
             raise InvalidCheckpointError("a checkpoint is a map {type, v, heads, state}")
         if checkpoint["type"] != self.TYPE:
@@ -259,7 +271,7 @@ class Store(abc.ABC):
         if checkpoint["v"] != CHECKPOINT_VERSION:
             raise InvalidCheckpointError(f"unsupported checkpoint version {checkpoint['v']!r}")
         heads = checkpoint["heads"]
-        if not isinstance(heads, list) or set(heads) != set(self._log.head_cids):
+        if not isinstance(heads, list) or (check_heads and set(heads) != set(self._log.head_cids)):
             raise InvalidCheckpointError(
                 f"checkpoint was taken at other heads than those of log {self._log.id!r}"
             )

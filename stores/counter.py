@@ -13,6 +13,7 @@ added exactly once, when the log admits it. Totals per writer are kept too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Final
 
 from ipfs_log import CID, Entry, Log
@@ -39,10 +40,12 @@ class Counter(Store):
 
     TYPE: ClassVar[str] = "counter"
 
-    def __init__(self, log: Log, *, checkpoint: IPLDKind | None = None) -> None:
+    def __init__(
+        self, log: Log, *, checkpoint: IPLDKind | None = None, catch_up: Sequence[Entry] = ()
+    ) -> None:
         self._value = 0
         self._totals: dict[bytes, int] = {}
-        super().__init__(log, checkpoint=checkpoint)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
 
     @property
     def value(self) -> int:

@@ -23,7 +23,7 @@ differ) to the keys of the documents holding it, so :meth:`Documents.find` looks
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
@@ -79,6 +79,7 @@ class Documents(Store):
         log: Log,
         *,
         checkpoint: IPLDKind | None = None,
+        catch_up: Sequence[Entry] = (),
         index_by: str = "_id",
         indexes: Iterable[str] | None = None,
     ) -> None:
@@ -91,7 +92,7 @@ class Documents(Store):
         self._docs: dict[str, Document] = {}
         self._winners: dict[str, SortKey] = {}  # every key ever written, tombstones included
         self._indexes: dict[str, dict[bytes, dict[str, None]]] = {f: {} for f in fields or ()}
-        super().__init__(log, checkpoint=checkpoint)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
 
     @property
     def options(self) -> DocumentsOptions:

@@ -18,7 +18,7 @@ binary search. Entries whose payload is not an ``ADD`` are skipped by every read
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import ClassVar, NamedTuple
 
@@ -56,9 +56,11 @@ class EventLog(Store):
 
     TYPE: ClassVar[str] = "eventlog"
 
-    def __init__(self, log: Log, *, checkpoint: IPLDKind | None = None) -> None:
+    def __init__(
+        self, log: Log, *, checkpoint: IPLDKind | None = None, catch_up: Sequence[Entry] = ()
+    ) -> None:
         self._count = 0
-        super().__init__(log, checkpoint=checkpoint)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
 
     # ------------------------------------------------------------------ reading
 

@@ -19,7 +19,7 @@ kept as a tombstone with its sort key, so an older ``PUT`` joined later cannot b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 from ipfs_log import CID, Entry, Log
@@ -45,10 +45,12 @@ class KeyValue(Store):
 
     TYPE: ClassVar[str] = "keyvalue"
 
-    def __init__(self, log: Log, *, checkpoint: IPLDKind | None = None) -> None:
+    def __init__(
+        self, log: Log, *, checkpoint: IPLDKind | None = None, catch_up: Sequence[Entry] = ()
+    ) -> None:
         self._values: dict[str, IPLDKind] = {}
         self._winners: dict[str, SortKey] = {}  # every key ever written, tombstones included
-        super().__init__(log, checkpoint=checkpoint)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
 
     # ------------------------------------------------------------------ reading
 

@@ -6,9 +6,11 @@ Layout (LMDB named databases; a log is known by a small number, ``lognum``, 4 by
 - ``entries``: ``lognum | time | writer key | CID`` → payload offset (4 bytes) + block: each log's
   entries, stored in log order; the offset says where the payload's DAG-CBOR starts in the block (it is
   the entry map's last value), so a reader of operations decodes only the payload.
-- ``order``: the same keys → empty: the order index, walked without reading a block.
+- ``order``: the same keys → the entry's admission number (8 bytes): the order index, walked without
+  reading a block; the admission numbers say which entries a checkpoint taken at a count covers.
 - ``where``: CID → ``lognum | time | writer key | CID``: finds an entry's block by its CID.
-- ``heads``: lognum → the log's head CIDs; ``checkpoints``: lognum → the store's index checkpoint.
+- ``heads``: lognum → the log's head CIDs, and ``lognum | "#"`` → how many entries it has admitted;
+  ``checkpoints``: lognum → the store's index checkpoint.
 
 Keys sort as the log's total order ``(time, writer key, CID bytes)`` (big-endian time), so reading a log
 in order is one sequential cursor walk over ``entries`` (pages are read in file order), and reopening a
@@ -301,44 +303,62 @@ class LocalBlockStore:
         prefix = _U32.pack(log)
         stored, order, where, pack = self._entries, self._order, self._where, _U64.pack
         try:
+            count = self._admitted(txn, prefix)
             for e in entries:
                 key = prefix + pack(e.time) + e.key + e.cid
                 offset = len(e.block) - len(encode(e.payload))
                 txn.put(key, _U32.pack(offset) + e.block, db=stored)
-                txn.put(key, b"", db=order)
+                txn.put(key, pack(count), db=order)
                 txn.put(e.cid, key, db=where)
+                count += 1
             txn.put(prefix, b"".join(heads), db=self._heads)
+            txn.put(prefix + b"#", pack(count), db=self._heads)
         except lmdb.Error as e:
             self.abort()
             raise BlockStoreError(f"write failed: {e}", self.path) from e
         self.commit()
 
-    def order(self, log: int) -> bytearray:
+    def _admitted(self, txn: Any, prefix: bytes) -> int:
+        raw = txn.get(prefix + b"#", db=self._heads)
+        return 0 if raw is None else int(_U64.unpack(raw)[0])
+
+    def admitted(self, log: int) -> int:
+        """Return how many entries log number ``log`` has admitted (its next admission number)."""
+        return self._admitted(self._read(), _U32.pack(log))
+
+    def order(self, log: int, since: int | None = None) -> tuple[bytearray, list[int]]:
         """Read log number ``log``'s order index: one 76-byte record per entry, in log order.
 
         A record is ``time (8 bytes, big-endian) + writer key (32) + CID (36)``; no block is read.
+
+        Returns:
+            The packed records, and the positions of the entries admitted as number ``since`` or later
+            (none when ``since`` is None).
 
         Raises:
             StorageCorruptError: a key of the index is malformed.
         """
         prefix = _U32.pack(log)
         records = bytearray()
+        late: list[int] = []
         start, done = prefix, False
         while not done:  # in segments, re-mapping between them (see _REMAP_BYTES)
             cursor = self._read().cursor(db=self._order)
             done = True
             if cursor.set_range(start):
-                for count, k in enumerate(cursor.iternext(keys=True, values=False)):
+                for count, (k, v) in enumerate(cursor.iternext()):
                     if k[:4] != prefix:
                         break
-                    if len(k) != _ORDER_KEY_LEN:
-                        raise StorageCorruptError(f"malformed order key in log {log}", self.path)
+                    if len(k) != _ORDER_KEY_LEN or len(v) != 8:
+                        raise StorageCorruptError(f"malformed order record in log {log}", self.path)
                     if count == _ORDER_SEGMENT:
                         start, done = k, False
                         break
+                    if since is not None and _U64.unpack(v)[0] >= since:
+                        late.append(len(records) // _RECORD)
                     records += k[4:]
             self._read_bytes = _REMAP_BYTES + 1  # re-map before the next read
-        return records
+        return records, late
 
     def entry_key(self, cid: CID) -> bytes | None:
         """Return the ``lognum | time | writer key | CID`` key of a stored entry, or None."""
@@ -403,6 +423,7 @@ class LocalBlockStore:
         prefix = _U32.pack(number)
         txn = self._write()
         txn.delete(prefix, db=self._heads)
+        txn.delete(prefix + b"#", db=self._heads)
         txn.delete(prefix, db=self._ckpt)
         txn.delete(log_id.encode(), db=self._logs)
         cursor = txn.cursor(db=self._order)

@@ -121,3 +121,72 @@ def test_persisted_join_with_a_missing_block_resumes(tmp_path: Path) -> None:
         assert chain[4].cid in log
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
         assert [e.cid for e in orbit.open("events", write=WRITE).log] == [e.cid for e in chain]
+
+
+_KILLED_WRITER = """
+import os, sys
+sys.path.insert(0, {root!r})
+from orbit import OrbitDB
+from tests.conftest import ALICE
+orbit = OrbitDB({directory!r}, identity=ALICE)
+kv = orbit.open("kv", type="keyvalue")
+for i in range(30):
+    kv.put(f"k{{i}}", i)
+kv.save_checkpoint()
+for i in range(25, 32):
+    kv.put(f"k{{i}}", -i)  # 5 overwrites, 2 new keys
+kv.delete("k0")
+os._exit(0)  # like a kill: no close, so the checkpoint lags 8 entries behind
+"""
+
+
+def test_reopen_after_a_kill_applies_only_what_the_checkpoint_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from stores import KeyValue
+
+    root = str(Path(__file__).resolve().parents[2])
+    code = _KILLED_WRITER.format(root=root, directory=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+    applied: list[object] = []
+    original = KeyValue._apply
+
+    def counting(self: KeyValue, entry: object) -> bool:
+        applied.append(entry)
+        return original(self, entry)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(KeyValue, "_apply", counting)
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        kv = orbit.open("kv", type="keyvalue")
+        assert len(applied) == 8  # the checkpoint, then the 8 entries it did not cover
+        expected = {f"k{i}": (-i if i >= 25 else i) for i in range(1, 32)}
+        assert kv.all() == expected
+        assert KeyValue(kv.log).all() == expected  # a full replay agrees
+    applied.clear()
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:  # closed cleanly: nothing to apply
+        assert orbit.open("kv", type="keyvalue").all() == expected
+        assert applied == []
+
+
+def test_checkpoints_are_saved_as_the_log_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orbit.db
+
+    monkeypatch.setattr(orbit.db, "_CHECKPOINT_EVERY", 10)
+    saved: list[int] = []
+    original = orbit.db.Database.save_checkpoint
+
+    def counting(self: orbit.db.Database) -> None:
+        saved.append(len(self.store.log))
+        original(self)
+
+    monkeypatch.setattr(orbit.db.Database, "save_checkpoint", counting)
+    with OrbitDB(tmp_path, identity=ALICE) as o:
+        kv = o.open("kv", type="keyvalue")
+        for i in range(45):
+            kv.put(f"k{i}", i)
+        assert saved == [10, 20, 30, 40]  # every 10 entries while a quarter of the log is fewer
+    assert saved == [10, 20, 30, 40, 45]  # and on close
