@@ -30,7 +30,7 @@ CACHE = Path(tempfile.gettempdir()) / "orbit-bench"
 SEED = b"bench-persist".ljust(32, b"\0")
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from ipfs_log import Identity
 from orbit import OrbitDB
@@ -42,7 +42,11 @@ for event in db.iter():
     count += 1
 elapsed = time.perf_counter() - t
 orbit.close()
-rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process image's peak RSS. getrusage's ru_maxrss is not: Linux carries it over from the
+# parent across fork and exec, so a child of the process that just built the database would report the
+# builder's peak.
+with open("/proc/self/status") as status:
+    rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({{"ms": elapsed * 1000, "count": count, "rss_mb": rss_kb / 1024}}))
 """
 
