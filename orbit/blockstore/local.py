@@ -66,6 +66,22 @@ Pages read through LMDB's map count in the process's resident set until the map 
 fault maps the surrounding 64 KiB as well, which holds pages of the other databases written in the
 same transactions: a long scan would otherwise keep the whole file resident (measured: walking the
 order keys of a 1M-entry log mapped 600 MB)."""
+_MAPPED_LIMIT: Final = 32 << 20
+"""Re-map when the process's resident file-backed pages (``/proc/self/statm``) exceed this."""
+_CHECK_EVERY: Final = 32
+"""Look at the resident file pages every this many transactions, besides every :data:`_REMAP_BYTES`."""
+_PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _mapped_file_bytes() -> float:
+    """The process's resident shared (file-backed) memory, or infinity where /proc cannot tell."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[2]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return float("inf")
+
+
 _ORDER_SEGMENT: Final = 65_536
 """Order keys read between two re-maps when a log is opened."""
 DEFAULT_MAP_SIZE: Final = 1 << 38
@@ -94,6 +110,7 @@ class LocalBlockStore:
         self._txn: Any = None
         self._rtxn: Any = None
         self._read_bytes = 0
+        self._calls = 0
         self._closed = False
         self._open()
 
@@ -122,6 +139,8 @@ class LocalBlockStore:
             raise BlockStoreError("the store is closed", self.path)
         if self._txn is None:
             self._drop_reader()
+            if self._remap_due():
+                self._remap()
             self._txn = self._env.begin(write=True)
         return self._txn
 
@@ -130,16 +149,29 @@ class LocalBlockStore:
             raise BlockStoreError("the store is closed", self.path)
         if self._txn is not None:
             return self._txn
-        if self._rtxn is not None and self._read_bytes <= _REMAP_BYTES:
+        due = self._remap_due()
+        if self._rtxn is not None and not due:
             return self._rtxn
         self._drop_reader()
-        if self._read_bytes > _REMAP_BYTES:
-            # Pages read through the map count in this process's RSS until the map goes away.
-            self._read_bytes = 0
-            self._env.close()
-            self._open()
+        if due:
+            self._remap()
         self._rtxn = self._env.begin()
         return self._rtxn
+
+    def _remap_due(self) -> bool:
+        # Pages touched through the map (by reads, and by writes walking the B-trees) count in this
+        # process's RSS until the map goes away: look at them every _CHECK_EVERY calls, or sooner
+        # after reading _REMAP_BYTES.
+        self._calls += 1
+        if self._read_bytes <= _REMAP_BYTES and self._calls % _CHECK_EVERY:
+            return False
+        self._read_bytes = 0
+        return _mapped_file_bytes() > _MAPPED_LIMIT
+
+    def _remap(self) -> None:
+        """Close and reopen the environment (no transaction may be open), dropping its mapped pages."""
+        self._env.close()
+        self._open()
 
     def _drop_reader(self) -> None:
         rtxn, self._rtxn = self._rtxn, None
@@ -311,6 +343,7 @@ class LocalBlockStore:
                 txn.put(key, pack(count), db=order)
                 txn.put(e.cid, key, db=where)
                 count += 1
+                self._read_bytes += len(e.block) + 200  # the block and the pages its three keys touch
             txn.put(prefix, b"".join(heads), db=self._heads)
             txn.put(prefix + b"#", pack(count), db=self._heads)
         except lmdb.Error as e:

@@ -95,10 +95,20 @@ def test_reads_across_remaps_and_order_segments(tmp_path: Path, monkeypatch: pyt
         expected = _state(db.log)
     monkeypatch.setattr(local, "_ORDER_SEGMENT", 64)  # the open walks the order keys in 11 segments
     monkeypatch.setattr(local, "_REMAP_BYTES", 4096)  # and re-maps the store every few chunks read
+    monkeypatch.setattr(local, "_MAPPED_LIMIT", 0)
+    remaps: list[int] = []
+    reopen = local.LocalBlockStore._remap
+
+    def counting(self: local.LocalBlockStore) -> None:
+        remaps.append(1)
+        reopen(self)
+
+    monkeypatch.setattr(local.LocalBlockStore, "_remap", counting)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
         db = orbit.open("events")
         assert _state(db.log) == expected
         assert [ev.value["i"] for ev in db.iter(reverse=True)] == list(range(699, -1, -1))
+    assert len(remaps) >= 12
 
 
 def test_persisted_join_with_a_missing_block_resumes(tmp_path: Path) -> None:
