@@ -19,9 +19,10 @@ from typing import Final
 
 from ipfs_log.errors import CodecError
 
-__all__ = ["CID", "DAG_CBOR", "RAW", "SHA2_256"]
+__all__ = ["CID", "DAG_CBOR", "DAG_PB", "RAW", "SHA2_256", "read_uvarint"]
 
 DAG_CBOR: Final = 0x71
+DAG_PB: Final = 0x70
 RAW: Final = 0x55
 SHA2_256: Final = 0x12
 _ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1, dag-cbor, sha2-256, 32-byte digest
@@ -51,7 +52,7 @@ class CID(bytes):
         """
         if len(raw) == 36 and raw[:4] == _ENTRY_PREFIX:
             return cls(raw)
-        _check_cid_bytes(raw)
+        _cid_parts(raw)
         return cls(raw)
 
     @classmethod
@@ -80,13 +81,24 @@ class CID(bytes):
         return len(self) == 36 and self[:4] == _ENTRY_PREFIX
 
     @property
+    def hash_code(self) -> int:
+        """The multihash function code (0x12 for sha2-256).
+
+        Raises:
+            CodecError: the CID's bytes are malformed.
+        """
+        return SHA2_256 if self.is_entry_cid else _cid_parts(self)[2]
+
+    @property
     def digest(self) -> bytes:
-        """The raw multihash digest (for sha2-256: 32 bytes)."""
+        """The raw multihash digest (for sha2-256: 32 bytes).
+
+        Raises:
+            CodecError: the CID's bytes are malformed.
+        """
         if self.is_entry_cid:
             return self[4:]
-        from multiformats import CID as _MFCID
-
-        return bytes(_MFCID.decode(self).raw_digest)
+        return self[_cid_parts(self)[3] :]
 
     def encode(self, base: str = "base32") -> str:
         """Return the multibase text of this CID (``base32`` or ``base58btc``; CIDv0 has no prefix)."""
@@ -107,27 +119,40 @@ class CID(bytes):
         return f"CID({self.encode()!r})"
 
 
-def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
+def read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    r"""Read the unsigned LEB128 varint (as multiformats use it) at ``data[pos:]``.
+
+    Returns:
+        The value and the position after it.
+
+    Raises:
+        CodecError: the varint is truncated, longer than 9 bytes, or not minimally encoded.
+
+    >>> read_uvarint(b"\xed\x01", 0)
+    (237, 2)
+    """
     value = shift = 0
-    for i in range(pos, min(pos + 9, len(raw))):
-        b = raw[i]
+    for i in range(pos, min(pos + 9, len(data))):
+        b = data[i]
         value |= (b & 0x7F) << shift
         if not b & 0x80:
             if b == 0 and i > pos:
-                raise CodecError("CID varint is not minimally encoded")
+                raise CodecError(f"varint at byte {pos} is not minimally encoded")
             return value, i + 1
         shift += 7
-    raise CodecError("CID varint is truncated or too long")
+    raise CodecError(f"varint at byte {pos} is truncated or longer than 9 bytes")
 
 
-def _check_cid_bytes(raw: bytes) -> None:
+def _cid_parts(raw: bytes) -> tuple[int, int, int, int]:
+    """Return ``(version, codec, hash function code, digest start)``, checking the digest length."""
     if len(raw) == 34 and raw[:2] == b"\x12\x20":
-        return  # CIDv0: a bare sha2-256 multihash
-    version, pos = _read_varint(raw, 0)
+        return 0, DAG_PB, SHA2_256, 2  # CIDv0: a bare sha2-256 multihash of a dag-pb block
+    version, pos = read_uvarint(raw, 0)
     if version != 1:
         raise CodecError(f"unsupported CID version {version}")
-    _codec, pos = _read_varint(raw, pos)
-    _hash_code, pos = _read_varint(raw, pos)
-    length, pos = _read_varint(raw, pos)
+    codec, pos = read_uvarint(raw, pos)
+    hash_code, pos = read_uvarint(raw, pos)
+    length, pos = read_uvarint(raw, pos)
     if len(raw) - pos != length:
         raise CodecError(f"CID digest length {len(raw) - pos} does not match its header ({length})")
+    return version, codec, hash_code, pos

@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Final
 
-from ipfs_log.cid import CID
+from ipfs_log.cid import CID, SHA2_256, read_uvarint
 from ipfs_log.codec import decode, encode
 from ipfs_log.errors import CodecError
 from orbit.errors import CarError
@@ -29,7 +29,6 @@ __all__ = ["MAX_SECTION_BYTES", "car_bytes", "read_car"]
 
 MAX_SECTION_BYTES: Final = 2 << 20
 """Largest header or section accepted (entries are at most 1 MB)."""
-_SHA256: Final = 0x12
 
 
 def _varint(n: int) -> bytes:
@@ -45,16 +44,10 @@ def _varint(n: int) -> bytes:
 
 
 def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
-    value = shift = 0
-    for i in range(pos, min(pos + 9, len(data))):
-        b = data[i]
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            if b == 0 and i > pos:
-                raise CarError(f"{what} at byte {pos}: varint is not minimally encoded")
-            return value, i + 1
-        shift += 7
-    raise CarError(f"{what} at byte {pos}: varint is truncated or longer than 9 bytes")
+    try:
+        return read_uvarint(data, pos)
+    except CodecError as e:
+        raise CarError(f"{what}: {e}") from e
 
 
 def car_bytes(roots: Iterable[CID], blocks: Iterable[tuple[CID, bytes]]) -> bytes:
@@ -127,19 +120,11 @@ def read_car(data: bytes) -> tuple[list[CID], dict[CID, bytes]]:
         except CodecError as e:
             raise CarError(f"section at byte {start}: {e}") from e
         block = data[pos + cid_len : end]
-        if cid.version == 0:
-            digest = cid[2:]
-        else:
-            _, p = _read_varint(cid, 0, "CID version")
-            _, p = _read_varint(cid, p, "CID codec")
-            code, p = _read_varint(cid, p, "CID hash function")
-            if code != _SHA256:
-                raise CarError(
-                    f"section at byte {start}: CID {cid} uses hash function {code:#x}, not sha2-256"
-                )
-            _, p = _read_varint(cid, p, "CID digest length")
-            digest = cid[p:]
-        if hashlib.sha256(block).digest() != digest:
+        if cid.hash_code != SHA2_256:
+            raise CarError(
+                f"section at byte {start}: CID {cid} uses hash function {cid.hash_code:#x}, not sha2-256"
+            )
+        if hashlib.sha256(block).digest() != cid.digest:
             raise CarError(f"section at byte {start}: block does not hash to its CID {cid}")
         blocks[cid] = block
         pos = end
