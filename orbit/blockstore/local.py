@@ -66,7 +66,7 @@ Pages read through LMDB's map count in the process's resident set until the map 
 fault maps the surrounding 64 KiB as well, which holds pages of the other databases written in the
 same transactions: a long scan would otherwise keep the whole file resident (measured: walking the
 order keys of a 1M-entry log mapped 600 MB)."""
-_MAPPED_LIMIT: Final = 32 << 20
+_MAPPED_LIMIT: Final = 64 << 20
 """Re-map when the process's resident file-backed pages (``/proc/self/statm``) exceed this."""
 _CHECK_EVERY: Final = 32
 """Look at the resident file pages every this many transactions, besides every :data:`_REMAP_BYTES`."""
