@@ -17,8 +17,8 @@ transaction committed before the append or join returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 from ipfs_log.access import AccessController
 from ipfs_log.cid import CID
@@ -32,6 +32,7 @@ from orbit.errors import StorageCorruptError
 
 __all__ = ["LogBlocks", "StoredEntries", "StoredOrder", "open_log"]
 
+_T = TypeVar("_T")
 _RECORD: Final = 76  # time (8, big-endian) + writer key (32) + CID (36)
 _CHUNK: Final = 512
 
@@ -87,9 +88,13 @@ class _Reader:
         self.log_id = log_id
 
     def entry(self, cid: CID) -> Entry:
-        return self.decode(cid, self.local.get(cid))
+        return self.decode_block(cid, self.local.get(cid))
 
-    def decode(self, cid: CID, block: bytes) -> Entry:
+    def decode(self, cid: CID, value: bytes) -> Entry:
+        """Decode a stored ``entries`` value: the payload offset (4 bytes), then the block."""
+        return self.decode_block(cid, value[4:])
+
+    def decode_block(self, cid: CID, block: bytes) -> Entry:
         # The store checked that ``block`` hashes to ``cid``, and the log admitted ``cid`` only after
         # verifying every field and the signature: these bytes are that verified entry, so only the
         # log id is compared (a block of another log filed under this one would be a corrupt index).
@@ -152,43 +157,33 @@ class StoredOrder:
 
     def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
         """Iterate over positions ``lo`` to ``hi - 1`` (newest first if ``reverse``), a chunk at a time."""
-        starts = range(lo, hi, _CHUNK)
-        for start in reversed(starts) if reverse else starts:
-            chunk = self._read(start, min(start + _CHUNK, hi))
-            yield from reversed(chunk) if reverse else chunk
-
-    def _read(self, lo: int, hi: int) -> list[Entry]:
-        records = bytes(self._records[lo * _RECORD : hi * _RECORD])
-        with gc_paused():
-            values = self._local.read_run(self._number, records)
-            decode = self._reader.decode
-            return [
-                decode(CID(records[i * _RECORD + 40 : (i + 1) * _RECORD]), value[4:])
-                for i, value in enumerate(values)
-            ]
+        return self._walk(lo, hi, reverse, self._reader.decode)
 
     def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
         """Like :meth:`span`, but decode only each entry's payload (its offset is stored with it)."""
+        return self._walk(lo, hi, reverse, self._payload)
+
+    def _walk(self, lo: int, hi: int, reverse: bool, decode: Callable[[CID, bytes], _T]) -> Iterator[_T]:
+        # Each chunk is one sequential cursor walk over the stored entries, decoded with GC paused.
         starts = range(lo, hi, _CHUNK)
         for start in reversed(starts) if reverse else starts:
-            chunk = self._read_payloads(start, min(start + _CHUNK, hi))
+            end = min(start + _CHUNK, hi)
+            records = bytes(self._records[start * _RECORD : end * _RECORD])
+            with gc_paused():
+                values = self._local.read_run(self._number, records)
+                chunk = [
+                    decode(CID(records[i * _RECORD + 40 : (i + 1) * _RECORD]), value)
+                    for i, value in enumerate(values)
+                ]
             yield from reversed(chunk) if reverse else chunk
 
-    def _read_payloads(self, lo: int, hi: int) -> list[tuple[CID, IPLDKind]]:
-        records = bytes(self._records[lo * _RECORD : hi * _RECORD])
-        with gc_paused():
-            values = self._local.read_run(self._number, records)
-            out: list[tuple[CID, IPLDKind]] = []
-            for i, value in enumerate(values):
-                cid = CID(records[i * _RECORD + 40 : (i + 1) * _RECORD])
-                try:
-                    payload = decode_unchecked_links(value[4 + int.from_bytes(value[:4], "big") :])
-                except CodecError as e:
-                    raise StorageCorruptError(
-                        f"stored entry's payload does not decode: {e}", self._local.path, cid
-                    ) from e
-                out.append((cid, payload))
-            return out
+    def _payload(self, cid: CID, value: bytes) -> tuple[CID, IPLDKind]:
+        try:
+            return cid, decode_unchecked_links(value[4 + int.from_bytes(value[:4], "big") :])
+        except CodecError as e:
+            raise StorageCorruptError(
+                f"stored entry's payload does not decode: {e}", self._local.path, cid
+            ) from e
 
     def extend(self, entries: Sequence[Entry]) -> None:
         """Add the order records of newly admitted entries (themselves in log order) at the end."""
