@@ -303,7 +303,7 @@ def open_log(
     )
 
     def record(admitted: Sequence[Entry]) -> None:
-        local.record(number, admitted, log.head_cids)
+        local.record(number, admitted, log.head_cids, len(log) - len(admitted))
         entries.stored()
 
     log.subscribe(record)

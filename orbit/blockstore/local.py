@@ -9,8 +9,7 @@ Layout (LMDB named databases; a log is known by a small number, ``lognum``, 4 by
 - ``order``: the same keys → the entry's admission number (8 bytes): the order index, walked without
   reading a block; the admission numbers say which entries a checkpoint taken at a count covers.
 - ``where``: CID → ``lognum | time | writer key | CID``: finds an entry's block by its CID.
-- ``heads``: lognum → the log's head CIDs, and ``lognum | "#"`` → how many entries it has admitted;
-  ``checkpoints``: lognum → the store's index checkpoint.
+- ``heads``: lognum → the log's head CIDs; ``checkpoints``: lognum → the store's index checkpoint.
 
 Keys sort as the log's total order ``(time, writer key, CID bytes)`` (big-endian time), so reading a log
 in order is one sequential cursor walk over ``entries`` (pages are read in file order), and reopening a
@@ -325,8 +324,11 @@ class LocalBlockStore:
             raise StorageCorruptError(f"heads record of log {log} has {len(raw)} bytes", self.path)
         return [CID(raw[i : i + _CID_LEN]) for i in range(0, len(raw), _CID_LEN)]
 
-    def record(self, log: int, entries: Sequence[Entry], heads: Sequence[CID]) -> None:
+    def record(self, log: int, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
         """Store admitted entries (block, order key, CID pointer) and the log's new heads, and commit.
+
+        ``first`` is the admission number of ``entries[0]``: how many entries the log held before them
+        (a stored log only grows, so that is also its length).
 
         Raises:
             BlockStoreError: the write or the commit failed; nothing since the last commit was kept.
@@ -335,7 +337,7 @@ class LocalBlockStore:
         prefix = _U32.pack(log)
         stored, order, where, pack = self._entries, self._order, self._where, _U64.pack
         try:
-            count = self._admitted(txn, prefix)
+            count = first
             for e in entries:
                 key = prefix + pack(e.time) + e.key + e.cid
                 offset = len(e.block) - len(encode(e.payload))
@@ -345,19 +347,10 @@ class LocalBlockStore:
                 count += 1
                 self._read_bytes += len(e.block) + 200  # the block and the pages its three keys touch
             txn.put(prefix, b"".join(heads), db=self._heads)
-            txn.put(prefix + b"#", pack(count), db=self._heads)
         except lmdb.Error as e:
             self.abort()
             raise BlockStoreError(f"write failed: {e}", self.path) from e
         self.commit()
-
-    def _admitted(self, txn: Any, prefix: bytes) -> int:
-        raw = txn.get(prefix + b"#", db=self._heads)
-        return 0 if raw is None else int(_U64.unpack(raw)[0])
-
-    def admitted(self, log: int) -> int:
-        """Return how many entries log number ``log`` has admitted (its next admission number)."""
-        return self._admitted(self._read(), _U32.pack(log))
 
     def order(self, log: int, since: int | None = None) -> tuple[bytearray, list[int]]:
         """Read log number ``log``'s order index: one 76-byte record per entry, in log order.
@@ -456,7 +449,6 @@ class LocalBlockStore:
         prefix = _U32.pack(number)
         txn = self._write()
         txn.delete(prefix, db=self._heads)
-        txn.delete(prefix + b"#", db=self._heads)
         txn.delete(prefix, db=self._ckpt)
         txn.delete(log_id.encode(), db=self._logs)
         cursor = txn.cursor(db=self._order)
