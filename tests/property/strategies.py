@@ -197,3 +197,24 @@ def state(log: Log) -> tuple[list[CID], list[CID], list[bytes]]:
     """A log's observable state: CIDs in log order, head CIDs, and payloads (as exact DAG-CBOR)."""
     entries = list(log)
     return [e.cid for e in entries], log.head_cids, [encode(e.payload) for e in entries]
+
+
+def mutate(data: bytes, mutations: list[tuple[str, int, int]]) -> bytes:
+    """Apply ``(kind, position, byte)`` edits: flip, insert, delete, truncate, or set a byte."""
+    buf = bytearray(data)
+    for kind, pos, byte in mutations:
+        if not buf:
+            buf.append(byte)
+            continue
+        i = pos % len(buf)
+        if kind == "flip":
+            buf[i] ^= byte
+        elif kind == "insert":
+            buf.insert(i, byte)
+        elif kind == "delete":
+            del buf[i]
+        elif kind == "truncate":
+            del buf[i:]
+        else:
+            buf[i] = byte
+    return bytes(buf)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ipfs_log import CID, CodecError, IPLDKind
 from ipfs_log.codec import decode, encode
-from tests.property.strategies import canonical, cids, float_values, int_values, ipld_values
+from tests.property.strategies import canonical, cids, float_values, int_values, ipld_values, mutate
 
 # multiformats knows a fixed table of codecs and hash functions; a link naming another one is still a
 # well-formed CID, which our codec may accept (it must then be canonical) while dag_cbor refuses it.
@@ -117,26 +117,6 @@ _mutations = st.one_of(
     st.tuples(st.just("truncate"), st.integers(min_value=0), st.just(0)),
     st.tuples(st.just("set"), st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
 )
-
-
-def mutate(data: bytes, mutations: list[tuple[str, int, int]]) -> bytes:
-    buf = bytearray(data)
-    for kind, pos, byte in mutations:
-        if not buf:
-            buf.append(byte)
-            continue
-        i = pos % len(buf)
-        if kind == "flip":
-            buf[i] ^= byte
-        elif kind == "insert":
-            buf.insert(i, byte)
-        elif kind == "delete":
-            del buf[i]
-        elif kind == "truncate":
-            del buf[i:]
-        else:
-            buf[i] = byte
-    return bytes(buf)
 
 
 @given(ipld_values(), st.lists(_mutations, min_size=1, max_size=3))
