@@ -75,11 +75,8 @@ class OrbitEntry:
     identity_cid: CID
     sort_key: tuple[int, str, bytes]
     """``(clock.time, clock.id, CID bytes)``: OrbitDB's LastWriteWins order, with a total tie-break."""
-
-    @property
-    def hash(self) -> str:
-        """The entry's CID as OrbitDB writes it (base58btc)."""
-        return cid_to_hash(self.cid)
+    hash: str
+    """The entry's CID as OrbitDB writes it (base58btc)."""
 
     @property
     def clock_id(self) -> str:
@@ -131,7 +128,7 @@ class OrbitEntry:
         cid = CID.for_block(block)
         return cls(
             cid, block, log_id, time, key, tuple(next), tuple(refs), payload, sig, identity.hash,
-            next_cids, refs_cids, identity.cid, (time, key, bytes(cid)),
+            next_cids, refs_cids, identity.cid, (time, key, bytes(cid)), cid_to_hash(cid),
         )  # fmt: skip
 
     @classmethod
@@ -214,7 +211,7 @@ class OrbitEntry:
             raise InvalidSignatureError(f"signature by key {key} does not verify", cid, bytes.fromhex(key))
         return cls(
             cid, block, lid, time, key, nxt, refs, payload, sig, identity, next_cids, refs_cids,
-            identity_cid, (time, key, bytes(cid)),
+            identity_cid, (time, key, bytes(cid)), cid_to_hash(cid),
         )  # fmt: skip
 
     def check_identity(self, identity: OrbitIdentity) -> None:
