@@ -701,3 +701,20 @@ def test_database_refuses_entries_from_writers_off_the_list() -> None:
     with pytest.raises(PermissionDeniedError, match=USER_B.identity.id):
         OrbitDBDatabase.open(store, db.address)
     assert OrbitDBDatabase.open(store, db.address, heads=db.log.heads).keyvalue() == {"a": 1}
+
+
+@pytest.mark.parametrize("module_name", ["ipfs_log.orbitdb", "orbit.orbitdb_compat"])
+def test_public_names_are_exported(module_name: str) -> None:
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and getattr(value, "__module__", "").startswith(module_name)
+    }
+    assert public <= set(module.__all__)
+    assert all(hasattr(module, name) for name in module.__all__)
