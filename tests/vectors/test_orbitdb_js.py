@@ -718,3 +718,52 @@ def test_public_names_are_exported(module_name: str) -> None:
     }
     assert public <= set(module.__all__)
     assert all(hasattr(module, name) for name in module.__all__)
+
+
+# ---------------------------------------------------------------------------- databases written by OrbitDB JS
+
+DATABASES: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "orbitdb-js-4.0.0-databases.json").read_text()
+)
+
+
+def databases_store() -> MemoryBlockStore:
+    store = MemoryBlockStore()
+    for cid, block in DATABASES["blocks"].items():
+        store.put(hash_to_cid(cid), bytes.fromhex(block))
+    return store
+
+
+@pytest.mark.parametrize("db_type", sorted(DATABASES["dbs"]))
+def test_database_written_by_orbitdb_js_reads_the_same(db_type: str) -> None:
+    info = DATABASES["dbs"][db_type]
+    store = databases_store()
+    db = OrbitDBDatabase.open(store, info["address"], heads=info["heads"])
+    assert db.type == db_type
+    assert [h.hash for h in db.log.heads] == info["heads"]
+    # manifest and access controller blocks written by OrbitDB re-encode byte-equal
+    assert store.get(db.manifest.cid) == db.manifest.block
+    assert store.get(db.access.cid) == db.access.block
+    assert db.access.write == (store_identity_id(store, db),)  # OrbitDB default: the creator's id
+    if db_type == "events":
+        assert [{"hash": h, "value": v} for h, v in db.events()] == info["all"]
+    else:
+        # all() items newest-write last, as OrbitDB returns them
+        expected = {item["key"]: item["value"] for item in info["all"]}
+        assert db.keyvalue() == expected
+        assert list(db.keyvalue()) == [item["key"] for item in info["all"]]
+    # heads found by scanning the blocks match OrbitDB's
+    assert [h.hash for h in OrbitDBDatabase.open(store, info["address"]).log.heads] == info["heads"]
+
+
+def store_identity_id(store: MemoryBlockStore, db: OrbitDBDatabase) -> str:
+    entry = db.log.values()[0]
+    return OrbitIdentity.from_block(entry.identity_cid, store.get(entry.identity_cid)).id
+
+
+def test_orbitdb_js_database_entries_are_not_admitted_under_another_write_list() -> None:
+    info = DATABASES["dbs"]["keyvalue"]
+    store = databases_store()
+    db = OrbitDBDatabase.open(store, info["address"], heads=info["heads"], writer=USER_A)
+    with pytest.raises(PermissionDeniedError):
+        db.put("mine", 1)  # userA is not on the JS database's write list
