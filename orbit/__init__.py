@@ -6,6 +6,8 @@ in a local LMDB store, every write durable against a process kill when it return
 
 from ipfs_log.errors import OrbitError
 from orbit.address import Manifest
+from orbit.blockstore.cached import CachedBlockStore
+from orbit.blockstore.ipfs import IpfsBlockStore
 from orbit.blockstore.local import LocalBlockStore
 from orbit.car import car_bytes, read_car
 from orbit.db import Database, OrbitDB
@@ -38,6 +40,7 @@ from orbit.kubo import KuboClient, PubsubMessage, Subscription
 
 __all__ = [
     "BlockStoreError",
+    "CachedBlockStore",
     "CarError",
     "Database",
     "DatabaseClosedError",
@@ -46,6 +49,7 @@ __all__ = [
     "IpfsAddressError",
     "IpfsAuthError",
     "IpfsBlockMismatchError",
+    "IpfsBlockStore",
     "IpfsBlockTooLargeError",
     "IpfsBlockUnavailableError",
     "IpfsError",
