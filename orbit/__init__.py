@@ -9,7 +9,7 @@ from orbit.address import Manifest
 from orbit.blockstore.cached import CachedBlockStore
 from orbit.blockstore.ipfs import IpfsBlockStore
 from orbit.blockstore.local import LocalBlockStore
-from orbit.car import car_bytes, read_car
+from orbit.car import car_bytes, read_car, write_car
 from orbit.db import Database, OrbitDB
 from orbit.errors import (
     BlockStoreError,
@@ -76,4 +76,5 @@ __all__ = [
     "export_identity",
     "import_identity",
     "read_car",
+    "write_car",
 ]
