@@ -6,8 +6,10 @@ in a local LMDB store, every write durable against a process kill when it return
 
 from ipfs_log.errors import OrbitError
 from orbit.address import Manifest
+from orbit.blockstore.cached import CachedBlockStore
+from orbit.blockstore.ipfs import IpfsBlockStore
 from orbit.blockstore.local import LocalBlockStore
-from orbit.car import car_bytes, read_car
+from orbit.car import car_bytes, read_car, write_car
 from orbit.database import (
     CounterDatabase,
     Database,
@@ -35,6 +37,8 @@ from orbit.errors import (
     IpfsUnreachableError,
     IpfsUnsupportedError,
     KeystoreError,
+    ReplicationError,
+    ReplicationTimeoutError,
     StorageCorruptError,
     StorageFullError,
     UnknownAddressError,
@@ -44,9 +48,11 @@ from orbit.errors import (
 )
 from orbit.keystore import Keystore, export_identity, import_identity
 from orbit.kubo import KuboClient, PubsubMessage, Subscription
+from orbit.replicator import Replicator
 
 __all__ = [
     "BlockStoreError",
+    "CachedBlockStore",
     "CarError",
     "CounterDatabase",
     "Database",
@@ -58,6 +64,7 @@ __all__ = [
     "IpfsAddressError",
     "IpfsAuthError",
     "IpfsBlockMismatchError",
+    "IpfsBlockStore",
     "IpfsBlockTooLargeError",
     "IpfsBlockUnavailableError",
     "IpfsError",
@@ -76,6 +83,9 @@ __all__ = [
     "OrbitDB",
     "OrbitError",
     "PubsubMessage",
+    "ReplicationError",
+    "ReplicationTimeoutError",
+    "Replicator",
     "StorageCorruptError",
     "StorageFullError",
     "Subscription",
@@ -87,4 +97,5 @@ __all__ = [
     "export_identity",
     "import_identity",
     "read_car",
+    "write_car",
 ]

@@ -16,16 +16,19 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import os
 from collections.abc import Iterable
-from typing import Final
+from typing import IO, Final
 
 from ipfs_log.cid import CID, SHA2_256, read_uvarint
 from ipfs_log.codec import decode, encode
 from ipfs_log.errors import CodecError
 from orbit.errors import CarError
 
-__all__ = ["MAX_SECTION_BYTES", "car_bytes", "read_car"]
+__all__ = ["MAX_SECTION_BYTES", "car_bytes", "read_car", "write_car"]
 
 MAX_SECTION_BYTES: Final = 2 << 20
 """Largest header or section accepted (entries are at most 1 MB)."""
@@ -52,11 +55,51 @@ def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
 
 def car_bytes(roots: Iterable[CID], blocks: Iterable[tuple[CID, bytes]]) -> bytes:
     """Return a CARv1 file holding ``blocks`` with ``roots`` in its header."""
+    out = io.BytesIO()
+    write_car(out, roots, blocks)
+    return out.getvalue()
+
+
+def write_car(
+    dest: str | os.PathLike[str] | IO[bytes], roots: Iterable[CID], blocks: Iterable[tuple[CID, bytes]]
+) -> int:
+    """Stream a CARv1 file: the header, then one section per block as ``blocks`` yields it.
+
+    Memory stays at one block whatever the file's size. A path is written to ``<path>.tmp`` and renamed
+    into place once complete, so a reader never sees half a file; a file object is written as is.
+
+    Returns:
+        The number of blocks written.
+
+    Raises:
+        CarError: the file cannot be written (the temporary file is removed).
+    """
     header = encode({"roots": list(roots), "version": 1})
-    parts = [_varint(len(header)), header]
+    if not isinstance(dest, (str, os.PathLike)):
+        return _write_sections(dest, header, blocks)
+    tmp = f"{os.fspath(dest)}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            count = _write_sections(out, header, blocks)
+        os.replace(tmp, dest)
+    except BaseException as e:  # a failing block source too: never leave half a file behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise CarError(f"cannot write {os.fspath(dest)!r}: {e}") from e
+        raise
+    return count
+
+
+def _write_sections(out: IO[bytes], header: bytes, blocks: Iterable[tuple[CID, bytes]]) -> int:
+    out.write(_varint(len(header)) + header)
+    count = 0
     for cid, block in blocks:
-        parts += [_varint(len(cid) + len(block)), bytes(cid), block]
-    return b"".join(parts)
+        out.write(_varint(len(cid) + len(block)))
+        out.write(cid)
+        out.write(block)
+        count += 1
+    return count
 
 
 def _cid_length(data: bytes, pos: int, end: int) -> int:

@@ -35,7 +35,7 @@ from ipfs_log.entry import Entry
 from ipfs_log.log import Log, Progress, run_flow
 from orbit.address import Manifest
 from orbit.car import car_bytes, read_car
-from orbit.errors import BlockStoreError, DatabaseClosedError, DatabaseError
+from orbit.errors import BlockStoreError, DatabaseClosedError, DatabaseError, ReplicationError
 from stores.base import Store, UpdateCallback
 from stores.counter import Counter, CounterBatch
 from stores.documents import Document, Documents, DocumentsBatch, DocumentsOptions
@@ -44,6 +44,7 @@ from stores.keyvalue import KeyValue, KeyValueBatch
 
 if TYPE_CHECKING:
     from orbit.db import OrbitDB
+    from orbit.replicator import ReplicationStatus, Replicator
 
 __all__ = [
     "DATABASE_TYPES",
@@ -88,6 +89,8 @@ class Database(Generic[S]):
         """The store itself (not guarded by the lock: prefer the database's own methods)."""
         self._lognum = lognum
         self._lock = orbit.lock
+        self.replicator: Replicator | None = None
+        """The database's replicator, when its OrbitDB replicates through an IPFS node."""
         self._closed = False
         self._saved_at = checkpointed  # how many admitted entries the saved checkpoint covers
         store.guard = self._lock
@@ -247,6 +250,42 @@ class Database(Generic[S]):
         heads = [r for r in roots if r != self.manifest.cid]
         return self.join_heads(heads, source=source)
 
+    # ------------------------------------------------------------------ replication
+
+    def _replicator(self) -> Replicator:
+        self._check_open()
+        if self.replicator is None:
+            raise ReplicationError(f"{self.address} is not replicated (open it in an OrbitDB with ipfs=...)")
+        return self.replicator
+
+    def wait_for(self, heads: Iterable[CID], timeout: float) -> None:
+        """Return as soon as this replica holds every one of ``heads`` (e.g. another replica's heads).
+
+        Raises:
+            ReplicationTimeoutError: not within ``timeout`` seconds.
+            ReplicationError: the database is not replicated.
+            DatabaseClosedError: the database is closed.
+        """
+        self._replicator().wait_for(heads, timeout)
+
+    def wait_synced(self, timeout: float, peer: str | None = None) -> None:
+        """Return once this replica holds the last heads announced by ``peer`` (or every peer seen).
+
+        Raises:
+            ReplicationTimeoutError: not within ``timeout`` seconds, or no peer was heard from.
+            ReplicationError: the database is not replicated.
+            DatabaseClosedError: the database is closed.
+        """
+        self._replicator().wait_synced(timeout, peer)
+
+    def replication_status(self) -> ReplicationStatus:
+        """Return the replicator's peers, their heads, pending and missing entries, and counters.
+
+        Raises:
+            ReplicationError: the database is not replicated.
+        """
+        return self._replicator().status()
+
     # ------------------------------------------------------------------ checkpoints and closing
 
     def _maybe_save_checkpoint(self, update: object) -> None:
@@ -278,6 +317,12 @@ class Database(Generic[S]):
             BlockStoreError: the checkpoint could not be written (the database is closed anyway; the
                 next open catches up from the previous checkpoint).
         """
+        with self._lock:
+            if self._closed:
+                return
+            replicator, self.replicator = self.replicator, None
+        if replicator is not None:  # outside the lock: its threads may be waiting for it
+            replicator.close()
         with self._lock:
             if self._closed:
                 return

@@ -30,6 +30,9 @@ The root :class:`~ipfs_log.errors.OrbitError` lives in ``ipfs_log`` so that ever
     │   ├── UnknownStoreTypeError(ValueError)   .type     no store type of this name
     │   └── DatabaseClosedError                         the database or OrbitDB was closed (also a
     │                                                   stores.StoreClosedError)
+    ├── ReplicationError                                a peer's message is malformed, or replication
+    │   │                                               is not set up
+    │   └── ReplicationTimeoutError(TimeoutError)       a wait for replication timed out
     └── CarError(ValueError)                            a CAR file is malformed (bad varint,
                                                         truncated section, wrong hash, bad header)
 
@@ -60,6 +63,8 @@ __all__ = [
     "IpfsUnreachableError",
     "IpfsUnsupportedError",
     "KeystoreError",
+    "ReplicationError",
+    "ReplicationTimeoutError",
     "StorageCorruptError",
     "StorageFullError",
     "UnknownAddressError",
@@ -248,3 +253,11 @@ class DatabaseClosedError(DatabaseError, StoreClosedError):
 
 class CarError(OrbitError, ValueError):
     """A CAR file is malformed: bad varint, truncated section, wrong hash or a bad header."""
+
+
+class ReplicationError(OrbitError):
+    """A pubsub message is not a well-formed announcement of the database, or replication is off."""
+
+
+class ReplicationTimeoutError(ReplicationError, TimeoutError):
+    """A wait for replication (``wait_for``, ``wait_synced``) ran out of time; the message says what lacks."""

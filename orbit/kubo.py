@@ -530,16 +530,16 @@ class KuboClient:
         _same_cid(answer.get("Key"), cid, "block/stat")
         return int(answer["Size"])
 
-    def block_has(self, cid: CID) -> bool:
+    def block_has(self, cid: CID, *, timeout: float = 1.0) -> bool:
         """Return whether the node holds the block locally.
 
-        Asks ``block/stat`` with ``offline`` (Kubo answers at once) and a one-second timeout (nodes that
-        ignore ``offline`` look for the block that long).
+        Asks ``block/stat`` with ``offline`` (Kubo answers at once) and ``timeout`` seconds for nodes that
+        ignore ``offline`` (they look for the block that long).
 
         Raises:
             IpfsError: the call failed for another reason than the block being absent.
         """
-        params = {"arg": str(cid), "offline": "true", "timeout": "1000ms"}
+        params = {"arg": str(cid), "offline": "true", "timeout": f"{max(1, int(timeout * 1000))}ms"}
         try:
             answer = self._json("block/stat", params=params, cid=cid)
         except IpfsHttpError as e:

@@ -1,0 +1,404 @@
+"""A local block store in front of a remote one (an IPFS node): write-through, read-through.
+
+- **Writes** are acknowledged once they are durable locally: a block is recorded in the upload journal,
+  written to the local store, and then sent to the node. If the node is down, slow or refuses, the
+  write still returns; the block stays in the journal and is uploaded later (by a background thread
+  every ``retry_interval`` seconds, on the next write after that, or by :meth:`CachedBlockStore.flush`).
+  The journal is recorded *before* the local write, so a crash between the two can only leave an extra
+  upload, never a block that is held locally but never reaches the node.
+- **Reads** try the local store first; a local hit never touches the network. A miss is fetched from the
+  node (verified against its CID by the client) and, unless ``cache_reads`` is off, kept locally.
+- **Pins**: :meth:`CachedBlockStore.pin` records the heads to pin under a name (a database address);
+  they are pinned on the node once every pending upload has reached it, and moved as heads change.
+
+The upload journal is a small SQLite file of its own (``pending-uploads.sqlite`` in the directory
+given), independent of the local store's format. SQLite in WAL mode with ``synchronous=NORMAL`` keeps
+every committed record through a process kill, the same promise as the local store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Final, Protocol
+
+from ipfs_log.blockstore import BlockStore
+from ipfs_log.cid import CID
+from ipfs_log.errors import BlockNotFoundError, OrbitError
+from orbit.errors import BlockStoreError, IpfsBlockTooLargeError
+from orbit.kubo import MAX_BLOCK_BYTES
+
+__all__ = ["JOURNAL_FILE", "CachedBlockStore", "RemoteBlockStore"]
+
+JOURNAL_FILE: Final = "pending-uploads.sqlite"
+_BATCH: Final = 256
+
+
+class RemoteBlockStore(BlockStore, Protocol):
+    """What the cache needs of the remote store: the BlockStore protocol, per-block upload results, pins."""
+
+    def put_each(self, blocks: Iterable[tuple[CID, bytes]]) -> dict[CID, OrbitError]:
+        """Store blocks; return those that failed with their errors."""
+        ...
+
+    def pin(self, heads: Iterable[CID], previous: Iterable[CID] = ()) -> None:
+        """Pin ``heads`` recursively and unpin ``previous``."""
+        ...
+
+
+class _Journal:
+    """Pending uploads and wanted pins, in a SQLite file; thread-safe (one connection, one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS pending (cid BLOB PRIMARY KEY, block BLOB NOT NULL, "
+                "attempts INTEGER NOT NULL DEFAULT 0, error TEXT)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS pins (name TEXT PRIMARY KEY, heads BLOB NOT NULL, pinned BLOB)"
+            )
+        except (sqlite3.Error, OSError) as e:
+            raise BlockStoreError(f"cannot open the upload journal: {e}", path) from e
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise BlockStoreError(f"upload journal failed: {e}", self.path) from e
+
+    def add(self, blocks: list[tuple[CID, bytes]]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO pending (cid, block) VALUES (?, ?)", [(bytes(c), b) for c, b in blocks]
+            )
+
+    def remove(self, cids: Iterable[CID]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM pending WHERE cid = ?", [(bytes(c),) for c in cids])
+
+    def failed(self, errors: dict[CID, OrbitError]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE pending SET attempts = attempts + 1, error = ? WHERE cid = ?",
+                [(str(e)[:500], bytes(c)) for c, e in errors.items()],
+            )
+
+    def take(self, limit: int, after: bytes = b"") -> list[tuple[CID, bytes]]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT cid, block FROM pending WHERE cid > ? ORDER BY cid LIMIT ?", (after, limit)
+            ).fetchall()
+        return [(CID(cid), bytes(block)) for cid, block in rows]
+
+    def count(self) -> int:
+        with self._tx() as db:
+            return int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def errors(self) -> dict[CID, str]:
+        with self._tx() as db:
+            rows = db.execute("SELECT cid, error FROM pending WHERE error IS NOT NULL").fetchall()
+        return {CID(cid): str(error) for cid, error in rows}
+
+    def want_pins(self, name: str, heads: list[CID]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO pins (name, heads) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET heads = excluded.heads",
+                (name, _pack(heads)),
+            )
+
+    def pins(self) -> list[tuple[str, list[CID], list[CID]]]:
+        with self._tx() as db:
+            rows = db.execute("SELECT name, heads, pinned FROM pins").fetchall()
+        return [(name, _unpack(heads), _unpack(pinned or b"")) for name, heads, pinned in rows]
+
+    def pinned(self, name: str, heads: list[CID]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE pins SET pinned = ? WHERE name = ?", (_pack(heads), name))
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+
+def _pack(cids: list[CID]) -> bytes:
+    return b"".join(len(c).to_bytes(1, "big") + bytes(c) for c in cids)
+
+
+def _unpack(data: bytes) -> list[CID]:
+    out, pos = [], 0
+    while pos < len(data):
+        size = data[pos]
+        out.append(CID(data[pos + 1 : pos + 1 + size]))
+        pos += 1 + size
+    return out
+
+
+class CachedBlockStore:
+    """A local block store in front of a remote one; implements the ``BlockStore`` protocol.
+
+    Args:
+        local: the store that acknowledges writes and serves reads first (e.g. ``LocalBlockStore``).
+        remote: the node's store (e.g. :class:`~orbit.blockstore.ipfs.IpfsBlockStore`).
+        directory: where the upload journal lives (``pending-uploads.sqlite``).
+        retry_interval: seconds between upload retries after a failure (also the background period).
+        background: run a daemon thread that retries pending uploads and pins every ``retry_interval``.
+        cache_reads: keep blocks fetched from the node in the local store.
+
+    Raises:
+        BlockStoreError: the journal cannot be opened.
+    """
+
+    def __init__(
+        self,
+        local: BlockStore,
+        remote: RemoteBlockStore,
+        directory: str | os.PathLike[str],
+        *,
+        retry_interval: float = 5.0,
+        background: bool = True,
+        cache_reads: bool = True,
+    ) -> None:
+        self.local = local
+        self.remote = remote
+        self.retry_interval = retry_interval
+        self.cache_reads = cache_reads
+        self._journal = _Journal(Path(directory) / JOURNAL_FILE)
+        self._flush_lock = threading.Lock()
+        self._retry_at = 0.0  # monotonic time before which uploads are not attempted (after a failure)
+        self._has_pending = self._journal.count() > 0
+        self._pins_dirty = any(heads != pinned for _, heads, pinned in self._journal.pins())
+        self.last_error: OrbitError | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._background, name="orbit-uploads", daemon=True)
+            self._thread.start()
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block from the local store, or else from the node (then kept locally).
+
+        Raises:
+            BlockNotFoundError: neither holds it (the node did not produce it in time).
+            IpfsBlockMismatchError: the node's bytes do not hash to ``cid`` (nothing is cached).
+            OrbitError: the local store or the node failed.
+        """
+        try:
+            return self.local.get(cid)
+        except BlockNotFoundError:
+            pass
+        block = self.remote.get(cid)
+        if self.cache_reads:
+            self.local.put(cid, block)
+        return block
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        """Return the blocks held locally, and fetch the others from the node concurrently.
+
+        Raises:
+            IpfsBlockMismatchError: a fetched block does not hash to its CID (nothing is cached).
+            OrbitError: the local store or the node failed.
+        """
+        wanted = list(cids)
+        found = self.local.get_many(wanted)
+        missing = [cid for cid in wanted if cid not in found]
+        if missing:
+            fetched = self.remote.get_many(missing)
+            if fetched and self.cache_reads:
+                self.local.put_many(fetched.items())
+            found.update(fetched)
+        return found
+
+    def has(self, cid: CID) -> bool:
+        """Return whether the local store or the node holds the block.
+
+        Raises:
+            OrbitError: the local store or the node failed.
+        """
+        return self.local.has(cid) or self.remote.has(cid)
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Store a block locally (durably) and upload it, or queue the upload if the node fails.
+
+        Raises:
+            IpfsBlockTooLargeError: the block is over 2 MiB (nothing is stored).
+            BlockStoreError: the journal or the local store failed (the write is not acknowledged).
+        """
+        self.put_many(((cid, block),))
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Store blocks locally (durably) and upload them; failed uploads are queued and retried.
+
+        Raises:
+            IpfsBlockTooLargeError: a block is over 2 MiB (nothing is stored).
+            BlockStoreError: the journal or the local store failed (the write is not acknowledged).
+        """
+        items = list(dict(blocks).items())
+        if not items:
+            return
+        for cid, block in items:
+            if len(block) > MAX_BLOCK_BYTES:
+                raise IpfsBlockTooLargeError(
+                    f"block of {len(block)} bytes is over the {MAX_BLOCK_BYTES}-byte bitswap limit",
+                    "block/put",
+                    cid,
+                )
+        self._journal.add(items)  # first: a crash after this can only cause an extra upload
+        self._has_pending = True
+        self.local.put_many(items)
+        if time.monotonic() >= self._retry_at and self._upload(items):
+            self._has_pending = self._journal.count() > 0
+            if self._has_pending:
+                self._wake.set()  # older uploads are waiting: let the background thread send them
+
+    def _upload(self, items: list[tuple[CID, bytes]]) -> bool:
+        """Send blocks to the node; drop the uploaded ones from the journal. True if all were sent."""
+        failures = self.remote.put_each(items)
+        sent = [cid for cid, _ in items if cid not in failures]
+        if sent:
+            self._journal.remove(sent)
+        if failures:
+            self._journal.failed(failures)
+            self.last_error = next(iter(failures.values()))
+            self._retry_at = time.monotonic() + self.retry_interval
+            return False
+        return True
+
+    def flush(self) -> int:
+        """Upload every pending block now, then bring the pins up to date.
+
+        Stops at the first batch that fails (the node is down or refusing) and leaves the rest queued.
+
+        Returns:
+            The number of uploads still pending (0 when the node has everything).
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        with self._flush_lock:
+            after = b""
+            while True:
+                batch = self._journal.take(_BATCH, after)
+                if not batch:
+                    break
+                if not self._upload(batch):
+                    return self._journal.count()
+                after = bytes(batch[-1][0])
+            remaining = self._journal.count()
+            self._has_pending = remaining > 0
+            if not remaining:
+                self._retry_at = 0.0
+                self._sync_pins()
+            return remaining
+
+    def pending(self) -> int:
+        """Return how many blocks wait to be uploaded.
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        return self._journal.count()
+
+    def pending_errors(self) -> dict[CID, str]:
+        """Return the last upload error of each pending block that failed at least once.
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        return self._journal.errors()
+
+    # -- pins -----------------------------------------------------------------------------------------------
+
+    def pin(self, name: str, heads: Iterable[CID]) -> None:
+        """Keep ``heads`` (and everything they link to) pinned on the node under ``name``.
+
+        Recorded in the journal at once; pinned on the node now if nothing is waiting to be uploaded,
+        or else once the uploads have gone through. The previous heads pinned under ``name`` are unpinned.
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        self._journal.want_pins(name, list(dict.fromkeys(heads)))
+        self._pins_dirty = True
+        if not self._has_pending and time.monotonic() >= self._retry_at:
+            with self._flush_lock:
+                self._sync_pins()
+        else:
+            self._wake.set()
+
+    def _sync_pins(self) -> None:
+        if not self._pins_dirty:
+            return
+        for name, heads, pinned in self._journal.pins():
+            if heads == pinned:
+                continue
+            try:
+                self.remote.pin(heads, previous=pinned)
+            except OrbitError as e:
+                self.last_error = e
+                self._retry_at = time.monotonic() + self.retry_interval
+                return
+            self._journal.pinned(name, heads)
+        self._pins_dirty = False
+
+    # -- background retries ---------------------------------------------------------------------------------
+
+    def _background(self) -> None:
+        while not self._stop.is_set():
+            woke = self._wake.wait(self.retry_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not (self._has_pending or self._pins_dirty):
+                continue
+            if not woke and time.monotonic() < self._retry_at - 0.01:
+                continue
+            with contextlib.suppress(OrbitError):  # recorded in last_error by _upload / _sync_pins
+                self.flush()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the background thread (waiting at most ``timeout`` seconds) and close the journal.
+
+        The local and remote stores belong to the caller and stay open. Pending uploads stay in the
+        journal for the next :class:`CachedBlockStore` on the same directory.
+        """
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        with self._flush_lock:
+            self._journal.close()
+
+    def __enter__(self) -> CachedBlockStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CachedBlockStore({self.local!r} in front of {self.remote!r})"

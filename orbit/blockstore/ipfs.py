@@ -1,0 +1,233 @@
+"""A block store on an IPFS node, over the Kubo HTTP RPC (:class:`~orbit.kubo.KuboClient`).
+
+Every block it returns was hashed and checked against its CID by the client; a block the node does
+not produce within ``timeout`` seconds is missing (:class:`~orbit.errors.IpfsBlockUnavailableError`, a
+``BlockNotFoundError``). ``get_many`` and ``put_many`` keep up to ``concurrency`` requests in flight,
+over the client's connection pool: one ``block/get`` round trip to a local node is a millisecond or
+two, one that the node must fetch from a peer over bitswap is about 250 ms whatever the block's size,
+so a log's breadth-first frontier is fetched in parallel (what concurrency pays is measured by
+``python bench/run.py kubo``).
+
+Pinning: :meth:`IpfsBlockStore.pin` pins a database's heads recursively; orbit's ``next`` and ``refs``
+are IPLD links, so the node then keeps the whole log, and moving the pins as heads change uses
+``pin/update`` where the node has it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+
+from ipfs_log.cid import CID
+from ipfs_log.errors import BlockNotFoundError, OrbitError
+from orbit.errors import IpfsHttpError
+from orbit.kubo import KuboClient
+
+__all__ = ["DEFAULT_CONCURRENCY", "IpfsBlockStore"]
+
+DEFAULT_CONCURRENCY = 16
+"""Requests in flight for ``get_many``/``put_many`` (measured on js-ipfs: see bench/kubo.py and README)."""
+
+
+class IpfsBlockStore:
+    """Blocks on an IPFS node; implements the ``BlockStore`` protocol (get, get_many, put, put_many, has).
+
+    Args:
+        client: a :class:`~orbit.kubo.KuboClient`, or an API address for a new one (default:
+            ``$IPFS_API``, else ``http://127.0.0.1:5001``).
+        timeout: seconds the node may take to produce one block (default: the client's block_timeout).
+        concurrency: requests in flight for the batch forms.
+        pin_writes: pin every block put (``block/put?pin=true``); off by default: pin heads instead.
+
+    Raises:
+        IpfsAddressError: ``client`` is an address that is not understood.
+    """
+
+    def __init__(
+        self,
+        client: KuboClient | str | None = None,
+        *,
+        timeout: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        pin_writes: bool = False,
+    ) -> None:
+        self._owns_client = not isinstance(client, KuboClient)
+        self.client = client if isinstance(client, KuboClient) else KuboClient(client)
+        self.timeout = self.client.block_timeout if timeout is None else timeout
+        self.concurrency = max(1, concurrency)
+        self.pin_writes = pin_writes
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ipfs-blocks")
+            return self._pool
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block, fetched from the node and checked against ``cid``.
+
+        Raises:
+            IpfsBlockUnavailableError: the node did not produce it within the timeout (a
+                ``BlockNotFoundError``).
+            IpfsBlockMismatchError: the node's bytes do not hash to ``cid``.
+            IpfsError: the node is unreachable, slow or answered an error.
+        """
+        return self.client.block_get(cid, timeout=self.timeout)
+
+    def _get_or_none(self, cid: CID) -> bytes | None:
+        try:
+            return self.client.block_get(cid, timeout=self.timeout)
+        except BlockNotFoundError:
+            return None
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        """Fetch blocks concurrently; those the node does not produce in time are absent.
+
+        Raises:
+            IpfsBlockMismatchError: a block does not hash to its CID (nothing is returned).
+            IpfsError: the node is unreachable, slow or answered an error (the first such error;
+                the other requests are cancelled or finish within their timeouts).
+        """
+        wanted = list(dict.fromkeys(cids))
+        if len(wanted) <= 1:
+            found = {cid: self._get_or_none(cid) for cid in wanted}
+            return {cid: block for cid, block in found.items() if block is not None}
+        futures = self._run_all(self._get_or_none, wanted)
+        return {cid: block for cid, future in futures.items() if (block := future.result()) is not None}
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Store a block on the node; returns once the node answered with the same CID.
+
+        Raises:
+            IpfsBlockTooLargeError: the block is over 2 MiB or the node's own limit.
+            IpfsBlockMismatchError: the block does not hash to ``cid``, or the node stored it under
+                another CID.
+            IpfsError: the node is unreachable, slow or answered an error.
+        """
+        self.client.block_put(block, cid, pin=self.pin_writes)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Store blocks on the node concurrently; returns once every one was stored.
+
+        Raises:
+            IpfsError: as :meth:`put`, for the first block that failed (others may have been stored).
+        """
+        items = dict(blocks)
+        if len(items) <= 1:
+            for cid, block in items.items():
+                self.put(cid, block)
+            return
+        self._run_all(lambda cid: self.put(cid, items[cid]), list(items))
+
+    def put_each(self, blocks: Iterable[tuple[CID, bytes]]) -> dict[CID, OrbitError]:
+        """Store blocks on the node concurrently and report each failure instead of raising.
+
+        Returns:
+            The blocks that were not stored, each with its error (empty when all were stored).
+        """
+        items = dict(blocks)
+
+        def attempt(cid: CID) -> OrbitError | None:
+            try:
+                self.put(cid, items[cid])
+            except OrbitError as e:
+                return e
+            return None
+
+        if len(items) <= 1:
+            results = {cid: attempt(cid) for cid in items}
+        else:
+            pool = self._executor()
+            futures = {cid: pool.submit(attempt, cid) for cid in items}
+            results = {cid: future.result() for cid, future in futures.items()}
+        return {cid: error for cid, error in results.items() if error is not None}
+
+    def _run_all(
+        self, work: Callable[[CID], bytes | None], cids: list[CID]
+    ) -> dict[CID, Future[bytes | None]]:
+        pool = self._executor()
+        futures = {cid: pool.submit(work, cid) for cid in cids}
+        done, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                for other in pending:
+                    other.cancel()
+                wait(pending)
+                raise error
+        return futures
+
+    def has(self, cid: CID) -> bool:
+        """Return whether the node holds the block locally (it does not ask its peers).
+
+        Raises:
+            IpfsError: the node is unreachable, slow or answered an error.
+        """
+        return self.client.block_has(cid, timeout=min(self.timeout, 1.0))
+
+    def pin(self, heads: Iterable[CID], previous: Iterable[CID] = ()) -> None:
+        """Pin ``heads`` recursively (each keeps everything it links to) and unpin ``previous`` ones.
+
+        Pins move with ``pin/update`` where the node has it (it pins only the difference), one old head to
+        one new head; other new heads are added and other old ones removed. A previous head that is not
+        pinned (any more) is not an error.
+
+        Raises:
+            IpfsError: the node is unreachable, lacks a head's blocks (beyond the timeout), or failed.
+        """
+        new = list(dict.fromkeys(heads))
+        before = set(previous)
+        old = [cid for cid in dict.fromkeys(previous) if cid not in set(new)]
+        added = [cid for cid in new if cid not in before]
+        for source, target in zip(old, added, strict=False):
+            try:
+                self.client.pin_update(source, target)
+            except IpfsHttpError as e:
+                message = e.kubo_message.lower()
+                if "not" not in message or "pinned" not in message:
+                    raise
+                self.client.pin_add([target])  # the old head was not pinned (any more)
+        self.client.pin_add(added[len(old) :])
+        self.unpin(old[len(added) :])
+
+    def unpin(self, cids: Iterable[CID]) -> None:
+        """Remove recursive pins; CIDs that are not pinned are skipped.
+
+        Raises:
+            IpfsError: the node is unreachable or failed.
+        """
+        for cid in cids:
+            try:
+                self.client.pin_rm([cid])
+            except IpfsHttpError as e:
+                if "not pinned" not in e.kubo_message.lower():
+                    raise
+
+    def pinned(self, cids: Iterable[CID] = ()) -> dict[CID, str]:
+        """Return the node's pins (``cid -> type``), or only those among ``cids``.
+
+        Raises:
+            IpfsError: the node is unreachable or failed.
+        """
+        return self.client.pin_ls(cids)
+
+    def close(self) -> None:
+        """Stop the worker threads and close the client if this store created it. Idempotent."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> IpfsBlockStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"IpfsBlockStore({self.client.base_url!r}, concurrency={self.concurrency})"

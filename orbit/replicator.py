@@ -1,0 +1,751 @@
+"""Replication of one open database with its peers, through an IPFS node: pubsub for heads, blocks by CID.
+
+A :class:`Replicator` subscribes to the database's pubsub topic (its address) and keeps it in sync:
+
+- **announces** its heads in a small, versioned DAG-CBOR message :class:`Announcement`
+  ``{v: 1, address, heads: [CID], entries: [block]}`` after every local write (inlining the blocks of
+  the newest entries, so a live update needs no fetch), when a new peer appears on the topic (the RPC
+  has no "peer subscribed" event, so ``pubsub/peers`` is polled), and periodically with jitter
+  (anti-entropy: a missed message is repaired by the next round, never lost for good);
+- **fetches** what it hears of and lacks: the database's join is a sans-I/O flow, driven here against
+  the announced inline blocks first and then the IPFS block store, which keeps many ``block/get``
+  requests in flight per breadth-first frontier; every entry is verified before it is admitted;
+- **retries** with backoff: heads whose blocks the node cannot produce yet wait and are asked for
+  again, and the log keeps what it verified, so nothing is fetched twice;
+- **re-subscribes** when the node's stream ends (the node restarted or went away), with backoff.
+
+Everything a peer sends is untrusted. A message that is not a well-formed announcement of this
+database (garbage, oversize, wrong version or address, malformed CIDs or blocks) is counted and dropped;
+entries that fail verification (bad signature, a writer outside the write list...) are counted, never
+admitted, and their heads are not asked for again. None of it stops the replicator.
+
+Waiting: :meth:`Replicator.wait_for` returns once the log holds given heads, :meth:`Replicator.wait_synced`
+once it holds the last heads every known peer (or one peer) announced; both raise
+:class:`~orbit.errors.ReplicationTimeoutError` after their timeout. :meth:`Replicator.status` tells peers,
+their last heads, pending and missing entries, counters and bytes fetched.
+
+Threads: one reads the subscription, one fetches newly announced heads, one retries heads that did not
+resolve (so blocks that never arrive cannot stall new ones), one announces. All waits are
+bounded; :meth:`Replicator.close` returns within about ``close_timeout`` seconds even while a fetch is
+under way (a fetch still running then finds the database closed and stops).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from ipfs_log.blockstore import BlockStore
+from ipfs_log.cid import CID
+from ipfs_log.codec import decode, encode
+from ipfs_log.entry import Entry
+from ipfs_log.errors import BlockNotFoundError, CodecError, EntryRejectedError, OrbitError
+from orbit.errors import DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
+from stores.base import Update
+
+if TYPE_CHECKING:
+    from orbit.database import Database
+    from orbit.kubo import KuboClient, Subscription
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Announcement",
+    "ReplicationEvent",
+    "ReplicationStatus",
+    "Replicator",
+    "decode_announcement",
+]
+
+_log = logging.getLogger("orbit.replicator")
+
+ANNOUNCEMENT_VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 1 << 20
+"""Largest announcement accepted (libp2p gossipsub's default message limit)."""
+MAX_HEADS: Final = 256
+MAX_INLINE: Final = 64
+INLINE_BUDGET: Final = 512 * 1024
+"""Bytes of entry blocks a writer inlines in one announcement (the newest entries first)."""
+INLINE_CACHE_BYTES: Final = 8 << 20
+"""Bytes of inline blocks kept until a fetch uses them (oldest dropped first)."""
+_KEYS: Final = frozenset({"v", "address", "heads", "entries"})
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A peer's heads of one database, with the blocks of its newest entries (untrusted until verified)."""
+
+    address: str
+    heads: tuple[CID, ...]
+    entries: tuple[bytes, ...] = ()
+
+    def encode(self) -> bytes:
+        """Return the message bytes (DAG-CBOR)."""
+        return encode(
+            {
+                "v": ANNOUNCEMENT_VERSION,
+                "address": self.address,
+                "heads": list(self.heads),
+                "entries": list(self.entries),
+            }
+        )
+
+
+def decode_announcement(data: bytes, address: str) -> Announcement:
+    """Decode and check a pubsub message: a well-formed announcement of the database ``address``.
+
+    Raises:
+        ReplicationError: the message is oversize, not canonical DAG-CBOR, not an announcement of
+            this version and database, or holds malformed or too many heads or blocks.
+    """
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ReplicationError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        body = decode(data)
+    except CodecError as e:
+        raise ReplicationError(f"message is not DAG-CBOR: {e}") from e
+    if not isinstance(body, dict) or not {"v", "address", "heads"} <= body.keys() <= _KEYS:
+        raise ReplicationError("message is not an announcement {v, address, heads, entries?}")
+    if body["v"] != ANNOUNCEMENT_VERSION:
+        raise ReplicationError(f"announcement version {body['v']!r} is not {ANNOUNCEMENT_VERSION}")
+    if body["address"] != address:
+        raise ReplicationError(f"announcement is for another database ({str(body['address'])[:80]!r})")
+    heads, entries = body["heads"], body.get("entries", [])
+    if not isinstance(heads, list) or not 0 < len(heads) <= MAX_HEADS:
+        raise ReplicationError(f"an announcement names 1 to {MAX_HEADS} heads")
+    if not all(type(h) is CID and h.is_entry_cid for h in heads):
+        raise ReplicationError("announced heads must be CIDv1 dag-cbor sha2-256 links")
+    if not isinstance(entries, list) or len(entries) > MAX_INLINE:
+        raise ReplicationError(f"an announcement inlines at most {MAX_INLINE} blocks")
+    if not all(type(b) is bytes for b in entries):
+        raise ReplicationError("inline entries must be byte strings")
+    return Announcement(address, tuple(heads), tuple(entries))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationEvent:
+    """Entries a replicator admitted, and the peer whose announcement led to them."""
+
+    entries: tuple[Entry, ...]
+    peer: str
+
+
+@dataclass(slots=True)
+class PeerState:
+    """What the replicator knows of one peer on the topic."""
+
+    heads: tuple[CID, ...] = ()
+    last_seen: float = 0.0
+    messages: int = 0
+
+
+@dataclass(slots=True)
+class ReplicationStatus:
+    """A snapshot of a replicator's state (see :meth:`Replicator.status`)."""
+
+    address: str
+    running: bool
+    subscribed: bool
+    peers: dict[str, tuple[CID, ...]]
+    """Each peer seen, with the last heads it announced."""
+    pending: int
+    """Verified entries waiting for a missing ancestor."""
+    missing: int
+    """Blocks a join needed and could not find yet."""
+    wanted: int
+    """Announced heads not yet held."""
+    counters: dict[str, int] = field(default_factory=dict)
+    """messages, invalid, own, announced, admitted, rejected, fetch_errors, bytes_fetched, resubscribed."""
+    last_error: str | None = None
+
+
+class _InlineBlocks:
+    """Blocks inlined in announcements, by CID, until a fetch uses them; bounded (a block store)."""
+
+    def __init__(self, budget: int = INLINE_CACHE_BYTES) -> None:
+        self._blocks: OrderedDict[CID, bytes] = OrderedDict()
+        self._size = 0
+        self._budget = budget
+        self._lock = threading.Lock()
+
+    def add(self, blocks: Iterable[bytes]) -> None:
+        with self._lock:
+            for block in blocks:
+                cid = CID.for_block(block)
+                if cid in self._blocks:
+                    continue
+                self._blocks[cid] = block
+                self._size += len(block)
+            while self._size > self._budget and self._blocks:
+                _, old = self._blocks.popitem(last=False)
+                self._size -= len(old)
+
+    def get(self, cid: CID) -> bytes:
+        with self._lock:
+            block = self._blocks.get(cid)
+        if block is None:
+            raise BlockNotFoundError(cid)
+        return block
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        with self._lock:
+            return {c: b for c in cids if (b := self._blocks.get(c)) is not None}
+
+    def put(self, cid: CID, block: bytes) -> None:
+        self.add([block])
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        self.add(b for _, b in blocks)
+
+    def has(self, cid: CID) -> bool:
+        with self._lock:
+            return cid in self._blocks
+
+    def discard(self, cids: Iterable[CID]) -> None:
+        with self._lock:
+            for cid in cids:
+                block = self._blocks.pop(cid, None)
+                if block is not None:
+                    self._size -= len(block)
+
+
+class _Counting:
+    """A block store that counts the bytes it returns (what the replicator fetched from the node)."""
+
+    def __init__(self, store: BlockStore, count: Callable[[int], None]) -> None:
+        self._store, self._count = store, count
+
+    def get(self, cid: CID) -> bytes:
+        block = self._store.get(cid)
+        self._count(len(block))
+        return block
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        blocks = self._store.get_many(cids)
+        self._count(sum(map(len, blocks.values())))
+        return blocks
+
+    def put(self, cid: CID, block: bytes) -> None:
+        self._store.put(cid, block)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        self._store.put_many(blocks)
+
+    def has(self, cid: CID) -> bool:
+        return self._store.has(cid)
+
+
+class _Chain:
+    """Reads from several block stores in turn (inline blocks, then the node)."""
+
+    def __init__(self, *stores: BlockStore) -> None:
+        self._stores = stores
+
+    def get(self, cid: CID) -> bytes:
+        found = self.get_many([cid])
+        if cid not in found:
+            raise BlockNotFoundError(cid)
+        return found[cid]
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        rest = list(cids)
+        found: dict[CID, bytes] = {}
+        for store in self._stores:
+            if not rest:
+                break
+            found.update(store.get_many(rest))
+            rest = [c for c in rest if c not in found]
+        return found
+
+    def put(self, cid: CID, block: bytes) -> None:
+        raise NotImplementedError
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        raise NotImplementedError
+
+    def has(self, cid: CID) -> bool:
+        return any(s.has(cid) for s in self._stores)
+
+
+class Replicator:
+    """Keeps an open database in sync with its peers through an IPFS node (see the module docs).
+
+    Args:
+        db: the database.
+        client: the node's RPC client (pubsub).
+        remote: the node's block store (fetches; e.g. :class:`~orbit.blockstore.ipfs.IpfsBlockStore`).
+        interval: seconds between periodic announcements (anti-entropy), with ±25% jitter.
+        peer_poll: seconds between polls of ``pubsub/peers`` (a new peer triggers an announcement).
+        retry: first backoff, in seconds, before heads whose blocks were missing are asked for again
+            (doubling up to ``max_retry``).
+        max_retry: the longest backoff.
+        pin: called with the new heads after entries were admitted (e.g. to pin them on the node).
+        close_timeout: how long :meth:`close` waits for each thread.
+    """
+
+    def __init__(
+        self,
+        db: Database[Any],
+        client: KuboClient,
+        remote: BlockStore,
+        *,
+        interval: float = 30.0,
+        peer_poll: float = 1.0,
+        retry: float = 0.5,
+        max_retry: float = 30.0,
+        pin: Callable[[list[CID]], None] | None = None,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.topic = db.address
+        self.interval = interval
+        self.peer_poll = peer_poll
+        self.retry = retry
+        self.max_retry = max_retry
+        self.close_timeout = close_timeout
+        self._pin = pin
+        self._inline = _InlineBlocks()
+        self._remote = remote
+        self._source = _Chain(self._inline, _Counting(remote, self._count_bytes))
+        # Guards everything below and wakes waiters. Never held while taking the database's lock (the
+        # database calls _on_update with its lock held, and that takes this one).
+        self._state = threading.Condition()
+        self._generation = 0  # bumped on every admission and message: waiters re-check after a bump
+        self._peers: dict[str, PeerState] = {}
+        # head -> (peer, next try at, backoff, tries so far): tries == 0 in the fresh lane, else retry lane
+        self._wanted: dict[CID, tuple[str, float, float, int]] = {}
+        self._rejected: set[CID] = set()
+        names = "messages invalid own announced admitted rejected fetch_errors bytes_fetched resubscribed"
+        self._counters: dict[str, int] = dict.fromkeys(names.split(), 0)
+        self._last_error: str | None = None
+        self._subscribers: list[Callable[[ReplicationEvent], None]] = []
+        self._stop = threading.Event()
+        self._announce_now = threading.Event()
+        self._fresh: list[Entry] = []  # local entries not yet announced (inlined next time)
+        self._subscription: Subscription | None = None
+        self._self_id: str | None = None
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._unsubscribe = db.subscribe(self._on_update)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Replicator:
+        """Start the threads (subscribing in the background); return ``self``."""
+        with self._state:
+            if self._running or self._stop.is_set():
+                return self
+            self._running = True
+        targets: list[tuple[str, Callable[[], None]]] = [
+            ("listen", self._listen),
+            ("fetch", lambda: self._fetch_loop(False)),
+            ("retry", lambda: self._fetch_loop(True)),
+            ("announce", self._announce_loop),
+        ]
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=f"orbit-replicate-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`close`."""
+        return self._running and not self._stop.is_set()
+
+    def close(self) -> None:
+        """Stop replicating; returns within about ``close_timeout`` seconds per thread. Idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._announce_now.set()
+        self._unsubscribe()
+        with self._state:
+            self._running = False
+            self._state.notify_all()
+            subscription = self._subscription
+        if subscription is not None:
+            subscription.close(self.close_timeout)
+        deadline = time.monotonic() + self.close_timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> Replicator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ watching and waiting
+
+    def subscribe(self, callback: Callable[[ReplicationEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` (in the fetch thread) with each batch of entries replicated from a peer."""
+        with self._state:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._state:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _holds(self, heads: Iterable[CID]) -> bool:
+        """Whether the log holds every head (takes the database's lock: never call with _state held)."""
+        log = self.db.store.log
+        with self.db.orbit.lock:
+            self.db._check_open()
+            return all(h in log for h in heads)
+
+    def _wait_until(self, done: Callable[[], bool], deadline: float) -> bool:
+        """Wait until ``done()`` (checked without _state held) or the deadline; return whether done."""
+        while True:
+            with self._state:
+                generation = self._generation
+            if done():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._state:
+                if self._generation == generation:
+                    self._state.wait(min(left, 1.0))
+
+    def wait_for(self, heads: Iterable[CID], timeout: float) -> None:
+        """Return as soon as the database holds every one of ``heads``.
+
+        Raises:
+            ReplicationTimeoutError: not within ``timeout`` seconds (the message says what is missing).
+            DatabaseClosedError: the database was closed.
+        """
+        wanted = list(heads)
+        if self._wait_until(lambda: self._holds(wanted), time.monotonic() + timeout):
+            return
+        missing = [h for h in wanted if not self._holds([h])]
+        raise ReplicationTimeoutError(
+            f"{self.topic}: {len(missing)} of {len(wanted)} heads not replicated within {timeout} s "
+            f"(first: {missing[0] if missing else '-'}; {self._describe()})"
+        )
+
+    def wait_synced(self, timeout: float, peer: str | None = None) -> None:
+        """Return once the database holds the last heads announced by ``peer`` (or by every peer seen).
+
+        Raises:
+            ReplicationTimeoutError: not within ``timeout`` seconds, or no such peer was heard from.
+            DatabaseClosedError: the database was closed.
+        """
+
+        def synced() -> bool:
+            with self._state:
+                if peer is None:
+                    targets = [p.heads for p in self._peers.values() if p.heads]
+                else:
+                    state = self._peers.get(peer)
+                    targets = [state.heads] if state is not None and state.heads else []
+            return bool(targets) and all(self._holds(h) for h in targets)
+
+        if not self._wait_until(synced, time.monotonic() + timeout):
+            who = "any peer" if peer is None else f"peer {peer}"
+            raise ReplicationTimeoutError(
+                f"{self.topic}: not synced with {who} within {timeout} s ({self._describe()})"
+            )
+
+    def _describe(self) -> str:
+        with self._state:
+            peers, wanted, error = len(self._peers), len(self._wanted), self._last_error
+        pending = self.db.store.log.pending
+        return f"{peers} peers, {wanted} heads wanted, {pending} entries pending, last error: {error}"
+
+    def status(self) -> ReplicationStatus:
+        """Return a snapshot of peers, their heads, what is pending or missing, and the counters."""
+        log = self.db.store.log
+        with self._state:
+            return ReplicationStatus(
+                address=self.topic,
+                running=self.running,
+                subscribed=self._subscription is not None and not self._subscription.closed,
+                peers={p: s.heads for p, s in self._peers.items()},
+                pending=log.pending,
+                missing=len(log.missing),
+                wanted=len(self._wanted),
+                counters=dict(self._counters),
+                last_error=self._last_error,
+            )
+
+    def announce(self) -> None:
+        """Announce the heads now (as the periodic round would)."""
+        self._announce_now.set()
+
+    # ------------------------------------------------------------------ internals
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._state:
+            self._counters[name] += n
+
+    def _count_bytes(self, n: int) -> None:
+        self._count("bytes_fetched", n)
+
+    def _error(self, message: str) -> None:
+        with self._state:
+            self._last_error = message
+        _log.info("%s: %s", self.topic, message)
+
+    def _on_update(self, update: Update) -> None:
+        # Runs in the writing thread under the database's lock: only note what to announce, wake waiters.
+        with self._state:
+            if update.local:
+                self._fresh.extend(update.entries)
+                self._announce_now.set()
+            self._generation += 1
+            self._state.notify_all()
+
+    def _listen(self) -> None:
+        backoff = self.retry
+        while not self._stop.is_set():
+            try:
+                if self._self_id is None:
+                    self._self_id = str(self.client.id().get("ID", ""))
+                subscription = self.client.pubsub_sub(self.topic)
+            except IpfsError as e:
+                self._error(f"cannot subscribe: {e}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_retry)
+                continue
+            with self._state:
+                if self._stop.is_set():
+                    subscription.close(self.close_timeout)
+                    return
+                self._subscription = subscription
+            self._announce_now.set()  # (re)joined the topic: tell whoever is there
+            backoff = self.retry
+            try:
+                while not self._stop.is_set():
+                    message = subscription.next(timeout=1.0)
+                    if message is not None:
+                        self._receive(message.sender, message.data)
+            except IpfsError as e:
+                self._error(f"subscription ended: {e}")
+                self._count("resubscribed")
+            finally:
+                subscription.close(self.close_timeout)
+                with self._state:
+                    self._subscription = None
+            self._stop.wait(backoff)
+
+    def _receive(self, sender: str, data: bytes) -> None:
+        self._count("messages")
+        if sender and sender == self._self_id:
+            self._count("own")
+            return
+        try:
+            announcement = decode_announcement(data, self.topic)
+        except ReplicationError as e:
+            self._count("invalid")
+            self._error(f"dropped a message from {sender[:16]}: {e}")
+            return
+        self._inline.add(announcement.entries)
+        now = time.monotonic()
+        with self._state:
+            peer = self._peers.setdefault(sender, PeerState())
+            peer.heads, peer.last_seen = announcement.heads, time.time()
+            peer.messages += 1
+            # A peer whose earlier heads did not resolve gets its new ones tried in the retry lane, so
+            # announcing blocks that never arrive cannot stall the fresh lane.
+            suspect = any(p == sender and tries > 0 for p, _, _, tries in self._wanted.values())
+            for head in announcement.heads:
+                if head not in self._rejected and head not in self._wanted:
+                    self._wanted[head] = (sender, now, self.retry, 1 if suspect else 0)
+            self._generation += 1
+            self._state.notify_all()
+
+    def _due(self, retries: bool) -> tuple[list[CID], str] | None:
+        """Return announced heads of one lane due for a fetch, and the peer of the first.
+
+        Raises:
+            DatabaseClosedError: the database was closed.
+        """
+        now = time.monotonic()
+        with self._state:
+            candidates = [
+                h for h, (_, at, _, tries) in self._wanted.items() if at <= now and (tries > 0) == retries
+            ]
+        if not candidates:
+            return None
+        held = {h for h in candidates if self._holds([h])}
+        with self._state:
+            for head in held:
+                self._wanted.pop(head, None)
+            due = [h for h in candidates if h not in held and h in self._wanted]
+            if not due:
+                return None
+            return due, self._wanted[due[0]][0]
+
+    def _fetch_loop(self, retries: bool) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self._due(retries)
+            except DatabaseClosedError:
+                return
+            if job is None:
+                with self._state:
+                    self._state.wait(0.2)
+                continue
+            heads, peer = job
+            self._fetch(heads, peer)
+
+    def _fetch(self, heads: list[CID], peer: str) -> None:
+        try:
+            before = set(self.db.heads()) if self._pin is not None else set()
+            admitted = self.db.join_heads(heads, source=self._source)
+        except DatabaseClosedError:
+            self._stop.set()
+            return
+        except EntryRejectedError as e:
+            if len(heads) > 1:  # find which heads lead to the invalid entry; the others are fine
+                for head in heads:
+                    self._fetch([head], peer)
+                return
+            # A verified-invalid entry: never admitted, and this head is not asked for again.
+            self._count("rejected")
+            self._error(f"rejected entries announced by {peer[:16]}: {e}")
+            with self._state:
+                self._rejected.add(heads[0])
+                self._wanted.pop(heads[0], None)
+            return
+        except BlockNotFoundError as e:
+            self._backoff(heads, f"blocks missing, will retry: {e}")
+            return
+        except OrbitError as e:  # the node is down or slow, or the local store failed
+            self._count("fetch_errors")
+            self._backoff(heads, f"fetch failed, will retry: {e}")
+            return
+        with self._state:
+            for head in heads:
+                self._wanted.pop(head, None)
+        if admitted:
+            self._admitted(admitted, peer, before)
+
+    def _backoff(self, heads: list[CID], message: str) -> None:
+        self._error(message)
+        now = time.monotonic()
+        with self._state:
+            for head in heads:
+                item = self._wanted.get(head)
+                if item is not None:
+                    peer, _, delay, tries = item
+                    self._wanted[head] = (peer, now + delay, min(delay * 2, self.max_retry), tries + 1)
+
+    def _admitted(self, entries: Sequence[Entry], peer: str, before: set[CID]) -> None:
+        self._inline.discard(e.cid for e in entries)
+        self._count("admitted", len(entries))
+        event = ReplicationEvent(tuple(entries), peer)
+        with self._state:
+            callbacks = list(self._subscribers)
+            self._generation += 1
+            self._state.notify_all()
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception as e:  # a subscriber's failure is its own
+                _log.warning("replication subscriber failed: %r", e)
+        if self._pin is not None:
+            try:
+                heads = self.db.heads()
+                if set(heads) != before:
+                    self._pin(heads)
+            except OrbitError as e:
+                self._error(f"pinning failed: {e}")
+
+    def _upload_missing(self) -> None:
+        """Put the whole log on the node if its heads are not there (e.g. it was written offline).
+
+        Entries reach the node in log order (parents first), so heads on the node mean the rest is too.
+        """
+        heads = self.db.heads()
+        if all(self._remote.has(h) for h in heads):
+            return
+        batch: list[tuple[CID, bytes]] = []
+        for entry in self.db.store.log:  # read in chunks, each under the lock
+            batch.append((entry.cid, entry.block))
+            if len(batch) == 256:
+                self._remote.put_many(batch)
+                batch = []
+        if batch:
+            self._remote.put_many(batch)
+
+    def _announce_loop(self) -> None:
+        uploaded = False
+        known_peers: set[str] = set()
+        next_round = time.monotonic()
+        next_poll = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            wait = max(0.0, min(next_round, next_poll) - now)
+            self._announce_now.wait(wait)
+            if self._stop.is_set():
+                return
+            now = time.monotonic()
+            due = self._announce_now.is_set() or now >= next_round
+            if now >= next_poll:
+                next_poll = now + self.peer_poll
+                try:
+                    peers = set(self.client.pubsub_peers(self.topic))
+                except IpfsError as e:
+                    self._error(f"cannot list peers: {e}")
+                    peers = known_peers
+                if peers - known_peers:
+                    due = True
+                known_peers = peers
+            if not due:
+                continue
+            self._announce_now.clear()
+            next_round = now + self.interval * random.uniform(0.75, 1.25)
+            try:
+                if not uploaded:
+                    self._upload_missing()
+                    uploaded = True
+            except DatabaseClosedError:
+                return
+            except OrbitError as e:
+                self._error(f"cannot put the log on the node: {e}")
+            self._publish()
+
+    def _publish(self) -> None:
+        try:
+            heads = self.db.heads()
+        except DatabaseClosedError:
+            self._stop.set()
+            return
+        if not heads:
+            return
+        with self._state:
+            fresh, self._fresh = self._fresh, []
+        try:  # what is announced must be on the node, for peers that fetch rather than read it inline
+            self._remote.put_many((e.cid, e.block) for e in fresh)
+        except OrbitError as e:
+            self._error(f"cannot put new entries on the node: {e}")
+            with self._state:
+                self._fresh = fresh + self._fresh
+            return
+        inline: list[bytes] = []
+        size = 0
+        for entry in reversed(fresh):  # the newest first, within the budget
+            if len(inline) == MAX_INLINE or size + len(entry.block) > INLINE_BUDGET:
+                break
+            inline.append(entry.block)
+            size += len(entry.block)
+        message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), tuple(inline)).encode()
+        try:
+            self.client.pubsub_pub(self.topic, message)
+            self._count("announced")
+        except IpfsError as e:  # nobody listening (js-ipfs: InsufficientPeers) or the node is away
+            self._error(f"cannot announce: {e}")
+            with self._state:
+                self._fresh = fresh + self._fresh  # inline them next time

@@ -1,0 +1,297 @@
+"""Replication between peers, each with its own js-ipfs node on loopback: live, catch-up, partitions,
+hostile peers. No test sleeps for replication to happen: each waits on the API with a bounded timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ipfs_log import CID, Entry, Identity, Log, encode
+from orbit import Database, KuboClient, OrbitDB, ReplicationTimeoutError, Replicator
+from orbit.blockstore.ipfs import IpfsBlockStore
+from orbit.replicator import Announcement
+from stores import STORE_TYPES
+from tests.conftest import ALICE, BOB, CAROL, MALLORY
+from tests.ipfs_node import IpfsNode
+
+WAIT = 60.0
+WRITERS = [ALICE.did, BOB.did, CAROL.did]
+
+
+class Peer:
+    """One replica: its node, its directory, one database and its replicator."""
+
+    def __init__(self, node: IpfsNode, directory: Path, identity: Identity) -> None:
+        self.node = node
+        self.client = KuboClient(node.api_url, block_timeout=5.0)
+        self.remote = IpfsBlockStore(self.client)
+        self.orbit = OrbitDB(directory, identity=identity)
+        self.db: Any = None
+        self.replicator: Replicator | None = None
+
+    def open(self, name: str, type: str, **options: Any) -> Any:
+        self.db = self.orbit.open(name, type=type, write=WRITERS, **options)
+        self.replicator = Replicator(
+            self.db, self.client, self.remote, interval=1.0, peer_poll=0.3, retry=0.2, max_retry=2.0,
+            pin=lambda heads: self.remote.pin(heads),
+        ).start()  # fmt: skip
+        self.db.replicator = self.replicator
+        return self.db
+
+    def close(self) -> None:
+        self.orbit.close()
+        self.remote.close()
+        self.client.close()
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[IpfsNode]]:
+    """Three connected nodes for the module's tests (each test uses its own database names)."""
+    root = tmp_path_factory.mktemp("replication-nodes")
+    started: list[IpfsNode] = []
+    try:
+        for i in range(3):
+            node = IpfsNode(root / f"node{i}" / "repo")
+            started.append(node)
+            node.start()
+        _connect(started)
+        yield started
+    finally:
+        for node in started:
+            node.stop()
+
+
+def _connect(nodes: list[IpfsNode]) -> None:
+    for i, a in enumerate(nodes):
+        with KuboClient(a.api_url) as client:
+            for b in nodes[i + 1 :]:
+                client.swarm_connect(b.swarm_address)
+
+
+@pytest.fixture
+def peers(tmp_path: Path) -> Iterator[Callable[[IpfsNode, Identity], Peer]]:
+    made: list[Peer] = []
+
+    def make(node: IpfsNode, identity: Identity) -> Peer:
+        peer = Peer(node, tmp_path / f"peer{len(made)}", identity)
+        made.append(peer)
+        return peer
+
+    try:
+        yield make
+    finally:
+        for peer in made:
+            peer.close()
+
+
+def _union_state(db: Database[Any], type: str) -> Any:
+    """The state of a fresh replay of the whole log, fully verified from the stored blocks."""
+    log = Log.load(
+        db.orbit.identity, db.orbit.blocks, db.heads(), log_id=db.address, access=db.manifest.access
+    )
+    store = STORE_TYPES[type](log)
+    return _state(store, type)
+
+
+def _state(store: Any, type: str) -> Any:
+    if type == "eventlog":
+        return [(e.cid, e.value) for e in store.iter()]
+    if type == "counter":
+        return store.value
+    return store.all()
+
+
+def _write(db: Any, type: str, tag: str, i: int) -> None:
+    if type == "eventlog":
+        db.add(f"{tag}{i}")
+    elif type == "keyvalue":
+        db.put(f"k{i % 7}", f"{tag}{i}")
+    elif type == "counter":
+        db.inc(i + 1)
+    else:
+        db.put({"_id": f"d{i % 5}", "by": tag, "i": i})
+
+
+def _converge(group: list[Peer]) -> None:
+    for peer in group:
+        for other in group:
+            if other is not peer:
+                peer.db.wait_for(other.db.heads(), timeout=WAIT)
+
+
+@pytest.mark.parametrize("type", ["eventlog", "keyvalue", "counter", "documents"])
+def test_three_peers_with_concurrent_writers_converge(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer], type: str
+) -> None:
+    group = [peers(node, who) for node, who in zip(nodes, (ALICE, BOB, CAROL), strict=True)]
+    for peer in group:
+        peer.open(f"converge-{type}", type)
+    tags = "abc"
+
+    def writer(peer: Peer, tag: str) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(15):
+                _write(peer.db, type, tag, i)
+
+        return run
+
+    threads = [threading.Thread(target=writer(p, t)) for p, t in zip(group, tags, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    _converge(group)
+    states = [_state(p.db.store, type) for p in group]
+    assert states[0] == states[1] == states[2]
+    assert all(p.db.heads() == group[0].db.heads() for p in group)
+    assert states[0] == _union_state(group[0].db, type)
+    assert group[0].db.entry_count() == 45
+
+
+def test_two_peers_live_update_is_inline_and_status_reports(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
+    da, db = a.open("live", "keyvalue"), b.open("live", "keyvalue")
+    assert b.replicator is not None
+    seen: list[Any] = []
+    b.replicator.subscribe(seen.append)
+    cid = da.put("hello", "world")
+    db.wait_for([cid], timeout=WAIT)
+    assert db.get("hello") == "world"
+    status = db.replication_status()
+    assert a.node.peer_id in status.peers
+    assert status.counters["admitted"] >= 1
+    assert status.counters["invalid"] == 0
+    assert any(cid in [e.cid for e in event.entries] and event.peer == a.node.peer_id for event in seen)
+    db.wait_synced(timeout=WAIT, peer=a.node.peer_id)
+
+
+def test_a_late_reader_catches_up_on_1000_writes(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    a = peers(nodes[0], ALICE)
+    da = a.open("late", "eventlog")
+    with da.batch() as batch:
+        for i in range(1000):
+            batch.add(i)
+    b = peers(nodes[1], BOB)  # joins after the writes, and never writes (OrbitDB #1255)
+    db = b.open("late", "eventlog")
+    db.wait_for(da.heads(), timeout=WAIT)
+    assert [e.value for e in db.iter()] == list(range(1000))
+    assert b.replicator is not None
+    assert b.replicator.status().counters["bytes_fetched"] > 1000 * 200
+
+
+def test_partition_heals_and_a_restarted_node_catches_up(
+    tmp_path: Path, ipfs_node_factory: Callable[[], IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    n1, n2 = ipfs_node_factory(), ipfs_node_factory()
+    _connect([n1, n2])
+    a, b = peers(n1, ALICE), peers(n2, BOB)
+    da, db = a.open("partition", "keyvalue"), b.open("partition", "keyvalue")
+    da.put("before", 1)
+    db.wait_for(da.heads(), timeout=WAIT)
+    n2.stop()  # partition: B's node is gone; both sides keep writing
+    for i in range(5):
+        da.put(f"a{i}", i)
+        db.put(f"b{i}", i)
+    n2.start()  # same ports, same repo: the replicator re-subscribes by itself
+    _connect([n1, n2])
+    db.wait_for(da.heads(), timeout=WAIT)
+    da.wait_for(db.heads(), timeout=WAIT)
+    expected = {"before": 1} | {f"a{i}": i for i in range(5)} | {f"b{i}": i for i in range(5)}
+    assert da.all() == db.all() == expected
+    assert b.replicator is not None
+    assert b.replicator.status().counters["resubscribed"] >= 1
+
+
+def test_hostile_peer_is_counted_and_ignored(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
+    da, db = a.open("hostile", "keyvalue"), b.open("hostile", "keyvalue")
+    da.put("first", 1)
+    db.wait_for(da.heads(), timeout=WAIT)
+    address = da.address
+    with KuboClient(nodes[2].api_url) as mallory:
+        # Garbage, a wrong address, a wrong version, and heads that never resolve.
+        mallory.pubsub_pub(address, b"\xff\x00 not cbor")
+        mallory.pubsub_pub(address, Announcement("/orbitdb/zelsewhere", (da.heads()[0],)).encode())
+        mallory.pubsub_pub(address, encode({"v": 99, "address": address, "heads": da.heads()}))
+        nowhere = CID.for_block(encode({"never": "stored"}))
+        mallory.pubsub_pub(address, Announcement(address, (nowhere,)).encode())
+        # A validly signed entry by a writer outside the write list, inline and on the node.
+        forged = Entry.create(
+            MALLORY,
+            address,
+            {"op": "PUT", "key": "first", "value": "pwned"},
+            time=2,
+            next=da.heads(),
+            refs=[],
+        )
+        mallory.block_put(forged.block, forged.cid)
+        mallory.pubsub_pub(address, Announcement(address, (forged.cid,), (forged.block,)).encode())
+        # An honest write still replicates after all that.
+        cid = da.put("second", 2)
+        db.wait_for([cid], timeout=WAIT)
+        replicator = b.replicator
+        assert replicator is not None
+
+        def counted() -> bool:
+            counters = replicator.status().counters
+            return counters["invalid"] >= 3 and counters["rejected"] >= 1
+
+        assert _eventually(counted), replicator.status()
+    assert db.all() == {"first": 1, "second": 2}
+    assert forged.cid not in db.log
+    assert forged.cid not in da.log
+
+
+def test_wait_for_times_out_clearly(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    a = peers(nodes[0], ALICE)
+    da = a.open("alone", "keyvalue")
+    nowhere = CID.for_block(encode({"missing": True}))
+    with pytest.raises(ReplicationTimeoutError, match="1 of 1 heads not replicated"):
+        da.wait_for([nowhere], timeout=0.5)
+    with pytest.raises(ReplicationTimeoutError, match="not synced"):
+        da.wait_synced(timeout=0.5)
+
+
+def test_close_returns_promptly_during_a_fetch(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    a = peers(nodes[0], ALICE)
+    da = a.open("closing", "keyvalue")
+    replicator = a.replicator
+    assert replicator is not None
+    with KuboClient(nodes[1].api_url) as other:
+        nowhere = tuple(CID.for_block(encode({"n": i})) for i in range(20))
+
+        def fetching() -> bool:  # announced until heard: the topic may need a moment to form
+            other.pubsub_pub(da.address, Announcement(da.address, nowhere).encode())
+            return replicator.status().wanted > 0
+
+        assert _eventually(fetching)
+        started = time.monotonic()
+        da.close()
+        assert time.monotonic() - started < 5
+        assert not replicator.running
+
+
+def _eventually(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

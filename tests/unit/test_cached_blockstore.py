@@ -1,0 +1,219 @@
+"""CachedBlockStore over a Kubo fake: reads served locally never touch the network, writes are
+acknowledged when durable locally and uploaded later if the node fails, the upload queue survives a
+restart, bad blocks from the node are never cached, pins wait for the uploads."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ipfs_log.cid import CID
+from ipfs_log.codec import encode
+from ipfs_log.errors import BlockNotFoundError
+from orbit.blockstore.cached import CachedBlockStore
+from orbit.blockstore.ipfs import IpfsBlockStore
+from orbit.blockstore.local import LocalBlockStore
+from orbit.errors import IpfsBlockMismatchError, IpfsBlockTooLargeError, IpfsUnreachableError
+from orbit.kubo import MAX_BLOCK_BYTES, KuboClient
+from tests.fake_kubo import FakeKubo
+
+
+def block(tag: str) -> tuple[CID, bytes]:
+    data = encode({"tag": tag, "nonce": os.urandom(8)})
+    return CID.for_block(data), data
+
+
+@pytest.fixture
+def fake() -> FakeKubo:
+    return FakeKubo()
+
+
+@pytest.fixture
+def remote(fake: FakeKubo) -> Iterator[IpfsBlockStore]:
+    client = KuboClient("http://kubo.test", transport=httpx.MockTransport(fake), block_timeout=0.2)
+    with IpfsBlockStore(client) as store:
+        yield store
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[LocalBlockStore]:
+    store = LocalBlockStore(tmp_path / "blocks")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def cached(local: LocalBlockStore, remote: IpfsBlockStore, tmp_path: Path) -> Iterator[CachedBlockStore]:
+    store = CachedBlockStore(local, remote, tmp_path, background=False, retry_interval=60)
+    yield store
+    store.close()
+
+
+def test_local_hit_never_touches_the_network(
+    cached: CachedBlockStore, local: LocalBlockStore, fake: FakeKubo
+) -> None:
+    cid, data = block("local")
+    local.put(cid, data)
+    fake.down = True
+    assert cached.get(cid) == data
+    assert cached.get_many([cid]) == {cid: data}
+    assert cached.has(cid)
+    assert fake.calls == []
+
+
+def test_read_through_caches_verified_blocks(
+    cached: CachedBlockStore, local: LocalBlockStore, fake: FakeKubo
+) -> None:
+    cid, data = block("remote")
+    other, other_data = block("remote 2")
+    fake.blocks.update({cid: data, other: other_data})
+    assert cached.get(cid) == data
+    assert cached.get_many([cid, other]) == {cid: data, other: other_data}
+    assert local.get(other) == other_data
+    calls = len(fake.calls)
+    assert cached.get(other) == other_data
+    assert len(fake.calls) == calls  # now a local hit
+
+
+def test_corrupt_block_from_the_node_is_never_cached(
+    cached: CachedBlockStore, local: LocalBlockStore, fake: FakeKubo
+) -> None:
+    cid, data = block("corrupt")
+    fake.blocks[cid] = data
+    fake.corrupt.add(cid)
+    with pytest.raises(IpfsBlockMismatchError):
+        cached.get(cid)
+    with pytest.raises(IpfsBlockMismatchError):
+        cached.get_many([cid])
+    assert not local.has(cid)
+
+
+def test_missing_everywhere(cached: CachedBlockStore) -> None:
+    cid, _ = block("nowhere")
+    with pytest.raises(BlockNotFoundError):
+        cached.get(cid)
+    assert cached.get_many([cid]) == {}
+
+
+def test_write_through(cached: CachedBlockStore, local: LocalBlockStore, fake: FakeKubo) -> None:
+    blocks = [block(f"w{i}") for i in range(5)]
+    cached.put_many(blocks)
+    assert all(local.get(c) == d for c, d in blocks)
+    assert all(fake.blocks[c] == d for c, d in blocks)
+    assert cached.pending() == 0
+
+
+def test_node_down_write_is_acknowledged_and_uploaded_later(
+    cached: CachedBlockStore, local: LocalBlockStore, fake: FakeKubo
+) -> None:
+    fake.down = True
+    cid, data = block("while down")
+    cached.put(cid, data)  # returns: durable locally
+    assert local.get(cid) == data
+    assert cached.pending() == 1
+    assert isinstance(cached.last_error, IpfsUnreachableError)
+    assert "cannot reach" in cached.pending_errors()[cid]
+    later, later_data = block("in backoff")
+    calls = len(fake.calls)
+    cached.put(later, later_data)  # within retry_interval: not even tried
+    assert len(fake.calls) == calls
+    assert cached.flush() == 2  # still down
+    fake.down = False
+    assert cached.flush() == 0
+    assert fake.blocks[cid] == data
+    assert fake.blocks[later] == later_data
+
+
+def test_node_slow_or_failing_write_is_acknowledged(cached: CachedBlockStore, fake: FakeKubo) -> None:
+    fake.slow = True
+    cid, data = block("slow")
+    cached.put(cid, data)
+    assert cached.pending() == 1
+    fake.slow = False
+    fake.put_failures = 1
+    assert cached.flush() == 1  # HTTP 500 from the node: still queued
+    assert cached.flush() == 0
+
+
+def test_pending_uploads_survive_a_restart(
+    local: LocalBlockStore, remote: IpfsBlockStore, tmp_path: Path, fake: FakeKubo
+) -> None:
+    fake.down = True
+    first = CachedBlockStore(local, remote, tmp_path, background=False)
+    blocks = [block(f"r{i}") for i in range(3)]
+    first.put_many(blocks)
+    first.close()
+    fake.down = False
+    second = CachedBlockStore(local, remote, tmp_path, background=False)
+    assert second.pending() == 3
+    assert second.flush() == 0
+    assert all(fake.blocks[c] == d for c, d in blocks)
+    second.close()
+
+
+def test_background_thread_retries(
+    local: LocalBlockStore, remote: IpfsBlockStore, tmp_path: Path, fake: FakeKubo
+) -> None:
+    fake.down = True
+    store = CachedBlockStore(local, remote, tmp_path, retry_interval=0.05)
+    cid, data = block("background")
+    store.put(cid, data)
+    fake.down = False
+    deadline = time.monotonic() + 10
+    while store.pending() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.pending() == 0
+    assert fake.blocks[cid] == data
+    started = time.monotonic()
+    store.close()
+    assert time.monotonic() - started < 2
+
+
+def test_journal_is_written_before_the_local_store(
+    remote: IpfsBlockStore, tmp_path: Path, fake: FakeKubo
+) -> None:
+    class FailingLocal(LocalBlockStore):
+        def put_many(self, blocks):
+            raise OSError("disk gone")
+
+    local = FailingLocal(tmp_path / "blocks")
+    store = CachedBlockStore(local, remote, tmp_path, background=False)
+    cid, data = block("journal first")
+    with pytest.raises(OSError, match="disk gone"):
+        store.put(cid, data)  # not acknowledged ...
+    assert store.pending() == 1  # ... but a crash here could only cause an extra upload
+    store.close()
+    local.close()
+
+
+def test_block_over_2_mib_is_refused_and_nothing_is_stored(
+    cached: CachedBlockStore, local: LocalBlockStore, fake: FakeKubo
+) -> None:
+    data = b"\x00" * (MAX_BLOCK_BYTES + 1)
+    cid = CID.for_block(data)
+    with pytest.raises(IpfsBlockTooLargeError):
+        cached.put(cid, data)
+    assert not local.has(cid)
+    assert cached.pending() == 0
+    assert fake.calls == []
+
+
+def test_pins_wait_for_uploads_and_move_with_heads(cached: CachedBlockStore, fake: FakeKubo) -> None:
+    fake.down = True
+    a, a_data = block("head a")
+    cached.put(a, a_data)
+    cached.pin("/orbitdb/x", [a])  # the node is down: recorded only
+    fake.down = False
+    assert fake.pins == {}
+    assert cached.flush() == 0
+    assert fake.pins == {a: "recursive"}
+    b, b_data = block("head b")
+    cached.put(b, b_data)
+    cached.pin("/orbitdb/x", [b])
+    assert fake.pins == {b: "recursive"}  # moved with pin/update
+    assert "pin/update" in fake.endpoints()
