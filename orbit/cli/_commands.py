@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ipfs_log.blockstore import MemoryBlockStore
 from ipfs_log.cid import CID
@@ -25,7 +25,14 @@ from orbit.car import car_bytes, read_car
 from orbit.cli import _ipfs
 from orbit.cli._graph import graph_rows
 from orbit.cli._output import CliError, Output, UsageError, parse_value, short_cid, short_did, to_json
-from orbit.db import Database, OrbitDB
+from orbit.database import (
+    CounterDatabase,
+    Database,
+    DocumentsDatabase,
+    EventLogDatabase,
+    KeyValueDatabase,
+)
+from orbit.db import OrbitDB
 from orbit.errors import CarError, DatabaseError, UnknownAddressError
 from orbit.keystore import export_identity, import_identity
 from orbit.registry import Registry, RegistryEntry
@@ -36,6 +43,7 @@ __all__ = ["Session", "shielded"]
 TYPES: Final = ("eventlog", "keyvalue", "counter", "documents")
 _TIMEOUT: Final = 30.0
 _MISSING: Any = object()
+_D = TypeVar("_D", bound=Database[Any])
 _PROGRESS_EVERY: Final = 1024
 
 
@@ -121,7 +129,7 @@ class Session:
 
     def open(
         self, target: str, command: str, types: tuple[str, ...], create_type: str | None = None
-    ) -> tuple[Database, RegistryEntry]:
+    ) -> tuple[Database[Any], RegistryEntry]:
         """Open a database by name or address for ``command``, which works on ``types``.
 
         Args:
@@ -159,9 +167,11 @@ def _check_name(name: str) -> None:
         raise UsageError(f"a database name is printable text not starting with '-': {name!r}")
 
 
-def _log(db: Database) -> Any:
-    """The database's log (heads, entries in order)."""
-    return db.log
+def _as(db: Database[Any], cls: type[_D]) -> _D:
+    """``db`` as the database class of its type (the registry said which; the manifest agrees)."""
+    if not isinstance(db, cls):
+        raise CliError(f"{db.address} is a {db.store_type} database")
+    return db
 
 
 # ---------------------------------------------------------------------- identity
@@ -341,31 +351,33 @@ def _bytes(n: int) -> str:
     raise AssertionError
 
 
-def _items(db: Database, kind: str) -> tuple[str, Any]:
-    if kind == "counter":
+def _items(db: Database[Any]) -> tuple[str, Any]:
+    if isinstance(db, CounterDatabase):
         return "value", db.value
-    return {"eventlog": "events", "keyvalue": "keys", "documents": "documents"}[kind], len(db)
+    if isinstance(db, KeyValueDatabase | EventLogDatabase | DocumentsDatabase):
+        return {"eventlog": "events", "keyvalue": "keys", "documents": "documents"}[db.store_type], len(db)
+    raise AssertionError(db)
 
 
 def cmd_info(args: argparse.Namespace, out: Output) -> int:
     """``orbit info NAME|ADDRESS``: address, type, writers, heads, entries, size."""
     with Session(args, out) as s:
         db, entry = s.open(args.target, "info", TYPES)
-        log = _log(db)
-        total = len(log)
+        log = db.log
+        total = db.entry_count()
         size = len(db.manifest.block)
         with out.progress("measuring", total) as update:
             for i, e in enumerate(log, 1):
                 size += len(e.block)
                 if i % _PROGRESS_EVERY == 0:
                     update(i)
-        label, count = _items(db, entry.type)
+        label, count = _items(db)
         facts: dict[str, Any] = {
             "name": entry.name,
             "address": db.address,
             "type": entry.type,
             "writers": db.manifest.writers,
-            "heads": [str(c) for c in log.head_cids],
+            "heads": [str(c) for c in db.heads()],
             "entries": total,
             label: count,
             "size_bytes": size,
@@ -460,7 +472,7 @@ def _value_arg(args: argparse.Namespace, text: str, what: str = "VALUE") -> IPLD
 def cmd_add(args: argparse.Namespace, out: Output) -> int:
     """``orbit add NAME VALUE``: append an event."""
     with Session(args, out, create=args.type is not None) as s:
-        db, _ = s.open(args.name, "add", ("eventlog",), args.type)
+        db = _as(s.open(args.name, "add", ("eventlog",), args.type)[0], EventLogDatabase)
         value = _value_arg(args, args.value)
         cid = db.add(value)
     if out.json:
@@ -473,8 +485,8 @@ def cmd_add(args: argparse.Namespace, out: Output) -> int:
 def cmd_put(args: argparse.Namespace, out: Output) -> int:
     """``orbit put NAME KEY VALUE`` (keyvalue) or ``orbit put NAME DOC`` (documents)."""
     with Session(args, out, create=args.type is not None) as s:
-        db, entry = s.open(args.name, "put", ("keyvalue", "documents"), args.type)
-        if entry.type == "keyvalue":
+        db, _ = s.open(args.name, "put", ("keyvalue", "documents"), args.type)
+        if isinstance(db, KeyValueDatabase):
             if args.value is None:
                 raise UsageError(
                     "usage: orbit put NAME KEY VALUE (a keyvalue database takes a key and a value)"
@@ -485,14 +497,15 @@ def cmd_put(args: argparse.Namespace, out: Output) -> int:
         else:
             if args.value is not None:
                 raise UsageError("usage: orbit put NAME DOC (a documents database takes one JSON object)")
+            docs = _as(db, DocumentsDatabase)
             doc = _value_arg(args, args.key_or_doc, "DOC")
             if isinstance(doc, list):
-                cid = db.put_many(doc)
-                facts = {"documents": len(doc), "cid": None if cid is None else str(cid)}
+                many = docs.put_many(doc)  # type: ignore[arg-type]  # the store checks each document
+                facts = {"documents": len(doc), "cid": None if many is None else str(many)}
             else:
-                cid = db.put(doc)
+                cid = docs.put(doc)  # type: ignore[arg-type]  # the store checks it is a map
                 facts = {
-                    "key": doc.get(db.options.index_by) if isinstance(doc, dict) else None,
+                    "key": doc.get(docs.options.index_by) if isinstance(doc, dict) else None,
                     "cid": str(cid),
                 }
     if out.json:
@@ -509,7 +522,7 @@ def _missing(args: argparse.Namespace, out: Output, what: str) -> int:
     raise CliError(f"{what} (--default VALUE prints a value instead)")
 
 
-def _find_event(db: Database, text: str) -> CID | None:
+def _find_event(db: EventLogDatabase, text: str) -> CID | None:
     try:
         cid = CID.parse(text)
     except CodecError:
@@ -528,12 +541,13 @@ def cmd_get(args: argparse.Namespace, out: Output) -> int:
     """``orbit get NAME KEY``: a key's value, a document, or an event by CID."""
     with Session(args, out) as s:
         db, entry = s.open(args.name, "get", ("keyvalue", "documents", "eventlog"))
-        if entry.type == "eventlog":
+        if isinstance(db, EventLogDatabase):
             cid = _find_event(db, args.key)
             if cid is None:
                 return _missing(args, out, f"no event {args.key} in {entry.name}")
             value = db.get(cid)
         else:
+            assert isinstance(db, KeyValueDatabase | DocumentsDatabase)
             value = db.get(args.key, _MISSING)
             if value is _MISSING:
                 kind = "key" if entry.type == "keyvalue" else "document"
@@ -546,7 +560,8 @@ def cmd_del(args: argparse.Namespace, out: Output) -> int:
     """``orbit del NAME KEY``: delete a key or a document."""
     with Session(args, out) as s:
         db, entry = s.open(args.name, "del", ("keyvalue", "documents"))
-        if db.get(args.key, _MISSING) is _MISSING:
+        assert isinstance(db, KeyValueDatabase | DocumentsDatabase)
+        if args.key not in db:
             kind = "key" if entry.type == "keyvalue" else "document"
             raise CliError(f"no {kind} {args.key!r} in {entry.name}")
         cid = db.delete(args.key)
@@ -563,17 +578,17 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
         db, entry = s.open(args.name, "list", TYPES)
         rows: list[list[str]] = []
         full = args.full
-        if entry.type == "eventlog":
+        if isinstance(db, EventLogDatabase):
             for cid, value in db.iter(amount=args.limit, reverse=args.reverse):
                 if out.json:
                     out.document({"cid": str(cid), "value": value})
                 else:
                     rows.append([short_cid(str(cid), full), _text(value)])
             out.table(["CID", "VALUE"], rows, ["dim", None])
-        elif entry.type == "counter":
+        elif isinstance(db, CounterDatabase):
             totals = sorted(db.totals.items())
-            for key, total in totals:
-                did = key_to_did(key)
+            for writer, total in totals:
+                did = key_to_did(writer)
                 if out.json:
                     out.document({"writer": did, "total": total})
                 else:
@@ -582,7 +597,8 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
                 out.table(["WRITER", "TOTAL"], rows)
                 out.line(f"value {db.value}")
         else:
-            items = sorted(db.items())
+            assert isinstance(db, KeyValueDatabase | DocumentsDatabase)
+            items: list[tuple[str, Any]] = sorted(db.items())
             if args.reverse:
                 items.reverse()
             if args.limit is not None:
@@ -605,7 +621,7 @@ def _counter(args: argparse.Namespace, out: Output, command: str) -> int:
     if args.amount < 0:
         raise UsageError(f"{command} takes a positive amount, not {args.amount}")
     with Session(args, out, create=args.type is not None) as s:
-        db, _ = s.open(args.name, command, ("counter",), args.type)
+        db = _as(s.open(args.name, command, ("counter",), args.type)[0], CounterDatabase)
         cid = db.inc(args.amount) if command == "inc" else db.dec(args.amount)
         value = db.value
     if out.json:
@@ -628,7 +644,7 @@ def cmd_dec(args: argparse.Namespace, out: Output) -> int:
 def cmd_value(args: argparse.Namespace, out: Output) -> int:
     """``orbit value NAME``: a counter's value."""
     with Session(args, out) as s:
-        db, _ = s.open(args.name, "value", ("counter",))
+        db = _as(s.open(args.name, "value", ("counter",))[0], CounterDatabase)
         value = db.value
     if out.json:
         out.document({"value": value})
@@ -691,7 +707,7 @@ def cmd_find(args: argparse.Namespace, out: Output) -> int:
     if any(op != "=" for _, op, _ in conditions):
         raise UsageError("find takes FIELD=VALUE conditions; `orbit query` takes != < <= > >= ~")
     with Session(args, out) as s:
-        db, _ = s.open(args.name, "find", ("documents",))
+        db = _as(s.open(args.name, "find", ("documents",))[0], DocumentsDatabase)
         fields = {f: v for f, _, v in conditions}
         try:
             docs = db.find(**fields)
@@ -705,7 +721,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     """``orbit query NAME COND…``: documents matching every condition (a scan)."""
     conditions = [_condition(c) for c in args.conditions]
     with Session(args, out) as s:
-        db, _ = s.open(args.name, "query", ("documents",))
+        db = _as(s.open(args.name, "query", ("documents",))[0], DocumentsDatabase)
         docs = db.query(lambda d: all(_matches(d, f, op, v) for f, op, v in conditions))
         if args.limit is not None:
             docs = docs[: max(args.limit, 0)]
@@ -742,7 +758,7 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
     """``orbit log NAME``: the newest entries, their writer, clock and CID, and the DAG's shape."""
     with Session(args, out) as s:
         db, entry = s.open(args.name, "log", TYPES)
-        log = _log(db)
+        log = db.log
         entries: list[Entry] = list(log.iter(reverse=True, amount=args.limit))
         me = s.orbit.identity.public_key
         if out.json:
@@ -781,7 +797,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
     """``orbit export NAME FILE.car``: the manifest and every entry, as a CARv1 file."""
     with Session(args, out) as s:
         db, entry = s.open(args.name, "export", TYPES)
-        log = _log(db)
+        log = db.log
         manifest: Manifest = db.manifest
         blocks = [(manifest.cid, manifest.block)]
         with out.progress("exporting", len(log)) as update:
@@ -789,7 +805,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
                 blocks.append((e.cid, e.block))
                 if i % _PROGRESS_EVERY == 0:
                     update(i)
-        data = car_bytes(log.head_cids, blocks)
+        data = car_bytes(db.heads(), blocks)
     _write_file(args.file, data)
     facts = {"name": entry.name, "address": entry.address, "file": args.file, "blocks": len(blocks)}
     facts["entries"] = len(blocks) - 1
@@ -847,7 +863,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         heads = [r for r in roots if r != manifest.cid]
         with out.progress("verifying", len(blocks) - 1) as update:
             admitted = db.join_heads(heads, source=source, progress=update)
-        total = len(_log(db))
+        total = db.entry_count()
     if out.json:
         out.document(
             {"name": entry.name, "address": entry.address, "admitted": len(admitted), "entries": total}

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from orbit import OrbitDB
+from orbit import CounterDatabase, DocumentsDatabase, EventLogDatabase, KeyValueDatabase, OrbitDB
 from orbit.cli import main
 from orbit.cli._ipfs import NEEDS_NODE
 from orbit.cli._output import Output
-from orbit.registry import REGISTRY_FILE
+from orbit.registry import REGISTRY_FILE, Registry
 
 
 @dataclass
@@ -61,16 +61,17 @@ class Cli:
         return result
 
     def state(self) -> dict[str, Any]:
-        """Everything stored, as the CLI reads it: names, and per database its heads, entries and values."""
-        listed = self("ls", "--json")
-        assert listed.status == 0, listed.err
+        """Everything stored, read through the library: the registry, and per database its log and values."""
         state: dict[str, Any] = {"registry": (self.dir / REGISTRY_FILE).read_bytes()}
-        for db in listed.lines:
-            info = self.ok("info", db["name"], "--json").json
-            del info["directory_bytes"]
-            rows = self.ok("list", db["name"], "--json").lines
-            log = self.ok("log", db["name"], "--json", "-n", "1000").lines
-            state[db["name"]] = (info, rows, log)
+        with OrbitDB(self.dir) as orbit:
+            for entry in Registry(self.dir):
+                db = orbit.open(entry.address, **entry.options)
+                log = [(e.cid, e.time, e.key, e.next, e.payload) for e in db.log]
+                assert isinstance(
+                    db, CounterDatabase | KeyValueDatabase | EventLogDatabase | DocumentsDatabase
+                )
+                values = db.value if isinstance(db, CounterDatabase) else db.all()
+                state[entry.name] = (entry, db.heads(), log, values)
         return state
 
 
