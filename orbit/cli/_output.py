@@ -222,8 +222,9 @@ class Output:
             self.line(f"{self.style(key.ljust(width), 'bold')}  {value}")
 
     def note(self, text: str) -> None:
-        """Print a message for people on stderr (never in --json mode)."""
-        if not self.json:
+        """Print a hint for a person on stderr: only on a terminal, never in --json mode."""
+        isatty = getattr(self.stderr, "isatty", None)
+        if not self.json and isatty and isatty():
             print(text, file=self.stderr)
 
     @contextmanager
