@@ -103,3 +103,17 @@ def test_ctrl_c_exits_130_and_leaves_the_database_consistent(env: dict[str, str]
     )
     orbit(alice, tmp_path, "put", "demo-settings", "after", "1")  # still writable
     assert orbit(alice, tmp_path, "get", "demo-settings", "after") == "1\n"
+
+
+def test_python_m_orbit_demo(env: dict[str, str], tmp_path: Path) -> None:
+    """The README's first command, after the install: ``python -m orbit demo``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "orbit", "demo", "--rounds", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "converged: yes, both replicas are equal" in done.stdout
