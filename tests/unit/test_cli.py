@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,22 +86,35 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
     return Cli(tmp_path / "orbit", capsys)
 
 
+FILL = [
+    ["create", "settings", "--type", "keyvalue"],
+    ["put", "settings", "color", '"red"'],
+    ["put", "settings", "size", "3"],
+    ["create", "events", "--type", "eventlog"],
+    ["add", "events", '{"n": 1}'],
+    ["add", "events", '"two"'],
+    ["create", "visits", "--type", "counter"],
+    ["inc", "visits", "5"],
+    ["create", "people", "--type", "documents", "--index", "city"],
+    ["put", "people", '{"_id": "ada", "city": "London", "age": 36}'],
+    ["put", "people", '[{"_id": "alan", "city": "London", "age": 41}, {"_id": "kurt", "city": "Vienna"}]'],
+]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with one database of each type, made once and copied for each test."""
+    directory = tmp_path_factory.mktemp("template") / "orbit"
+    with contextlib.redirect_stdout(io.StringIO()):
+        for args in FILL:
+            assert main([*args, "--dir", str(directory)]) == 0
+    return directory
+
+
 @pytest.fixture
-def filled(cli: Cli) -> Cli:
-    """A directory with one database of each type."""
-    cli.ok("create", "settings", "--type", "keyvalue")
-    cli.ok("put", "settings", "color", '"red"')
-    cli.ok("put", "settings", "size", "3")
-    cli.ok("create", "events", "--type", "eventlog")
-    cli.ok("add", "events", '{"n": 1}')
-    cli.ok("add", "events", '"two"')
-    cli.ok("create", "visits", "--type", "counter")
-    cli.ok("inc", "visits", "5")
-    cli.ok("create", "people", "--type", "documents", "--index", "city")
-    cli.ok("put", "people", '{"_id": "ada", "city": "London", "age": 36}')
-    cli.ok(
-        "put", "people", '[{"_id": "alan", "city": "London", "age": 41}, {"_id": "kurt", "city": "Vienna"}]'
-    )
+def filled(cli: Cli, template: Path) -> Cli:
+    """A copy of the template directory (the same identity, so it may write)."""
+    shutil.copytree(template, cli.dir)
     return cli
 
 
