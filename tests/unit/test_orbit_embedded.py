@@ -32,7 +32,6 @@ from orbit import (
     import_identity,
     read_car,
 )
-from orbit.cli import _parser, main
 from tests.conftest import ALICE, BOB, MALLORY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,53 +364,3 @@ def test_car_adversarial(tmp_path: Path) -> None:
             ev.import_car(car_bytes([missing], []))
         assert len(ev) == 0
         assert ev.heads() == []
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def test_cli_demo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["demo", "--dir", str(tmp_path), "--rounds", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "converged: yes, both replicas are equal" in out
-    lines = [line for line in out.splitlines() if "keyvalue: {" in line]
-    assert len(lines) == 2
-    assert lines[0].split(": ", 1)[1] == lines[1].split(": ", 1)[1]
-
-
-def test_cli_put_get_add_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    d = str(tmp_path)
-    assert main(["put", "--dir", d, "cfg", "color", '"blue"']) == 0
-    assert main(["get", "--dir", d, "cfg", "color"]) == 0
-    assert capsys.readouterr().out.strip() == '"blue"'
-    assert main(["add", "--dir", d, "log", "hello"]) == 0
-    assert main(["list", "--dir", d, "--type", "eventlog", "log"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == '"hello"'
-    assert main(["address", "--dir", d, "log"]) == 0
-    assert capsys.readouterr().out.startswith("/orbitdb/z")
-
-
-def test_cli_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with OrbitDB(tmp_path):
-        assert main(["get", "--dir", str(tmp_path), "cfg", "k"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("orbit: error:")
-    assert err.count("\n") == 1
-
-
-def test_cli_every_subcommand_has_help() -> None:
-    parser = _parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    for choice in sub._choices_actions:  # type: ignore[attr-defined]
-        assert choice.help, choice.dest
-    for name, p in sub.choices.items():  # type: ignore[union-attr]
-        for action in p._actions:
-            assert action.help, (name, action.dest)
-
-
-def test_python_m_orbit_demo() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "orbit", "demo", "--rounds", "1"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert "converged: yes" in out.stdout

@@ -1,0 +1,323 @@
+"""The ``orbit`` argument parser and :func:`main`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from ipfs_log.errors import OrbitError
+from orbit.cli import _commands as c
+from orbit.cli._demo import demo
+from orbit.cli._output import CliError, Output, UsageError
+
+__all__ = ["build_parser", "main"]
+
+_TYPES = ("eventlog", "keyvalue", "counter", "documents")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors raised as one line instead of usage text and ``exit(2)``."""
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # A subcommand takes options between its positionals (`orbit put db k -s text`): plain argparse
+        # stops matching positionals at the first option; the intermixed parse does not.
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if leaf and not self._intermixing:
+            self._intermixing = True
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._intermixing = False
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> NoReturn:
+        print(f"orbit {_version()}")
+        parser.exit()
+
+
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    # Accepted before or after the subcommand: SUPPRESS keeps a later parser from overwriting them.
+    parser.add_argument(
+        "--dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="the orbit directory: identity, blocks, database names (default: $ORBIT_DIR or ~/.orbit)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON for scripts: one document, or one object per line for lists and streams",
+    )
+    parser.add_argument(
+        "--ipfs",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the IPFS node's HTTP RPC URL, for replication (default: $IPFS_API)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``orbit`` argument parser (every subcommand has help text)."""
+    common = _Parser(add_help=False)
+    _global_options(common)
+    parser = _Parser(
+        prog="orbit",
+        description="orbit: an OrbitDB-style CRDT database. Databases live in a directory, by name.",
+        epilog="Values are JSON ('\"text\"', 3, '{\"a\": 1}') or - for standard input. "
+        "Exit status: 0 ok, 1 error or missing key, 2 bad arguments, 130 interrupted.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, help="what to do")
+    sub.required = True
+
+    def add(name: str, help: str, func: Any, *, description: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=description or help, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    def create_type(p: argparse.ArgumentParser, types: Sequence[str]) -> None:
+        p.add_argument(
+            "--type",
+            choices=types,
+            help="create the database with this type if the name is new (else it must be of this type)",
+        )
+
+    def value_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-s", "--string", action="store_true", help="take the value as plain text, not JSON")
+
+    def list_options(p: argparse.ArgumentParser, default: int | None) -> None:
+        p.add_argument(
+            "-n",
+            "--limit",
+            type=int,
+            default=default,
+            metavar="N",
+            help=f"show at most N (default {default or 'all'})",
+        )
+        p.add_argument("--full", action="store_true", help="show whole CIDs and writer keys")
+
+    p = add(
+        "demo",
+        "two writers update one database concurrently, merge and converge",
+        demo,
+        description="Two writers, each with a directory and an identity, update the same keyvalue and "
+        "counter databases concurrently, merge, and print the converged state. The directories are "
+        "temporary unless --dir is given.",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="concurrent writes per writer (default 3)")
+
+    p = add("id", "show this directory's identity (did:key), created on first use", c.cmd_id)
+    ids = p.add_subparsers(
+        dest="id_command", metavar="ACTION", parser_class=_Parser, help="export or import the identity"
+    )
+    q = ids.add_parser(
+        "export", help="write the identity's secret key record to FILE (or stdout)", parents=[common]
+    )
+    q.add_argument("file", nargs="?", metavar="FILE", help="where to write (default: standard output)")
+    q.add_argument("--passphrase-file", metavar="PATH", help="seal the record with the passphrase in PATH")
+    q.set_defaults(func=c.cmd_id_export)
+    q = ids.add_parser("import", help="make the identity in FILE this directory's identity", parents=[common])
+    q.add_argument("file", metavar="FILE", help="a record from `orbit id export` (- for stdin)")
+    q.add_argument("--passphrase-file", metavar="PATH", help="the passphrase that opens a sealed record")
+    q.add_argument("--force", action="store_true", help="replace the directory's existing identity")
+    q.set_defaults(func=c.cmd_id_import)
+
+    p = add("create", "create a database and remember its name", c.cmd_create)
+    p.add_argument("name", metavar="NAME", help="the database's name")
+    p.add_argument("--type", required=True, choices=_TYPES, help="the store type")
+    p.add_argument(
+        "--write",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help="also let these writers write (did:key), or '*' for anyone; you always can",
+    )
+    p.add_argument(
+        "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
+    )
+    p.add_argument(
+        "--index", action="append", default=[], metavar="FIELD", help="documents: index FIELD for find"
+    )
+
+    p = add("open", "remember a database by its address (from this directory, or an IPFS node)", c.cmd_open)
+    p.add_argument("address", metavar="ADDRESS", help="an /orbitdb/<cid> address")
+    p.add_argument("--as", dest="as_name", metavar="NAME", help="the name to use (default: the manifest's)")
+    p.add_argument(
+        "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
+    )
+
+    add("ls", "list the databases of the directory", c.cmd_ls)
+
+    p = add("info", "address, type, writers, heads, entries and size of a database", c.cmd_info)
+    p.add_argument("target", metavar="NAME|ADDRESS", help="a database name or address")
+
+    p = add("drop", "delete a database's log and forget its name", c.cmd_drop)
+    p.add_argument("target", metavar="NAME|ADDRESS", help="a database name or address")
+
+    p = add("add", "eventlog: append an event (prints its CID)", c.cmd_add)
+    p.add_argument("name", metavar="NAME", help="an eventlog database")
+    p.add_argument("value", metavar="VALUE", help="the event (JSON, or - for stdin)")
+    value_options(p)
+    create_type(p, ["eventlog"])
+
+    p = add(
+        "put",
+        "keyvalue: put KEY VALUE; documents: put DOC (prints the entry's CID)",
+        c.cmd_put,
+        description="keyvalue: `orbit put NAME KEY VALUE`; documents: `orbit put NAME DOC`, where DOC is a "
+        "JSON object holding its key field (a JSON array puts many documents in one entry).",
+    )
+    p.add_argument("name", metavar="NAME", help="a keyvalue or documents database")
+    p.add_argument(
+        "key_or_doc", metavar="KEY|DOC", help="keyvalue: the key; documents: the document (JSON, or -)"
+    )
+    p.add_argument("value", nargs="?", metavar="VALUE", help="keyvalue: the value (JSON, or - for stdin)")
+    value_options(p)
+    create_type(p, ["keyvalue", "documents"])
+
+    p = add("get", "print a key's value, a document, or an event (by CID) as JSON", c.cmd_get)
+    p.add_argument("name", metavar="NAME", help="a keyvalue, documents or eventlog database")
+    p.add_argument("key", metavar="KEY", help="the key (eventlog: a CID, or its last 6+ characters)")
+    p.add_argument("--default", metavar="JSON", help="print this instead of failing when the key is missing")
+
+    p = add("del", "delete a key (keyvalue) or a document (documents)", c.cmd_del)
+    p.add_argument("name", metavar="NAME", help="a keyvalue or documents database")
+    p.add_argument("key", metavar="KEY", help="the key")
+
+    p = add("list", "list events, keys, documents, or a counter's writers", c.cmd_list)
+    p.add_argument("name", metavar="NAME", help="a database")
+    p.add_argument("-r", "--reverse", action="store_true", help="newest (or last key) first")
+    list_options(p, None)
+
+    for name, verb, func in (("inc", "add to", c.cmd_inc), ("dec", "subtract from", c.cmd_dec)):
+        p = add(name, f"counter: {verb} the counter (prints the new value)", func)
+        p.add_argument("name", metavar="NAME", help="a counter database")
+        p.add_argument("amount", nargs="?", type=int, default=1, metavar="N", help="how much (default 1)")
+        create_type(p, ["counter"])
+
+    p = add("value", "counter: print the counter's value", c.cmd_value)
+    p.add_argument("name", metavar="NAME", help="a counter database")
+
+    p = add(
+        "find",
+        "documents: the documents whose fields equal values (FIELD=VALUE…)",
+        c.cmd_find,
+        description="Documents whose fields equal the given values, by index when one of the fields is "
+        "indexed (`orbit create --index FIELD`), else by a scan. VALUE is JSON, or else plain text.",
+    )
+    p.add_argument("name", metavar="NAME", help="a documents database")
+    p.add_argument("conditions", nargs="+", metavar="FIELD=VALUE", help="e.g. city=London age=36")
+
+    p = add(
+        "query",
+        "documents: the documents matching conditions (FIELD OP VALUE, OP one of = != < <= > >= ~)",
+        c.cmd_query,
+        description="A scan of every document. `~` is 'contains' (a substring, or a list member). VALUE is "
+        "JSON, or else plain text; quote conditions for the shell: 'age>=30'.",
+    )
+    p.add_argument("name", metavar="NAME", help="a documents database")
+    p.add_argument("conditions", nargs="+", metavar="COND", help="e.g. 'age>=30' 'city!=Paris' 'tags~db'")
+    p.add_argument("-n", "--limit", type=int, metavar="N", help="show at most N")
+
+    p = add(
+        "log", "the newest entries: writer, clock, CID, and the DAG drawn like git log --graph", c.cmd_log
+    )
+    p.add_argument("name", metavar="NAME", help="a database")
+    list_options(p, 20)
+
+    p = add("export", "write a database (manifest and entries) to a CAR file", c.cmd_export)
+    p.add_argument("name", metavar="NAME", help="a database")
+    p.add_argument("file", metavar="FILE.car", help="the CAR file to write")
+
+    p = add("import", "verify and merge a CAR file's entries (creating the database if new)", c.cmd_import)
+    p.add_argument("file", metavar="FILE.car", help="a CAR file from `orbit export` (- for stdin)")
+    p.add_argument("--as", dest="as_name", metavar="NAME", help="the name to use (default: the manifest's)")
+    p.add_argument(
+        "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
+    )
+
+    p = add(
+        "follow", "replicate a database and print updates as they come (needs an IPFS node)", c.cmd_follow
+    )
+    p.add_argument("name", metavar="NAME", help="a database")
+
+    p = add("status", "replication state of a database (needs an IPFS node)", c.cmd_status)
+    p.add_argument("name", metavar="NAME", help="a database")
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("orbit-crdt")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+def _defaults(args: argparse.Namespace) -> None:
+    args.demo_dir = getattr(args, "dir", None)  # demo: keep the replicas only in a directory asked for
+    if not hasattr(args, "dir"):
+        args.dir = os.environ.get("ORBIT_DIR") or str(Path.home() / ".orbit")
+    args.json = getattr(args, "json", False)
+    if not hasattr(args, "ipfs"):
+        args.ipfs = os.environ.get("IPFS_API") or None
+
+
+def main(
+    argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+) -> int:
+    """Run the ``orbit`` command line and return its exit status.
+
+    Errors print as one line on stderr (``orbit: error: …``): status 1 for a failed command or a
+    missing key, 2 for bad arguments; Ctrl-C gives 130 and leaves the directory consistent.
+    """
+    err = stderr or sys.stderr
+    out: Output | None = None
+    try:
+        args = build_parser().parse_args(argv)
+        _defaults(args)
+        out = Output(args.json, stdout, stderr)
+        status: int = args.func(args, out)
+        return status
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else 0
+    except CliError as e:
+        _error(err, str(e))
+        return e.status
+    except OrbitError as e:
+        _error(err, str(e))
+        return 1
+    except KeyboardInterrupt:
+        _error(err, "interrupted", prefix="orbit: ")
+        return 130
+    except BrokenPipeError:  # e.g. `orbit list big | head`: the reader left; exit quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _error(stream: IO[str], message: str, prefix: str = "orbit: error: ") -> None:
+    text = " ".join(message.split())
+    isatty = getattr(stream, "isatty", None)
+    if isatty and isatty() and not os.environ.get("NO_COLOR"):
+        text = f"\x1b[31m{text}\x1b[0m"
+    print(prefix + text, file=stream)
