@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SUITES = {"oplog": 10_000, "stores": 100_000, "persist": 1_000_000}
+SUITES = {"oplog": 10_000, "stores": 100_000, "persist": 1_000_000, "replicate": 10_000}
 
 
 def main(argv: list[str] | None = None) -> int:
