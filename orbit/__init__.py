@@ -8,7 +8,14 @@ from ipfs_log.errors import OrbitError
 from orbit.address import Manifest
 from orbit.blockstore.local import LocalBlockStore
 from orbit.car import car_bytes, read_car
-from orbit.db import Database, OrbitDB
+from orbit.database import (
+    CounterDatabase,
+    Database,
+    DocumentsDatabase,
+    EventLogDatabase,
+    KeyValueDatabase,
+)
+from orbit.db import OrbitDB
 from orbit.errors import (
     BlockStoreError,
     CarError,
@@ -17,8 +24,10 @@ from orbit.errors import (
     DatabaseLockedError,
     KeystoreError,
     StorageCorruptError,
+    StorageFullError,
     UnknownAddressError,
     UnknownStoreTypeError,
+    UnsupportedFormatError,
     WrongPassphraseError,
 )
 from orbit.keystore import Keystore, export_identity, import_identity
@@ -26,19 +35,25 @@ from orbit.keystore import Keystore, export_identity, import_identity
 __all__ = [
     "BlockStoreError",
     "CarError",
+    "CounterDatabase",
     "Database",
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseLockedError",
+    "DocumentsDatabase",
+    "EventLogDatabase",
     "Keystore",
+    "KeyValueDatabase",
     "KeystoreError",
     "LocalBlockStore",
     "Manifest",
     "OrbitDB",
     "OrbitError",
     "StorageCorruptError",
+    "StorageFullError",
     "UnknownAddressError",
     "UnknownStoreTypeError",
+    "UnsupportedFormatError",
     "WrongPassphraseError",
     "car_bytes",
     "export_identity",

@@ -23,7 +23,7 @@ sys.path.insert(0, {root!r})
 from orbit import OrbitDB
 from tests.conftest import ALICE
 orbit = OrbitDB({dir!r}, identity=ALICE)
-events = orbit.open("crash")
+events = orbit.open("crash", type="eventlog")
 kv = orbit.open("crash-kv", type="keyvalue")
 i = len(events)
 print("ready", flush=True)
@@ -42,7 +42,7 @@ while True:
 def _check(directory: Path, acked: int) -> int:
     """Open after a kill: every acknowledged write is there, in order, and the log verifies."""
     with OrbitDB(directory, identity=ALICE) as orbit:
-        events = orbit.open("crash")
+        events = orbit.open("crash", type="eventlog")
         values = [e.value for e in events.iter()]
         assert values == list(range(len(values))), "events are not the contiguous sequence written"
         assert len(values) >= acked + 1 if acked >= 0 else True
@@ -91,8 +91,8 @@ def test_reopen_after_kill_equals_state_before(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        first = [e.value for e in orbit.open("crash").iter()]
+        first = [e.value for e in orbit.open("crash", type="eventlog").iter()]
         kv = orbit.open("crash-kv", type="keyvalue").all()
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        assert [e.value for e in orbit.open("crash").iter()] == first
+        assert [e.value for e in orbit.open("crash", type="eventlog").iter()] == first
         assert orbit.open("crash-kv", type="keyvalue").all() == kv

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import lmdb
 import pytest
@@ -162,7 +163,7 @@ def test_open_by_address_and_errors(tmp_path: Path) -> None:
         kv.put("k", "v")
         address = kv.address
         kv.close()
-        again = orbit.open(address)
+        again = orbit.open(address, type="keyvalue")
         assert again.store_type == "keyvalue"
         assert again.get("k") == "v"
         unknown = Manifest("nowhere", "eventlog", "*").address
@@ -177,9 +178,9 @@ def test_open_by_address_and_errors(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- reopen, checkpoints, damage
 
 
-def _fill(directory: Path) -> tuple[str, list[object], dict[str, object]]:
+def _fill(directory: Path) -> tuple[str, list[object], dict[str, Any]]:
     with OrbitDB(directory, identity=ALICE) as orbit:
-        ev = orbit.open("events")
+        ev = orbit.open("events", type="eventlog")
         for i in range(50):
             ev.add({"i": i})
         kv = orbit.open("kv", type="keyvalue")
@@ -192,13 +193,13 @@ def _fill(directory: Path) -> tuple[str, list[object], dict[str, object]]:
 def test_reopen_gives_same_state(tmp_path: Path) -> None:
     _, events, state = _fill(tmp_path)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        ev = orbit.open("events")
+        ev = orbit.open("events", type="eventlog")
         assert [e.value for e in ev.iter()] == events
         assert [e.value for e in ev.iter(reverse=True, amount=3)] == events[::-1][:3]
         assert orbit.open("kv", type="keyvalue").all() == state
         ev.add({"i": 50})  # appending on a reopened log links to the stored heads
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        ev = orbit.open("events")
+        ev = orbit.open("events", type="eventlog")
         assert [e.value for e in ev.iter()] == [*events, {"i": 50}]
         assert len(ev.log.heads) == 1
         assert ev.log.heads[0].time == 51
@@ -235,20 +236,20 @@ def test_checkpoint_at_other_heads_is_rebuilt(tmp_path: Path) -> None:
 def test_corrupt_and_missing_entry_blocks(tmp_path: Path) -> None:
     _fill(tmp_path)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        victim = list(orbit.open("events").log)[10]
+        victim = list(orbit.open("events", type="eventlog").log)[10]
     _corrupt_block(tmp_path, victim.cid, victim.block[:-5])
     with OrbitDB(tmp_path, identity=ALICE) as orbit, pytest.raises(StorageCorruptError):
-        list(orbit.open("events").iter())
+        list(orbit.open("events", type="eventlog").iter())
     _corrupt_block(tmp_path, victim.cid, None)
     with OrbitDB(tmp_path, identity=ALICE) as orbit, pytest.raises(StorageCorruptError, match="missing"):
-        list(orbit.open("events").iter())
+        list(orbit.open("events", type="eventlog").iter())
 
 
 def test_drop(tmp_path: Path) -> None:
     _fill(tmp_path)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
         orbit.drop("events")
-        assert list(orbit.open("events").iter()) == []
+        assert list(orbit.open("events", type="eventlog").iter()) == []
 
 
 # ---------------------------------------------------------------- locking
@@ -298,11 +299,11 @@ def test_sync_from_rejects_unauthorised_writer(tmp_path: Path) -> None:
 
 def test_car_roundtrip(tmp_path: Path) -> None:
     with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
-        ea = a.open("log", write="*")
+        ea = a.open("log", type="eventlog", write="*")
         for i in range(20):
             ea.add(i)
         assert ea.export_car(tmp_path / "x.car") == 21
-        eb = b.open("log", write="*")
+        eb = b.open("log", type="eventlog", write="*")
         assert len(eb.import_car(tmp_path / "x.car")) == 20
         assert [e.value for e in eb.iter()] == list(range(20))
         assert eb.import_car(tmp_path / "x.car") == []
