@@ -355,6 +355,14 @@ class Table(Store):
         found.update((name, cell[0]) for name, cell in row.cells.items())
         return found
 
+    def keys(self, table: str) -> Iterator[Key]:
+        """Iterate over every key the store has seen in ``table``, hidden and deleted rows included.
+
+        Raises:
+            InvalidOperationError: no such table.
+        """
+        return iter(list(self._rows[self._schema.table(table).name]))
+
     def row_state(
         self, table: str, key: Key
     ) -> tuple[dict[str, IPLDKind], ChangeKey, dict[str, ChangeKey]] | None:
