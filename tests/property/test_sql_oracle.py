@@ -160,7 +160,7 @@ def test_three_sql_writers_converge(data: st.DataObject) -> None:
                 for db in dbs:
                     fresh.sync_from(db)
                 assert dump(fresh.sql) == results[0]
-            query = "SELECT table_name, pk, column_name, writer, entry, clock FROM orbit_provenance ORDER BY 1,2,3"
+            query = "SELECT * FROM orbit_provenance ORDER BY 1, 2, 3"
             provenance = [db.sql(query) for db in dbs]
             assert provenance[0] == provenance[1] == provenance[2]
         finally:
