@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeAlias
 
 from ipfs_log import CID, Entry, Log
-from ipfs_log.codec import IPLDKind, encode
+from ipfs_log.codec import IPLDKind
 from stores.base import Batch, SortKey, Store, sort_key_from_ipld
 from stores.errors import InvalidCheckpointError, InvalidOperationError, SchemaError
 
@@ -246,6 +246,7 @@ class Table(Store):
             raise TypeError(f"schema must be a stores.table.Schema, not {type(schema).__name__}")
         self._schema = schema
         self._check_cell = check
+        self._trusted: IPLDKind = None
         self._rows: dict[str, dict[Key, _Row]] = {t.name: {} for t in schema.tables}
         self._counts: dict[str, int] = {t.name: 0 for t in schema.tables}
         self._required: dict[str, tuple[str, ...]] = {
@@ -421,8 +422,7 @@ class Table(Store):
                 nothing was written.
             StoreClosedError: the store was closed.
         """
-        payload = self.rows_op(changes)
-        return self._write((payload,))[0].cid
+        return self.append_op(self.rows_op(changes))
 
     def rows_op(self, changes: Iterable[tuple[str, object, Mapping[str, IPLDKind] | None]]) -> IPLDKind:
         """Validate changes and return the ``ROWS`` operation that carries them.
@@ -447,6 +447,18 @@ class Table(Store):
         if not out:
             raise InvalidOperationError("no changes to write", self.TYPE)
         return {"op": "ROWS", "changes": out}
+
+    def append_op(self, payload: IPLDKind) -> CID:
+        """Append a ``ROWS`` operation made by :meth:`rows_op` (not validated again) as one entry.
+
+        Raises:
+            StoreClosedError: the store was closed.
+        """
+        self._trusted = payload  # made by rows_op, under the same rules _changes applies
+        try:
+            return self._write((payload,))[0].cid
+        finally:
+            self._trusted = None
 
     def batch(self) -> TableBatch:
         """Return a :class:`TableBatch`: changes collected, then written as one entry."""
@@ -512,7 +524,12 @@ class Table(Store):
         return out
 
     def _apply(self, entry: Entry) -> bool:
-        changes = self._changes(entry.payload)
+        payload: Any = entry.payload
+        changes: list[tuple[str, Key, dict[str, IPLDKind] | None]] | None
+        if payload is self._trusted:
+            changes = [(c[0], tuple(c[1]), c[2]) for c in payload["changes"]]
+        else:
+            changes = self._changes(payload)
         if changes is None:
             return False
         sort_key = entry.sort_key
@@ -553,68 +570,73 @@ class Table(Store):
             self._counts[table] += 1 if now else -1
 
     def _dump(self) -> IPLDKind:
-        # {table: [[key, dead, alive, {column: [change key, value]}], ...] sorted by encoded key}
-        state: dict[str, IPLDKind] = {}
+        # {"entries": [[time, writer, cid], ...],
+        #  "tables": {table: [[key, dead, alive, {column: [entry, index, value]}], ...]}}
+        # where dead and alive are [entry, index] or null, and entry is a position in "entries".
+        refs: dict[SortKey, int] = {}
+        entries: list[IPLDKind] = []
+
+        def ref(sort_key: SortKey) -> int:
+            found = refs.get(sort_key)
+            if found is None:
+                found = refs[sort_key] = len(entries)
+                entries.append([sort_key[0], sort_key[1], sort_key[2]])
+            return found
+
+        tables: dict[str, IPLDKind] = {}
         for table, rows in self._rows.items():
-            records: list[tuple[bytes, IPLDKind]] = []
+            records: list[IPLDKind] = []
             for key, row in rows.items():
-                encoded_key: list[IPLDKind] = list(key)
-                record: list[IPLDKind] = [
-                    encoded_key,
-                    _change_key_to_ipld(row.dead),
-                    _change_key_to_ipld(row.alive),
-                    {c: [_change_key_to_ipld(k), v] for c, (k, v) in row.cells.items()},
-                ]
-                records.append((encode(encoded_key), record))
-            records.sort(key=_first)
-            state[table] = [r for _, r in records]
-        return state
+                dead, alive = row.dead, row.alive
+                records.append(
+                    [
+                        list(key),
+                        None if dead is None else [ref(dead[0]), dead[1]],
+                        None if alive is None else [ref(alive[0]), alive[1]],
+                        {c: [ref(k[0]), k[1], v] for c, (k, v) in row.cells.items()},
+                    ]
+                )
+            tables[table] = records
+        return {"entries": entries, "tables": tables}
 
     def _load(self, state: IPLDKind) -> None:
-        if type(state) is not dict or set(state) != set(self._rows):
-            raise InvalidCheckpointError("table state is a map with one list per table of the schema")
-        for table, records in state.items():
+        if type(state) is not dict or set(state) != {"entries", "tables"}:
+            raise InvalidCheckpointError("table state is {entries, tables}")
+        raw_entries, tables = state["entries"], state["tables"]
+        if type(raw_entries) is not list or type(tables) is not dict or set(tables) != set(self._rows):
+            raise InvalidCheckpointError("table state: entries is a list, tables has one list per table")
+        keys = [sort_key_from_ipld(e) for e in raw_entries]
+
+        def at(value: IPLDKind) -> ChangeKey | None:
+            if value is None:
+                return None
+            if type(value) is list and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+                return (keys[value[0]], value[1])
+            raise InvalidCheckpointError(f"table state: bad change reference {value!r}")
+
+        for table, records in tables.items():
             if type(records) is not list:
                 raise InvalidCheckpointError(f"table state: {table!r} is not a list")
             rows = self._rows[table]
             for record in records:
-                if type(record) is not list or len(record) != 4 or type(record[0]) is not list:
+                if type(record) is not list or len(record) != 4:
                     raise InvalidCheckpointError(f"table state: bad row record in {table!r}")
                 key, dead, alive, cells = record
                 if not isinstance(key, list) or type(cells) is not dict:
-                    raise InvalidCheckpointError(f"table state: bad cells in {table!r}")
+                    raise InvalidCheckpointError(f"table state: bad row record in {table!r}")
                 row = _Row()
-                row.dead = _change_key_from_ipld(dead)
-                row.alive = _change_key_from_ipld(alive)
+                row.dead = at(dead)
+                row.alive = at(alive)
                 for name, cell in cells.items():
-                    if type(cell) is not list or len(cell) != 2:
+                    if type(cell) is not list or len(cell) != 3:
                         raise InvalidCheckpointError(f"table state: bad cell {name!r} in {table!r}")
-                    change_key = _change_key_from_ipld(cell[0])
+                    change_key = at(cell[:2])
                     if change_key is None:
                         raise InvalidCheckpointError(f"table state: cell {name!r} without a change key")
-                    row.cells[name] = (change_key, cell[1])
+                    row.cells[name] = (change_key, cell[2])
                 rows[tuple(key)] = row
                 if self._visible(table, row):
                     self._counts[table] += 1
-
-
-def _first(pair: tuple[bytes, IPLDKind]) -> bytes:
-    return pair[0]
-
-
-def _change_key_to_ipld(key: ChangeKey | None) -> IPLDKind:
-    if key is None:
-        return None
-    (time, writer, cid), i = key
-    return [time, writer, cid, i]
-
-
-def _change_key_from_ipld(value: IPLDKind) -> ChangeKey | None:
-    if value is None:
-        return None
-    if type(value) is list and len(value) == 4 and type(value[3]) is int:
-        return (sort_key_from_ipld(value[:3]), value[3])
-    raise InvalidCheckpointError(f"a change key is [time, writer, cid, index], not {value!r}")
 
 
 class TableBatch(Batch):
@@ -679,6 +701,7 @@ class TableBatch(Batch):
         changes, self._changes = self._changes, []
         if not changes:
             return []
-        entries = self._store._write((self._store.rows_op(changes),))
+        self._store.append_op(self._store.rows_op(changes))
+        entries = self._store.log.heads[-1:]
         self.entries.extend(entries)
         return entries

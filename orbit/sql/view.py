@@ -37,11 +37,11 @@ from orbit.sql.errors import DataError, OperationalError, SqlError, translate
 from orbit.sql.schema import quote
 from stores.base import Update
 from stores.errors import InvalidOperationError
-from stores.table import ChangeKey, Key, Table, TableSchema
+from stores.table import Key, Table, TableSchema
 
 __all__ = ["FORMAT", "Result", "SqlView", "key_text"]
 
-FORMAT: Final = 1
+FORMAT: Final = 2
 """Version of the view file's layout (``orbit_meta.format``)."""
 _COMMIT_EVERY: Final = 1_000
 """Commit the view after this many applied entries (a read commits earlier)."""
@@ -59,29 +59,38 @@ _READ_PRAGMAS: Final = frozenset(
 _ORBIT_TABLES: Final = (
     "CREATE TABLE orbit_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
     "CREATE TABLE orbit_writers (id INTEGER PRIMARY KEY, did TEXT NOT NULL UNIQUE)",
-    "CREATE TABLE orbit_entries (id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, writer INTEGER NOT NULL,"
-    " clock INTEGER NOT NULL)",
-    "CREATE TABLE orbit_cells (tbl TEXT NOT NULL, pk TEXT NOT NULL, col TEXT NOT NULL,"
-    " entry INTEGER NOT NULL, PRIMARY KEY (tbl, pk, col)) WITHOUT ROWID",
+    "CREATE TABLE orbit_cells (tbl TEXT NOT NULL, pk TEXT NOT NULL, col TEXT NOT NULL, entry BLOB NOT NULL,"
+    " writer INTEGER NOT NULL, clock INTEGER NOT NULL, PRIMARY KEY (tbl, pk, col)) WITHOUT ROWID",
     "CREATE VIEW orbit_provenance AS SELECT c.tbl AS table_name, c.pk AS pk, c.col AS column_name,"
-    " w.did AS writer, e.cid AS entry, e.clock AS clock FROM orbit_cells c"
-    " JOIN orbit_entries e ON e.id = c.entry JOIN orbit_writers w ON w.id = e.writer",
+    " w.did AS writer, orbit_cid(c.entry) AS entry, c.clock AS clock FROM orbit_cells c"
+    " JOIN orbit_writers w ON w.id = c.writer",
 )
 
 
 def key_text(key: Key) -> str:
-    """Return a row key as ``orbit_provenance.pk`` shows it: a compact JSON array (blobs as hex).
+    r"""Return a row key as ``orbit_provenance.pk`` shows it: a compact JSON array (blobs as hex).
 
-    >>> key_text(("t1",)), key_text((1, "a"))
-    ('["t1"]', '[1,"a"]')
+    >>> key_text(("t1",)), key_text((1, "a")), key_text((b"\x01",))
+    ('["t1"]', '[1,"a"]', '["01"]')
     """
-    return json.dumps(list(key), separators=(",", ":"), ensure_ascii=False, default=_hex)
+    if len(key) == 1:
+        value = key[0]
+        kind = type(value)
+        if kind is int:
+            return f"[{value}]"
+        if kind is str:
+            return f"[{_string(value)}]"
+    return _KEY_JSON(list(key))
 
 
 def _hex(value: object) -> str:
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"not a key value: {value!r}")
+
+
+_KEY_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_hex).encode
+_string: Final = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +159,29 @@ class SqlView:
         self._broken = False
         self._closed = False
         self._covered = (len(store.log), b"".join(store.log.head_cids))
-        self._entry_ids: dict[bytes, int] = {}
         self._writer_ids: dict[bytes, int] = {}
         self._rw: sqlite3.Connection
         self._ro: sqlite3.Connection
         self._schema_text = json.dumps(list(self._schema.sql))
+        self._savepoint = self._sql("SAVEPOINT orbit_txn")
+        self._rollback_to = self._sql("ROLLBACK TO orbit_txn")
+        self._release = self._sql("RELEASE orbit_txn")
+        self._captured_sql = self._sql(f"SELECT * FROM temp.orbit_changes_{self._token} ORDER BY seq")
+        self._upsert_sql = {
+            t.name: self._sql(
+                f"INSERT OR REPLACE INTO main.{quote(t.name)} VALUES ({', '.join('?' * len(t.columns))})"
+            )
+            for t in self._tables
+        }
+        self._delete_sql = {
+            t.name: self._sql(
+                f"DELETE FROM main.{quote(t.name)} WHERE "
+                + " AND ".join(f"{quote(k)} = ?" for k in t.primary_key)
+            )
+            for t in self._tables
+        }
+        self._insert_cells = self._sql("INSERT OR REPLACE INTO orbit_cells VALUES (?, ?, ?, ?, ?, ?)")
+        self._cell_count = {t.name: len(t.columns) - len(t.primary_key) for t in self._tables}
         with self._lock:
             try:
                 self._open()
@@ -180,6 +207,7 @@ class SqlView:
         ):
             rw.execute(f"PRAGMA {pragma}")
         rw.create_function("orbit_capture", 0, self._is_capturing)
+        rw.create_function("orbit_cid", 1, _cid_text, deterministic=True)
         rw.set_authorizer(self._authorize_rw)
 
     def _is_capturing(self) -> int:
@@ -203,6 +231,9 @@ class SqlView:
             if not self._counts_match():
                 self._rebuild()
         self._install_capture()
+        self._open_reader()
+
+    def _open_reader(self) -> None:
         ro = sqlite3.connect(
             f"file:{self.path}?mode=ro",
             uri=True,
@@ -211,6 +242,7 @@ class SqlView:
             cached_statements=512,
         )
         ro.execute("PRAGMA query_only = ON")
+        ro.create_function("orbit_cid", 1, _cid_text, deterministic=True)
         ro.set_authorizer(_authorize_read)
         self._ro = ro
 
@@ -262,7 +294,6 @@ class SqlView:
         self._close_connections()
         self._remove_files()
         self._connect()
-        self._entry_ids.clear()
         self._writer_ids.clear()
         rw = self._rw
         rw.execute("BEGIN")
@@ -373,66 +404,44 @@ class SqlView:
         upserts: dict[str, list[tuple[Any, ...]]] = {}
         deletes: dict[str, list[Key]] = {}
         forget: list[tuple[str, str]] = []
-        cells: list[tuple[str, str, str, int]] = []
-        entry_id = self._entry_id
+        cells: list[tuple[str, str, str, bytes, int, int]] = []
+        writer_id = self._writer_id
+        by_name, cell_count = self._schema.by_name, self._cell_count
         for table, key in rows:
-            spec = self._schema.by_name[table]
+            spec = by_name[table]
             text = key_text(key)
-            if existing:
-                forget.append((table, text))
             state = store.row_state(table, key)
             if state is None:
                 if existing:
+                    forget.append((table, text))
                     deletes.setdefault(table, []).append(key)
                 continue
             values, alive, changed = state
+            if existing and len(changed) != cell_count[table]:  # some cells unset: forget the old ones
+                forget.append((table, text))
             upserts.setdefault(table, []).append(tuple(values.values()))
-            row_id = entry_id(alive)
+            (time, writer, cid), _ = alive
+            row = (cid, writer_id(writer), time)
             for name in spec.primary_key:
-                cells.append((table, text, name, row_id))
-            for name, at in changed.items():
-                cells.append((table, text, name, entry_id(at)))
+                cells.append((table, text, name, *row))
+            for name, ((time, writer, cid), _) in changed.items():
+                cells.append((table, text, name, cid, writer_id(writer), time))
         if forget:
             rw.executemany(self._sql("DELETE FROM orbit_cells WHERE tbl = ? AND pk = ?"), forget)
         for table, keys in deletes.items():
-            spec = self._schema.by_name[table]
-            where = " AND ".join(f"{quote(k)} = ?" for k in spec.primary_key)
-            rw.executemany(self._sql(f"DELETE FROM main.{quote(table)} WHERE {where}"), keys)
+            rw.executemany(self._delete_sql[table], keys)
         for table, tuples in upserts.items():
-            spec = self._schema.by_name[table]
-            marks = ", ".join("?" * len(spec.columns))
-            rw.executemany(self._sql(f"INSERT OR REPLACE INTO main.{quote(table)} VALUES ({marks})"), tuples)
+            rw.executemany(self._upsert_sql[table], tuples)
         if cells:
-            rw.executemany(
-                self._sql("INSERT INTO orbit_cells (tbl, pk, col, entry) VALUES (?, ?, ?, ?)"), cells
-            )
+            rw.executemany(self._insert_cells, cells)
 
-    def _entry_id(self, at: ChangeKey) -> int:
-        time, writer, cid = at[0]
-        found = self._entry_ids.get(cid)
-        if found is not None:
-            return found
-        if len(self._entry_ids) > 200_000:
-            self._entry_ids.clear()
-        writer_id = self._writer_ids.get(writer)
-        rw = self._rw
-        if writer_id is None:
-            did = key_to_did(writer)
+    def _writer_id(self, writer: bytes) -> int:
+        found = self._writer_ids.get(writer)
+        if found is None:
+            rw, did = self._rw, key_to_did(writer)
             rw.execute(self._sql("INSERT OR IGNORE INTO orbit_writers (did) VALUES (?)"), (did,))
-            (writer_id,) = rw.execute(
-                self._sql("SELECT id FROM orbit_writers WHERE did = ?"), (did,)
-            ).fetchone()
-            self._writer_ids[writer] = writer_id
-        text = CID(cid).encode()
-        cursor = rw.execute(
-            self._sql("INSERT OR IGNORE INTO orbit_entries (cid, writer, clock) VALUES (?, ?, ?)"),
-            (text, writer_id, time),
-        )
-        if cursor.rowcount == 1 and cursor.lastrowid is not None:
-            found = cursor.lastrowid
-        else:
-            (found,) = rw.execute(self._sql("SELECT id FROM orbit_entries WHERE cid = ?"), (text,)).fetchone()
-        self._entry_ids[cid] = found
+            (found,) = rw.execute(self._sql("SELECT id FROM orbit_writers WHERE did = ?"), (did,)).fetchone()
+            self._writer_ids[writer] = found
         assert found is not None
         return found
 
@@ -443,13 +452,7 @@ class SqlView:
                 self._rw.execute("ROLLBACK")
             self._rebuild()
             self._install_capture()
-            self._ro.close()
-            ro = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-            )
-            ro.execute("PRAGMA query_only = ON")
-            ro.set_authorizer(_authorize_read)
-            self._ro = ro
+            self._open_reader()
 
     def flush(self) -> None:
         """Commit what the view applied, so the read-only connection sees it.
@@ -529,9 +532,10 @@ class SqlView:
                 self._repair()
             rw = self._rw
             self._begin()
-            name = txn.name if txn is not None else f"orbit_txn_{secrets.token_hex(4)}"
+            name = "orbit_txn"
             if txn is None:
-                rw.execute(self._sql(f"SAVEPOINT {name}"))
+                rw.execute(self._savepoint)
+            before = rw.total_changes
             self._user = self._capturing = True
             try:
                 cursor = rw.executemany(sql, params) if many else rw.execute(sql, params)  # type: ignore[arg-type]
@@ -546,18 +550,15 @@ class SqlView:
             finally:
                 self._user = self._capturing = False
             if txn is None:
-                changed = rw.execute(
-                    self._sql(f"SELECT 1 FROM temp.orbit_changes_{self._token} LIMIT 1")
-                ).fetchone()
-                if changed:
+                if rw.total_changes != before:
                     self._txn = _Txn(owner, name)
                 else:
                     self._end(name)
             return result
 
     def _end(self, name: str) -> None:
-        self._rw.execute(self._sql(f"ROLLBACK TO {name}"))
-        self._rw.execute(self._sql(f"RELEASE {name}"))
+        self._rw.execute(self._rollback_to)
+        self._rw.execute(self._release)
 
     def in_transaction(self, owner: object) -> bool:
         """Whether ``owner`` has a transaction open."""
@@ -600,9 +601,7 @@ class SqlView:
             if txn is None or txn.owner is not owner:
                 return None
             try:
-                captured = self._rw.execute(
-                    self._sql(f"SELECT * FROM temp.orbit_changes_{self._token} ORDER BY seq")
-                ).fetchall()
+                captured = self._rw.execute(self._captured_sql).fetchall()
                 self._end(txn.name)
             except sqlite3.Error as e:
                 raise translate(e) from e
@@ -616,13 +615,14 @@ class SqlView:
             payload = self.store.rows_op(changes)
         except InvalidOperationError as e:
             raise DataError(str(e)) from e
-        size = len(encode(payload))
-        if size > DEFAULT_LIMITS.max_entry_bytes - _ENTRY_SLACK:
-            raise DataError(
-                f"the transaction's {len(changes)} row changes take {size:,} bytes, more than one entry "
-                f"holds ({DEFAULT_LIMITS.max_entry_bytes:,}); split it into smaller transactions"
-            )
-        return self.store.write(changes)
+        if len(changes) > 64 or _size_hint(changes) > 64_000:
+            size = len(encode(payload))
+            if size > DEFAULT_LIMITS.max_entry_bytes - _ENTRY_SLACK:
+                raise DataError(
+                    f"the transaction's {len(changes)} row changes take {size:,} bytes, more than one entry "
+                    f"holds ({DEFAULT_LIMITS.max_entry_bytes:,}); split it into smaller transactions"
+                )
+        return self.store.append_op(payload)
 
     def _catch_up_deferred(self) -> None:
         if self._deferred:
@@ -730,6 +730,21 @@ class SqlView:
             finally:
                 with self._read_lock:
                     self._close_connections()
+
+
+def _cid_text(value: object) -> str | None:
+    """``orbit_cid(blob)``: a CID's base32 text (what ``orbit_provenance.entry`` shows)."""
+    return CID(value).encode() if isinstance(value, bytes) else None
+
+
+def _size_hint(changes: list[tuple[str, Key, dict[str, IPLDKind] | None]]) -> int:
+    """A lower bound of the encoded size of the changes' text and blob values."""
+    total = 0
+    for _, key, cells in changes:
+        for value in (*key, *(cells.values() if cells else ())):
+            if isinstance(value, (str, bytes)):
+                total += len(value)
+    return total
 
 
 def _differs(a: object, b: object) -> bool:

@@ -96,9 +96,14 @@ def reference(entries: list[Entry]) -> dict[str, dict[Any, dict[str, Any]]]:
     return out
 
 
-def snapshot(table: Table) -> tuple[Any, bytes]:
-    checkpoint: Any = table.checkpoint()
-    return table.all(), encode(checkpoint["state"])
+def snapshot(table: Table) -> tuple[Any, Any]:
+    """The visible rows, and the whole merge state (tombstones and change keys) in a canonical order."""
+    internal = sorted(
+        (name, encode(list(key)), row.dead, row.alive, sorted(row.cells.items()))
+        for name, rows in table._rows.items()
+        for key, row in rows.items()
+    )
+    return table.all(), internal
 
 
 def make(identity: Identity, blocks: MemoryBlockStore) -> Table:
