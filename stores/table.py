@@ -524,10 +524,11 @@ class Table(Store):
         return out
 
     def _apply(self, entry: Entry) -> bool:
-        payload: Any = entry.payload
+        payload = entry.payload
+        trusted: Any = self._trusted
         changes: list[tuple[str, Key, dict[str, IPLDKind] | None]] | None
-        if payload is self._trusted:
-            changes = [(c[0], tuple(c[1]), c[2]) for c in payload["changes"]]
+        if trusted is not None and payload is trusted:
+            changes = _own_changes(self._trusted)
         else:
             changes = self._changes(payload)
         if changes is None:
@@ -637,6 +638,10 @@ class Table(Store):
                 rows[tuple(key)] = row
                 if self._visible(table, row):
                     self._counts[table] += 1
+
+
+def _own_changes(payload: Any) -> list[tuple[str, Key, dict[str, IPLDKind] | None]]:
+    return [(c[0], tuple(c[1]), c[2]) for c in payload["changes"]]
 
 
 class TableBatch(Batch):
