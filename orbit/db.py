@@ -52,7 +52,7 @@ from orbit.errors import (
 from orbit.keystore import Keystore
 from orbit.persisted import open_log
 from orbit.storage.checkpoints import Checkpoints
-from orbit.storage.fmt import check_format
+from orbit.storage.fmt import check_format, stamp_format
 from orbit.storage.logs import LogRecords
 from stores import STORE_TYPES
 from stores.errors import InvalidCheckpointError
@@ -99,12 +99,14 @@ class OrbitDB:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DatabaseError(f"cannot create the directory {self.directory}: {e}") from e
+        stamped = check_format(self.directory)  # before anything is written to the directory
         self._lock_fd = _lock(self.directory / "LOCK")
         self.closed = False
         self.checkpoint_every = checkpoint_every
         self._databases: dict[str, Database[Any]] = {}
         try:
-            check_format(self.directory)
+            if not stamped:
+                stamp_format(self.directory)
             self.keystore = Keystore(self.directory / "keystore" / "identity.json")
             if identity is None:
                 if self.keystore.exists():

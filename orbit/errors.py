@@ -8,8 +8,21 @@ The root :class:`~ipfs_log.errors.OrbitError` lives in ``ipfs_log`` so that ever
     │   ├── StorageCorruptError                 .cid    stored bytes do not hash to their CID, or a
     │   │                                               record of the store is malformed
     │   ├── UnsupportedFormatError                      the directory is of an unknown or newer format
-    │   └── DatabaseLockedError                 another OrbitDB (this or another process) holds the
-    │                                                   directory
+    │   ├── DatabaseLockedError                 another OrbitDB (this or another process) holds the
+    │   │                                               directory
+    │   └── IpfsError                           .endpoint .cid   an IPFS node's RPC call failed
+    │       ├── IpfsAddressError(ValueError)            the API address is not a URL or multiaddr
+    │       ├── IpfsUnreachableError                    no daemon answers (refused, reset, DNS)
+    │       ├── IpfsTimeoutError                        the daemon did not answer in time
+    │       ├── IpfsHttpError                   .status .kubo_message   HTTP error (Kubo's Message)
+    │       │   ├── IpfsAuthError                       401/403: API.Authorizations refused us
+    │       │   ├── IpfsUnsupportedError                the node has no such endpoint (404)
+    │       │   └── IpfsPubsubDisabledError             pubsub is off (Kubo: Pubsub.Enabled)
+    │       ├── IpfsResponseError(ValueError)           a malformed, truncated or oversized answer
+    │       │   └── IpfsBlockMismatchError              returned bytes or CID do not match the CID
+    │       ├── IpfsBlockTooLargeError(ValueError)      a block over the 2 MiB bitswap limit
+    │       └── IpfsBlockUnavailableError(BlockNotFoundError)   the node did not produce the block
+    │                                                           within the timeout
     ├── KeystoreError                           .path   the keystore file is unreadable or malformed
     │   └── WrongPassphraseError                        the passphrase does not decrypt the keystore
     ├── DatabaseError                                   a database cannot be opened or used
@@ -25,7 +38,7 @@ Every error names what it is about (a path, a CID, an address) in its message an
 
 from __future__ import annotations
 
-from ipfs_log.errors import OrbitError
+from ipfs_log.errors import BlockNotFoundError, OrbitError
 from stores.errors import StoreClosedError
 
 __all__ = [
@@ -34,6 +47,18 @@ __all__ = [
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseLockedError",
+    "IpfsAddressError",
+    "IpfsAuthError",
+    "IpfsBlockMismatchError",
+    "IpfsBlockTooLargeError",
+    "IpfsBlockUnavailableError",
+    "IpfsError",
+    "IpfsHttpError",
+    "IpfsPubsubDisabledError",
+    "IpfsResponseError",
+    "IpfsTimeoutError",
+    "IpfsUnreachableError",
+    "IpfsUnsupportedError",
     "KeystoreError",
     "StorageCorruptError",
     "StorageFullError",
@@ -78,6 +103,95 @@ class UnsupportedFormatError(BlockStoreError):
 
 class DatabaseLockedError(BlockStoreError):
     """Another OrbitDB instance, in this process or another one, has the directory open."""
+
+
+class IpfsError(BlockStoreError):
+    """A call to an IPFS node's HTTP RPC API failed.
+
+    Attributes:
+        endpoint: the RPC command, e.g. ``block/get``, or the API address for address errors.
+        cid: the CID the call was about, if any.
+    """
+
+    def __init__(self, message: str, endpoint: str | None = None, cid: object = None) -> None:
+        self.endpoint = endpoint
+        self.cid = cid
+        super().__init__(_ipfs_message(message, endpoint, cid))
+
+
+def _ipfs_message(message: str, endpoint: str | None, cid: object) -> str:
+    where = f"IPFS {endpoint}" if endpoint else "IPFS"
+    about = f" (block {cid})" if cid is not None else ""
+    return f"{where}{about}: {message}"
+
+
+class IpfsAddressError(IpfsError, ValueError):
+    """The IPFS API address is neither an ``http(s)://`` URL nor a ``/ip4|ip6|dns/…/tcp/…`` multiaddr."""
+
+
+class IpfsUnreachableError(IpfsError):
+    """No IPFS daemon answers at the API address (connection refused or reset, unknown host)."""
+
+
+class IpfsTimeoutError(IpfsError):
+    """The IPFS daemon did not answer within the client's timeout."""
+
+
+class IpfsHttpError(IpfsError):
+    """The IPFS daemon answered with an HTTP error.
+
+    Attributes:
+        status: the HTTP status code.
+        kubo_message: the ``Message`` of Kubo's JSON error body (or the start of a non-JSON body).
+    """
+
+    def __init__(
+        self, message: str, endpoint: str | None = None, cid: object = None, *, status: int, kubo_message: str
+    ) -> None:
+        self.status = status
+        self.kubo_message = kubo_message
+        super().__init__(message, endpoint, cid)
+
+
+class IpfsAuthError(IpfsHttpError):
+    """The daemon refused the request's credentials (HTTP 401 or 403; Kubo's ``API.Authorizations``)."""
+
+
+class IpfsUnsupportedError(IpfsHttpError):
+    """The daemon has no such RPC endpoint (HTTP 404), e.g. ``pin/update`` on js-ipfs."""
+
+
+class IpfsPubsubDisabledError(IpfsHttpError):
+    """Pubsub is off on the daemon: Kubo needs ``Pubsub.Enabled = true`` (or --enable-pubsub-experiment)."""
+
+
+class IpfsResponseError(IpfsError, ValueError):
+    """The daemon's answer is malformed: not JSON, truncated, missing fields, or larger than allowed."""
+
+
+class IpfsBlockMismatchError(IpfsResponseError):
+    """A block from the node does not hash to its CID, or the node stored a block under another CID.
+
+    The block is rejected: it is never stored, cached or returned.
+    """
+
+
+class IpfsBlockTooLargeError(IpfsError, ValueError):
+    """A block is larger than the node accepts (2 MiB, the bitswap limit, or the node's own limit)."""
+
+
+class IpfsBlockUnavailableError(IpfsError, BlockNotFoundError):
+    """The node did not produce the block within the timeout: it lacks it and no peer served it."""
+
+    def __init__(self, message: str, endpoint: str | None = None, cid: object = None) -> None:
+        # Both bases format a message; build it once here and skip their constructors.
+        self.endpoint = endpoint
+        self.cid = cid
+        self.path = None
+        Exception.__init__(self, _ipfs_message(message, endpoint, cid))
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class KeystoreError(OrbitError):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
+from tests.ipfs_node import IpfsNode
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -48,3 +51,46 @@ def log_factory(store: MemoryBlockStore):
         return Log(identity, store, log_id=log_id, access=WRITERS)
 
     return make
+
+
+# --- a real IPFS RPC node (tests/ipfs_node.py) ----------------------------------------------------------
+# These fixtures FAIL (an error, never a skip) when the node cannot be installed or started: a green run
+# must mean the IPFS tests ran. Tests that use them are marked ``ipfs`` automatically (deselect with
+# ``-m "not ipfs"`` while developing).
+
+_NODE_FIXTURES = {"ipfs_node", "ipfs_node_factory"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ipfs)
+
+
+@pytest.fixture(scope="session")
+def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
+    """One js-ipfs node for the whole session, on free loopback ports. Tests must not stop it."""
+    node = IpfsNode(tmp_path_factory.mktemp("ipfs-session") / "repo")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def ipfs_node_factory(tmp_path: Path) -> Iterator[Callable[[], IpfsNode]]:
+    """Start extra nodes for one test (multi-node tests, kill/restart tests); all are stopped after it."""
+    nodes: list[IpfsNode] = []
+
+    def make() -> IpfsNode:
+        node = IpfsNode(tmp_path / f"ipfs-{len(nodes)}" / "repo")
+        nodes.append(node)
+        node.start()
+        return node
+
+    try:
+        yield make
+    finally:
+        for node in nodes:
+            node.stop()

@@ -109,10 +109,10 @@ class LocalBlockStore:
         Raises:
             BlockStoreError: the write or the commit failed; nothing was kept.
         """
-        db = self.env.db[b"blocks"]
         items = list(blocks)
 
         def write(txn: Any) -> None:
+            db = self.env.db[b"blocks"]
             for cid, block in items:
                 txn.put(cid, block, db=db, overwrite=False)
 

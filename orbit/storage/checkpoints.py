@@ -65,9 +65,8 @@ class Checkpoints:
     def save(self, lognum: int, address: str, admitted: int, state: IPLDKind) -> None:
         """Store the checkpoint in one commit; when it raises, the previous checkpoint stays."""
         raw = self.seal(address, admitted, state)
-        db = self.env.db[b"checkpoints"]
 
         def put(txn: Any) -> None:
-            txn.put(log_prefix(lognum), raw, db=db)
+            txn.put(log_prefix(lognum), raw, db=self.env.db[b"checkpoints"])
 
         self.env.write(put)

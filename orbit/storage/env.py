@@ -175,6 +175,9 @@ class Environment:
     def write(self, fn: Callable[[Any], _R]) -> _R:
         """Run ``fn`` with a write transaction and commit it (the lock must be held).
 
+        ``fn`` looks up database handles in :attr:`db` itself: opening the transaction may re-map the
+        environment, which replaces them.
+
         When this returns, the write survives a process kill. If ``fn`` or the commit raises, the
         transaction is aborted: nothing of it was kept.
         """

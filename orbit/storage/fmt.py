@@ -14,7 +14,7 @@ from typing import Final
 
 from orbit.errors import BlockStoreError, UnsupportedFormatError
 
-__all__ = ["FORMAT", "check_format"]
+__all__ = ["FORMAT", "check_format", "stamp_format"]
 
 FORMAT: Final = 1
 _NAME: Final = "FORMAT"
@@ -22,20 +22,22 @@ _PREFIX: Final = "orbit-directory "
 _MAX_BYTES: Final = 64
 
 
-def check_format(directory: Path) -> None:
-    """Check the directory's format stamp, writing it if absent.
+def check_format(directory: Path) -> bool:
+    """Check the directory's format stamp without changing anything.
+
+    Returns:
+        Whether the directory is stamped (False: new, or written before the stamp existed).
 
     Raises:
         UnsupportedFormatError: the stamp names another format, or is not an orbit stamp.
-        BlockStoreError: the stamp cannot be read or written.
+        BlockStoreError: the stamp cannot be read.
     """
     path = directory / _NAME
     try:
         with open(path, "rb") as f:
             raw = f.read(_MAX_BYTES + 1)
     except FileNotFoundError:
-        _stamp(path)
-        return
+        return False
     except OSError as e:
         raise BlockStoreError(f"cannot read the format stamp: {e}", path) from e
     text = raw.decode("ascii", "replace").strip()
@@ -48,9 +50,16 @@ def check_format(directory: Path) -> None:
             f"format {FORMAT}); open it with the version that wrote it",
             path,
         )
+    return True
 
 
-def _stamp(path: Path) -> None:
+def stamp_format(directory: Path) -> None:
+    """Write the current format's stamp (atomically).
+
+    Raises:
+        BlockStoreError: the stamp cannot be written.
+    """
+    path = directory / _NAME
     tmp = path.with_name(_NAME + ".tmp")
     try:
         with open(tmp, "wb") as f:

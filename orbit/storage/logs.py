@@ -37,14 +37,15 @@ class LogRecords:
     @guarded("allocate a log number")
     def number(self, log_id: str, *, create: bool = True) -> int | None:
         """Return the small number that prefixes this log's records, allocating one if asked."""
-        env, logs, name = self.env, self.env.db[b"logs"], log_id.encode()
-        raw = env.reader().get(name, db=logs)
+        env, name = self.env, log_id.encode()
+        raw = env.reader().get(name, db=env.db[b"logs"])
         if raw is not None:
             return int(U32.unpack(raw)[0])
         if not create:
             return None
 
         def allocate(txn: Any) -> int:
+            logs = env.db[b"logs"]
             last = txn.get(b"\x00next", db=logs)
             number = 1 if last is None else int(U32.unpack(last)[0])
             txn.put(b"\x00next", U32.pack(number + 1), db=logs)
@@ -74,17 +75,11 @@ class LogRecords:
         ``first`` is the admission number of ``entries[0]``. When this returns, the write survives a
         process kill; when it raises, nothing of it was kept.
         """
-        env, db = self.env, self.env.db
-        prefix = log_prefix(lognum)
-        stored, order, where, head_db, pack = (
-            db[b"entries"],
-            db[b"order"],
-            db[b"where"],
-            db[b"heads"],
-            U64.pack,
-        )
+        env, prefix, pack = self.env, log_prefix(lognum), U64.pack
 
         def write(txn: Any) -> None:
+            db = env.db  # looked up now: opening the transaction may have re-mapped the environment
+            stored, order, where, head_db = db[b"entries"], db[b"order"], db[b"where"], db[b"heads"]
             put = txn.put
             count = first
             for e in entries:
@@ -178,9 +173,10 @@ class LogRecords:
         number = self.number(log_id, create=False)
         if number is None:
             return
-        prefix, db = log_prefix(number), self.env.db
+        prefix = log_prefix(number)
 
         def drop(txn: Any) -> None:
+            db = self.env.db
             txn.delete(prefix, db=db[b"heads"])
             txn.delete(prefix, db=db[b"checkpoints"])
             txn.delete(log_id.encode(), db=db[b"logs"])
