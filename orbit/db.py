@@ -200,8 +200,9 @@ class OrbitDB:
 
         Args:
             name: a name, or an address (then ``write`` and ``meta`` come from its manifest).
-            type: ``"eventlog"`` (the default for a name), ``"keyvalue"``, ``"counter"`` or
-                ``"documents"``; with an address, the manifest's type must match it if given.
+            type: ``"eventlog"`` (the default for a name), ``"keyvalue"``, ``"counter"``,
+                ``"documents"`` or ``"table"`` (then ``schema="CREATE TABLE ..."``, see
+                :mod:`orbit.sql`); with an address, the manifest's type must match it if given.
             write: who may write: public keys (bytes or ``did:key``), or ``"*"``; default: this identity.
             meta: free-form IPLD metadata stored in the manifest (part of the address).
             **options: passed to the store type's constructor.
@@ -228,6 +229,10 @@ class OrbitDB:
                 if type is not None and type != manifest.type:
                     raise DatabaseError(f"{name} is a {manifest.type} database, not {type}")
             else:
+                if type == "table":  # the schema is part of the manifest, so of the address
+                    from orbit.sql.database import table_meta
+
+                    meta = table_meta(options.get("schema"), meta)
                 manifest = self.manifest(name, type or "eventlog", write, meta)
                 if not self.blocks.has(manifest.cid):
                     self.blocks.put(manifest.cid, manifest.block)
@@ -242,6 +247,10 @@ class OrbitDB:
                 self.blocks, self._logs, self.identity, log_id=address, access=manifest.access, since=since
             )
             cls = STORE_TYPES[manifest.type]
+            if manifest.type == "table":  # schema and CHECK evaluator from the manifest
+                from orbit.sql.database import table_options
+
+                options = table_options(manifest, options)
             store = None
             if checkpoint is not None:
                 try:
@@ -251,6 +260,10 @@ class OrbitDB:
             if store is None:
                 since = 0
                 store = cls(log, **options)
+            if manifest.type == "table" and "table" not in DATABASE_TYPES:
+                from orbit.sql.database import TableDatabase
+
+                DATABASE_TYPES["table"] = TableDatabase
             db = DATABASE_TYPES[manifest.type](self, manifest, store, lognum, since or 0)
             self._databases[address] = db
             return db

@@ -21,12 +21,14 @@ from stores.errors import (
     InvalidCheckpointError,
     InvalidOperationError,
     KeyNotFoundError,
+    SchemaError,
     StoreClosedError,
     StoreError,
     UnindexedFieldError,
 )
 from stores.eventlog import Event, EventLog, EventLogBatch
 from stores.keyvalue import KeyValue, KeyValueBatch
+from stores.table import Column, Schema, Table, TableBatch, TableSchema
 
 __all__ = [
     "STORE_TYPES",
@@ -46,6 +48,12 @@ __all__ = [
     "KeyNotFoundError",
     "KeyValue",
     "KeyValueBatch",
+    "Column",
+    "Schema",
+    "SchemaError",
+    "Table",
+    "TableBatch",
+    "TableSchema",
     "Store",
     "StoreClosedError",
     "StoreError",
@@ -60,5 +68,6 @@ STORE_TYPES: dict[str, type[Store]] = {
     KeyValue.TYPE: KeyValue,
     Counter.TYPE: Counter,
     Documents.TYPE: Documents,
+    Table.TYPE: Table,
 }
 """Each store type by its ``TYPE`` name, as a database manifest names it."""

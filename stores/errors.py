@@ -9,6 +9,7 @@
         │   └── DocumentNotFoundError           .key   no document with this key
         ├── UnindexedFieldError(ValueError)     .field  find() on a field that has no index
         ├── InvalidCheckpointError(ValueError)  a checkpoint is malformed or was taken elsewhere
+        ├── SchemaError(ValueError)             .table, .constraint  a table schema is refused
         └── StoreClosedError                    a write to a store after close()
 
 Errors raised by the log itself (:class:`ipfs_log.errors.EntryRejectedError` from a join, for example)
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidCheckpointError",
     "InvalidOperationError",
     "KeyNotFoundError",
+    "SchemaError",
     "StoreClosedError",
     "StoreError",
     "UnindexedFieldError",
@@ -82,6 +84,21 @@ class UnindexedFieldError(StoreError, ValueError):
 
 class InvalidCheckpointError(StoreError, ValueError):
     """A checkpoint cannot be restored: malformed, of another store type, or taken at other heads."""
+
+
+class SchemaError(StoreError, ValueError):
+    """A table schema is refused: no primary key, a constraint merges cannot keep, a bad type or name.
+
+    Attributes:
+        table: the table the problem is in ("" if none).
+        constraint: the refused constraint (``"UNIQUE"``, ``"FOREIGN KEY"``, ``"CHECK"``,
+            ``"PRIMARY KEY"``, ...), or "" if the problem is not a constraint.
+    """
+
+    def __init__(self, message: str, *, table: str = "", constraint: str = "") -> None:
+        self.table = table
+        self.constraint = constraint
+        super().__init__(message)
 
 
 class StoreClosedError(StoreError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +22,10 @@ from stores import (
     Store,
     StoreClosedError,
     StoreError,
+    Table,
     Update,
 )
+from stores.table import Column, Schema, TableSchema
 from tests.conftest import ALICE, BOB, WRITERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +40,19 @@ def write_one(store: Store) -> None:
         store.inc()
     elif isinstance(store, Documents):
         store.put({"_id": "k"})
+    elif isinstance(store, Table):
+        store.set("t", "k", {"v": 1})
+
+
+TABLE_SCHEMA = Schema((TableSchema("t", (Column("k", "TEXT"), Column("v", "ANY")), ("k",)),))
 
 
 @pytest.fixture(params=sorted(STORE_TYPES))
-def store_type(request: pytest.FixtureRequest) -> type[Store]:
-    return STORE_TYPES[request.param]
+def store_type(request: pytest.FixtureRequest) -> Any:
+    cls = STORE_TYPES[request.param]
+    if cls is Table:
+        return functools.partial(Table, schema=TABLE_SCHEMA)
+    return cls
 
 
 def test_store_types_are_named_by_their_type():
@@ -49,6 +61,7 @@ def test_store_types_are_named_by_their_type():
         "keyvalue": KeyValue,
         "counter": Counter,
         "documents": Documents,
+        "table": Table,
     } == STORE_TYPES
     for name, cls in STORE_TYPES.items():
         assert name == cls.TYPE
@@ -56,7 +69,7 @@ def test_store_types_are_named_by_their_type():
 
 def test_exported_members():
     public = {name for name in dir(stores) if not name.startswith("_")}
-    modules = {"base", "counter", "documents", "errors", "eventlog", "keyvalue"}
+    modules = {"base", "counter", "documents", "errors", "eventlog", "keyvalue", "table"}
     assert public - modules - set(stores.__all__) == set()
     assert all(hasattr(stores, name) for name in stores.__all__)
 

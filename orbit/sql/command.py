@@ -1,0 +1,103 @@
+r"""What ``orbit sql NAME "SELECT …"`` prints: rows as an aligned table, or as JSON.
+
+The CLI calls :func:`run_sql_command`; it is a thin shell over :meth:`TableDatabase.query`.
+
+>>> print(format_rows(["id", "done"], [("a", 1), ("bb", None)]))
+id  done
+--  ----
+a   1
+bb  NULL
+>>> format_rows(["id"], [(b"\x01",)], as_json=True)
+'[{"id": "01"}]'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from orbit.errors import DatabaseError
+
+__all__ = ["format_rows", "run_sql_command"]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return "x'" + value.hex() + "'"
+    return str(value)
+
+
+def _json(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, as_json: bool = False) -> str:
+    """Return rows as an aligned text table (NULL for None, blobs as ``x'hex'``), or as a JSON array.
+
+    With ``as_json``, each row is an object keyed by column name (blobs as hex strings).
+    """
+    if as_json:
+        return json.dumps([{c: _json(v) for c, v in zip(columns, row, strict=False)} for row in rows])
+    cells = [[_text(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def run_sql_command(
+    orbit: Any, name: str, query: str, params: Sequence[Any] = (), *, as_json: bool = False
+) -> str:
+    """Open the table database ``name`` (or address) in ``orbit``, run a read-only query, format it.
+
+    Args:
+        orbit: an open :class:`orbit.OrbitDB`.
+        name: the database's address, or its name (then it must already exist in this directory).
+        query: the SQL query (read-only).
+        params: its parameters.
+        as_json: print a JSON array of row objects instead of a table.
+
+    Raises:
+        DatabaseError: no table database of that name here, or it is not a table database.
+        SqlError: the query failed, or tried to write.
+    """
+    from orbit.address import is_address
+
+    address = name
+    if not is_address(name):
+        found = [db for db in orbit.databases if db.name == name and db.store_type == "table"]
+        address = found[0].address if found else _find_address(orbit, name)
+    db = orbit.open(address)
+    if db.store_type != "table":
+        raise DatabaseError(f"{name} is a {db.store_type} database, not a table database")
+    columns, rows = db.query(query, list(params))
+    return format_rows(columns, rows, as_json=as_json)
+
+
+def _find_address(orbit: Any, name: str) -> str:
+    """The address of the table database called ``name`` whose view lives in ``orbit``'s directory."""
+    from ipfs_log.cid import CID
+    from orbit.address import ADDRESS_PREFIX, Manifest
+
+    matches = []
+    for path in sorted((orbit.directory / "sql").glob("*.sqlite")):
+        try:
+            cid = CID.parse(path.stem)
+            manifest = Manifest.from_block(cid, orbit.blocks.get(cid))
+        except Exception:  # not a view of ours: skip it
+            continue
+        if manifest.name == name and manifest.type == "table":
+            matches.append(ADDRESS_PREFIX + cid.encode("base58btc"))
+    if len(matches) != 1:
+        raise DatabaseError(
+            f"no table database named {name!r} in {orbit.directory}"
+            if not matches
+            else f"{len(matches)} table databases are named {name!r}: give the address"
+        )
+    return matches[0]
