@@ -7,6 +7,11 @@ A :class:`Replicator` subscribes to the database's pubsub topic (its address) an
   the newest entries, so a live update needs no fetch), when a new peer appears on the topic (the RPC
   has no "peer subscribed" event, so ``pubsub/peers`` is polled), and periodically with jitter
   (anti-entropy: a missed message is repaired by the next round, never lost for good);
+- **sends catch-up bundles**: when a peer announces heads that this replica holds and has gone past (or
+  no heads at all: a new replica), it publishes the entries the peer lacks as a few messages of up to
+  512 KiB of blocks each, the last naming its heads: a peer catching up reads them instead of fetching
+  block by block (one ``block/get`` across nodes takes about 250 ms on js-ipfs, and its bitswap does
+  not scale past about a hundred blocks per second);
 - **fetches** what it hears of and lacks: the database's join is a sans-I/O flow, driven here against
   the announced inline blocks first and then the IPFS block store, which keeps many ``block/get``
   requests in flight per breadth-first frontier; every entry is verified before it is admitted;
@@ -68,10 +73,15 @@ ANNOUNCEMENT_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 1 << 20
 """Largest announcement accepted (libp2p gossipsub's default message limit)."""
 MAX_HEADS: Final = 256
-MAX_INLINE: Final = 64
+MAX_INLINE: Final = 8192
+"""Most blocks one message may carry."""
+LIVE_INLINE: Final = 64
+"""Most new entries a writer inlines in the announcement after a write (the newest first)."""
 INLINE_BUDGET: Final = 512 * 1024
-"""Bytes of entry blocks a writer inlines in one announcement (the newest entries first)."""
-INLINE_CACHE_BYTES: Final = 8 << 20
+"""Bytes of entry blocks one message carries at most (announcement or catch-up bundle)."""
+BUNDLE_TOTAL: Final = 32 << 20
+"""Bytes of entries sent to a peer that lacks them, as bundles, at most (the rest it fetches)."""
+INLINE_CACHE_BYTES: Final = 64 << 20
 """Bytes of inline blocks kept until a fetch uses them (oldest dropped first)."""
 _KEYS: Final = frozenset({"v", "address", "heads", "entries"})
 
@@ -116,8 +126,8 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
     if body["address"] != address:
         raise ReplicationError(f"announcement is for another database ({str(body['address'])[:80]!r})")
     heads, entries = body["heads"], body.get("entries", [])
-    if not isinstance(heads, list) or not 0 < len(heads) <= MAX_HEADS:
-        raise ReplicationError(f"an announcement names 1 to {MAX_HEADS} heads")
+    if not isinstance(heads, list) or len(heads) > MAX_HEADS:
+        raise ReplicationError(f"an announcement names at most {MAX_HEADS} heads")
     if not all(type(h) is CID and h.is_entry_cid for h in heads):
         raise ReplicationError("announced heads must be CIDv1 dag-cbor sha2-256 links")
     if not isinstance(entries, list) or len(entries) > MAX_INLINE:
@@ -160,7 +170,8 @@ class ReplicationStatus:
     wanted: int
     """Announced heads not yet held."""
     counters: dict[str, int] = field(default_factory=dict)
-    """messages, invalid, own, announced, admitted, rejected, fetch_errors, bytes_fetched, resubscribed."""
+    """messages, invalid, own, announced, bundles, admitted, rejected, fetch_errors, bytes_fetched,
+    resubscribed."""
     last_error: str | None = None
 
 
@@ -321,13 +332,17 @@ class Replicator:
         # head -> (peer, next try at, backoff, tries so far): tries == 0 in the fresh lane, else retry lane
         self._wanted: dict[CID, tuple[str, float, float, int]] = {}
         self._rejected: set[CID] = set()
-        names = "messages invalid own announced admitted rejected fetch_errors bytes_fetched resubscribed"
+        names = (
+            "messages invalid own announced bundles admitted rejected fetch_errors bytes_fetched resubscribed"
+        )
         self._counters: dict[str, int] = dict.fromkeys(names.split(), 0)
         self._last_error: str | None = None
         self._subscribers: list[Callable[[ReplicationEvent], None]] = []
         self._stop = threading.Event()
         self._announce_now = threading.Event()
         self._fresh: list[Entry] = []  # local entries not yet announced (inlined next time)
+        self._bundle_requests: dict[str, tuple[CID, ...]] = {}  # peer -> the heads it announced
+        self._bundled_at: dict[str, float] = {}
         self._subscription: Subscription | None = None
         self._self_id: str | None = None
         self._threads: list[threading.Thread] = []
@@ -551,6 +566,10 @@ class Replicator:
             self._error(f"dropped a message from {sender[:16]}: {e}")
             return
         self._inline.add(announcement.entries)
+        if self._peer_lacks(announcement.heads):
+            with self._state:
+                self._bundle_requests[sender] = announcement.heads
+            self._announce_now.set()
         now = time.monotonic()
         with self._state:
             peer = self._peers.setdefault(sender, PeerState())
@@ -564,6 +583,14 @@ class Replicator:
                     self._wanted[head] = (sender, now, self.retry, 1 if suspect else 0)
             self._generation += 1
             self._state.notify_all()
+
+    def _peer_lacks(self, heads: Sequence[CID]) -> bool:
+        """Whether a peer with these heads lacks entries this replica holds (it is behind, not apart)."""
+        try:
+            ours = self.db.heads()
+            return bool(ours) and set(heads) != set(ours) and self._holds(heads)
+        except DatabaseClosedError:
+            return False
 
     def _due(self, retries: bool) -> tuple[list[CID], str] | None:
         """Return announced heads of one lane due for a fetch, and the peer of the first.
@@ -715,15 +742,71 @@ class Replicator:
                 return
             except OrbitError as e:
                 self._error(f"cannot put the log on the node: {e}")
+            self._send_bundles()
             self._publish()
+
+    def _send_bundles(self) -> None:
+        """Publish, for each peer found behind, the entries it lacks (rate-limited per peer)."""
+        with self._state:
+            requests, self._bundle_requests = self._bundle_requests, {}
+        now = time.monotonic()
+        for peer, heads in requests.items():
+            if now - self._bundled_at.get(peer, -self.interval) < self.interval / 2:
+                continue
+            self._bundled_at[peer] = now
+            try:
+                entries = self._lacking(heads)
+                ours = tuple(self.db.heads()[-MAX_HEADS:])
+            except DatabaseClosedError:
+                return
+            except OrbitError as e:
+                self._error(f"cannot read entries for a bundle: {e}")
+                continue
+            chunk: list[bytes] = []
+            size = 0
+            try:
+                for entry in entries:
+                    if chunk and (size + len(entry.block) > INLINE_BUDGET or len(chunk) == MAX_INLINE):
+                        self.client.pubsub_pub(
+                            self.topic, Announcement(self.topic, (), tuple(chunk)).encode()
+                        )
+                        chunk, size = [], 0
+                    chunk.append(entry.block)
+                    size += len(entry.block)
+                self.client.pubsub_pub(self.topic, Announcement(self.topic, ours, tuple(chunk)).encode())
+                self._count("bundles")
+            except IpfsError as e:
+                self._error(f"cannot send a bundle: {e}")
+
+    def _lacking(self, heads: Sequence[CID]) -> list[Entry]:
+        """Return the entries a peer with ``heads`` (all held here) lacks, at most BUNDLE_TOTAL bytes.
+
+        Those after the oldest of its heads in log order (a superset where branches are concurrent),
+        the newest first when there are too many.
+        """
+        log = self.db.store.log
+        with self.db.orbit.lock:
+            self.db._check_open()
+            if heads:
+                oldest = min(heads, key=lambda h: log.get(h).sort_key)
+                walk = log.iter(gt=oldest, reverse=True)
+            else:
+                walk = log.iter(reverse=True)
+        picked: list[Entry] = []
+        total = 0
+        for entry in walk:  # newest first: read in chunks, each under the lock
+            total += len(entry.block)
+            if total > BUNDLE_TOTAL:
+                break
+            picked.append(entry)
+        picked.reverse()
+        return picked
 
     def _publish(self) -> None:
         try:
             heads = self.db.heads()
         except DatabaseClosedError:
             self._stop.set()
-            return
-        if not heads:
             return
         with self._state:
             fresh, self._fresh = self._fresh, []
@@ -737,7 +820,7 @@ class Replicator:
         inline: list[bytes] = []
         size = 0
         for entry in reversed(fresh):  # the newest first, within the budget
-            if len(inline) == MAX_INLINE or size + len(entry.block) > INLINE_BUDGET:
+            if len(inline) == LIVE_INLINE or size + len(entry.block) > INLINE_BUDGET:
                 break
             inline.append(entry.block)
             size += len(entry.block)

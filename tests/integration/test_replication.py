@@ -185,8 +185,8 @@ def test_a_late_reader_catches_up_on_1000_writes(
     db = b.open("late", "eventlog")
     db.wait_for(da.heads(), timeout=WAIT)
     assert [e.value for e in db.iter()] == list(range(1000))
-    assert b.replicator is not None
-    assert b.replicator.status().counters["bytes_fetched"] > 1000 * 200
+    assert a.replicator is not None
+    assert a.replicator.status().counters["bundles"] >= 1  # sent as catch-up bundles, not block by block
 
 
 def test_partition_heals_and_a_restarted_node_catches_up(
