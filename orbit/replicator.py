@@ -169,6 +169,8 @@ class ReplicationStatus:
     """Blocks a join needed and could not find yet."""
     wanted: int
     """Announced heads not yet held."""
+    verifying: int = 0
+    """Entries verified so far by the fetch under way (progress of a long catch-up)."""
     counters: dict[str, int] = field(default_factory=dict)
     """messages, invalid, own, announced, bundles, admitted, rejected, fetch_errors, bytes_fetched,
     resubscribed."""
@@ -296,6 +298,7 @@ class Replicator:
             (doubling up to ``max_retry``).
         max_retry: the longest backoff.
         pin: called with the new heads after entries were admitted (e.g. to pin them on the node).
+        progress: called during a long fetch with the number of entries verified so far.
         close_timeout: how long :meth:`close` waits for each thread.
     """
 
@@ -310,6 +313,7 @@ class Replicator:
         retry: float = 0.5,
         max_retry: float = 30.0,
         pin: Callable[[list[CID]], None] | None = None,
+        progress: Callable[[int], None] | None = None,
         close_timeout: float = 2.0,
     ) -> None:
         self.db = db
@@ -321,6 +325,8 @@ class Replicator:
         self.max_retry = max_retry
         self.close_timeout = close_timeout
         self._pin = pin
+        self._progress = progress
+        self._verifying = 0  # entries verified so far by the fetch under way
         self._inline = _InlineBlocks()
         self._remote = remote
         self._source = _Chain(self._inline, _Counting(remote, self._count_bytes))
@@ -490,6 +496,7 @@ class Replicator:
                 pending=log.pending,
                 missing=len(log.missing),
                 wanted=len(self._wanted),
+                verifying=self._verifying,
                 counters=dict(self._counters),
                 last_error=self._last_error,
             )
@@ -630,7 +637,7 @@ class Replicator:
     def _fetch(self, heads: list[CID], peer: str) -> None:
         try:
             before = set(self.db.heads()) if self._pin is not None else set()
-            admitted = self.db.join_heads(heads, source=self._source)
+            admitted = self.db.join_heads(heads, source=self._source, progress=self._on_progress)
         except DatabaseClosedError:
             self._stop.set()
             return
@@ -658,6 +665,12 @@ class Replicator:
                 self._wanted.pop(head, None)
         if admitted:
             self._admitted(admitted, peer, before)
+
+    def _on_progress(self, verified: int) -> None:
+        with self._state:
+            self._verifying = verified
+        if self._progress is not None:
+            self._progress(verified)
 
     def _backoff(self, heads: list[CID], message: str) -> None:
         self._error(message)
