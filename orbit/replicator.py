@@ -348,7 +348,7 @@ class Replicator:
         self._announce_now = threading.Event()
         self._fresh: list[Entry] = []  # local entries not yet announced (inlined next time)
         self._bundle_requests: dict[str, tuple[CID, ...]] = {}  # peer -> the heads it announced
-        self._bundled_at: dict[str, float] = {}
+        self._bundled_at = -float("inf")
         self._subscription: Subscription | None = None
         self._self_id: str | None = None
         self._threads: list[threading.Thread] = []
@@ -759,37 +759,39 @@ class Replicator:
             self._publish()
 
     def _send_bundles(self) -> None:
-        """Publish, for each peer found behind, the entries it lacks (rate-limited per peer)."""
+        """Publish the entries that peers found behind lack, as one burst covering all of them.
+
+        At most one burst every ``interval / 2`` seconds, whoever asks: announcing stale heads again
+        and again (from many peer ids) cannot make this replica flood the topic.
+        """
         with self._state:
             requests, self._bundle_requests = self._bundle_requests, {}
         now = time.monotonic()
-        for peer, heads in requests.items():
-            if now - self._bundled_at.get(peer, -self.interval) < self.interval / 2:
-                continue
-            self._bundled_at[peer] = now
-            try:
-                entries = self._lacking(heads)
-                ours = tuple(self.db.heads()[-MAX_HEADS:])
-            except DatabaseClosedError:
-                return
-            except OrbitError as e:
-                self._error(f"cannot read entries for a bundle: {e}")
-                continue
-            chunk: list[bytes] = []
-            size = 0
-            try:
-                for entry in entries:
-                    if chunk and (size + len(entry.block) > INLINE_BUDGET or len(chunk) == MAX_INLINE):
-                        self.client.pubsub_pub(
-                            self.topic, Announcement(self.topic, (), tuple(chunk)).encode()
-                        )
-                        chunk, size = [], 0
-                    chunk.append(entry.block)
-                    size += len(entry.block)
-                self.client.pubsub_pub(self.topic, Announcement(self.topic, ours, tuple(chunk)).encode())
-                self._count("bundles")
-            except IpfsError as e:
-                self._error(f"cannot send a bundle: {e}")
+        if not requests or now - self._bundled_at < self.interval / 2:
+            return
+        self._bundled_at = now
+        everything = any(not heads for heads in requests.values())
+        try:
+            entries = self._lacking(() if everything else [h for hs in requests.values() for h in hs])
+            ours = tuple(self.db.heads()[-MAX_HEADS:])
+        except DatabaseClosedError:
+            return
+        except OrbitError as e:
+            self._error(f"cannot read entries for a bundle: {e}")
+            return
+        chunk: list[bytes] = []
+        size = 0
+        try:
+            for entry in entries:
+                if chunk and (size + len(entry.block) > INLINE_BUDGET or len(chunk) == MAX_INLINE):
+                    self.client.pubsub_pub(self.topic, Announcement(self.topic, (), tuple(chunk)).encode())
+                    chunk, size = [], 0
+                chunk.append(entry.block)
+                size += len(entry.block)
+            self.client.pubsub_pub(self.topic, Announcement(self.topic, ours, tuple(chunk)).encode())
+            self._count("bundles")
+        except IpfsError as e:
+            self._error(f"cannot send a bundle: {e}")
 
     def _lacking(self, heads: Sequence[CID]) -> list[Entry]:
         """Return the entries a peer with ``heads`` (all held here) lacks, at most BUNDLE_TOTAL bytes.
