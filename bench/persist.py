@@ -36,7 +36,7 @@ from ipfs_log import Identity
 from orbit import OrbitDB
 t = time.perf_counter()
 orbit = OrbitDB({dir!r}, identity=Identity.from_seed({seed!r}))
-db = orbit.open("events")
+db = orbit.open("events", type="eventlog")
 count = 0
 for event in db.iter():
     count += 1
@@ -61,7 +61,7 @@ def build(directory: Path, n: int, chunk: int = 10_000) -> None:
     written = 0
     while written < n:
         with OrbitDB(directory, identity=identity) as orbit:
-            db = orbit.open("events")
+            db = orbit.open("events", type="eventlog")
             with db.batch() as batch:
                 for i in range(written, min(n, written + chunk)):
                     batch.add({"i": i, "text": f"event number {i}"})
@@ -78,7 +78,7 @@ def child(directory: Path) -> dict[str, Any]:
 
 def append_rate(count: int) -> float:
     with tempfile.TemporaryDirectory() as tmp, OrbitDB(tmp, identity=Identity.from_seed(SEED)) as orbit:
-        db = orbit.open("events")
+        db = orbit.open("events", type="eventlog")
         for i in range(200):  # warm up
             db.add(i)
         t = time.perf_counter()

@@ -30,7 +30,7 @@ from ipfs_log.errors import (
     PermissionDeniedError,
     SignerMismatchError,
 )
-from ipfs_log.identity import Identity, verify
+from ipfs_log.identity import Identity, key_to_did, verify
 
 __all__ = ["ENTRY_VERSION", "Entry", "Limits"]
 
@@ -189,7 +189,7 @@ class Entry:
         if clock["id"] != key:
             raise SignerMismatchError("clock.id is not the signing key", cid)
         if access is not None and not access.can_write(key):
-            raise PermissionDeniedError(f"writer {key.hex()} may not write", cid, key)
+            raise PermissionDeniedError(f"writer {key_to_did(key)} may not write", cid, key)
         del body["sig"]
         if not verify(key, encode(body), sig):
             raise InvalidSignatureError(f"signature by {key.hex()} does not verify", cid, key)

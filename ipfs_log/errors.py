@@ -12,7 +12,10 @@ subclasses of one class, and callers can catch :class:`OrbitError` to handle the
     │   │   ├── EntryDecodeError            wrong fields or types, not canonical, too large
     │   │   ├── HashMismatchError           the bytes do not hash to the CID asked for
     │   │   ├── InvalidSignatureError       .key   the signature does not verify
-    │   │   ├── SignerMismatchError         clock.id is not the signing key
+    │   │   ├── SignerMismatchError         clock.id is not the signing key (OrbitDB v2: or the key is
+    │   │   │                               not the identity's publicKey)
+    │   │   ├── InvalidIdentityError        .identity  an OrbitDB v2 entry's identity block is missing a
+    │   │   │                               field, malformed, or its signature chain does not verify
     │   │   ├── PermissionDeniedError       .key   the signer may not write to this log
     │   │   ├── LogIdMismatchError          the entry belongs to another log
     │   │   └── ClockError                  clock.time is not 1 + max(time of next)
@@ -34,6 +37,7 @@ __all__ = [
     "EntryRejectedError",
     "HashMismatchError",
     "IdentityError",
+    "InvalidIdentityError",
     "InvalidSignatureError",
     "LogError",
     "LogIdMismatchError",
@@ -109,6 +113,18 @@ class InvalidSignatureError(EntryRejectedError):
 
 class SignerMismatchError(EntryRejectedError):
     """The entry's ``clock.id`` is not the key that signed it."""
+
+
+class InvalidIdentityError(EntryRejectedError):
+    """An OrbitDB v2 entry names an identity block that is malformed or whose signatures do not verify.
+
+    Attributes:
+        identity: the identity block's CID (as the entry names it).
+    """
+
+    def __init__(self, message: str, cid: object = None, identity: object = None) -> None:
+        self.identity = identity
+        super().__init__(message, cid)
 
 
 class PermissionDeniedError(EntryRejectedError):

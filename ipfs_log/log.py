@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import gc
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Final, Protocol
 
@@ -47,10 +48,23 @@ from ipfs_log.errors import (
     ClockError,
     EntryNotFoundError,
     EntryRejectedError,
+    PermissionDeniedError,
 )
-from ipfs_log.identity import Identity
+from ipfs_log.identity import Identity, key_to_did
 
-__all__ = ["Entries", "Log", "Order", "Progress", "Subscriber", "gc_paused"]
+__all__ = [
+    "BlockStorage",
+    "Entries",
+    "FetchFlow",
+    "Fetched",
+    "Log",
+    "LogStorage",
+    "Order",
+    "Progress",
+    "Subscriber",
+    "gc_paused",
+    "run_flow",
+]
 
 Progress = Callable[[int], None]
 """Called during a join or load with the number of entries verified so far."""
@@ -60,6 +74,79 @@ Subscriber = Callable[[Sequence[Entry]], None]
 _sort_key: Final = attrgetter("sort_key")
 _INVERT: Final = bytes(range(255, -1, -1))
 DEFAULT_MAX_REFS: Final = 16
+
+
+class LogStorage(Protocol):
+    """Where a log makes its admissions durable: the one write the log calls, before it changes.
+
+    Admission is one step that the log drives: verify, then :meth:`commit` the new entries and the
+    new heads, and only when that returned change the log's memory, notify subscribers and let stores
+    apply. So nothing a caller can read changes before the write behind it is committed.
+    """
+
+    def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
+        """Store ``entries`` (in log order) and the log's new ``heads`` durably, in one step.
+
+        ``first`` is how many entries the log held before these (a log only grows, so it is also the
+        admission number of ``entries[0]``).
+
+        Raises:
+            OrbitError: the write failed; storage is as it was before the call.
+        """
+        ...
+
+
+class BlockStorage:
+    """The default :class:`LogStorage`: each admitted entry's block is put into a block store."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: BlockStore) -> None:
+        self.store = store
+
+    def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
+        """Put the entries' blocks with one ``put_many`` (heads live in the log's memory only)."""
+        self.store.put_many((e.cid, e.block) for e in entries)
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What a fetch flow found: the input of :meth:`Log.admit`."""
+
+    heads: list[CID]
+    """The heads the flow was asked for."""
+    entries: dict[CID, Entry] = field(default_factory=dict)
+    """Entries verified by this flow (not yet admitted)."""
+    not_found: list[CID] = field(default_factory=list)
+    """CIDs no store held."""
+    failures: dict[CID, EntryRejectedError] = field(default_factory=dict)
+    """Blocks that failed verification, by CID."""
+    required: set[CID] = field(default_factory=set)
+    """CIDs the heads need (the heads and every ``next`` link); a failure among them fails the join."""
+    rounds: int = 0
+    """How many batches of blocks the flow asked for."""
+
+
+FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]
+"""A sans-I/O walk: yields the CIDs it wants next, is sent the blocks found (missing ones absent)."""
+
+
+def run_flow(flow: FetchFlow, *stores: BlockStore) -> Fetched:
+    """Drive ``flow`` against ``stores``, asking each store in turn for what the earlier ones lacked."""
+    try:
+        want = next(flow)
+        while True:
+            blocks: dict[CID, bytes] = {}
+            rest = want
+            for store in stores:
+                if not rest:
+                    break
+                blocks.update(store.get_many(rest))
+                rest = [c for c in rest if c not in blocks]
+            want = flow.send(blocks)
+    except StopIteration as stop:
+        fetched: Fetched = stop.value
+        return fetched
 
 
 class Order(Protocol):
@@ -134,9 +221,8 @@ class _EntryList(list[Entry]):
         return self[i].sort_key
 
     def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
-        if reverse:
-            return (self[i] for i in range(hi - 1, lo - 1, -1))
-        return iter(self[lo:hi])
+        # A copy of the range: the iterator holds, whatever is admitted while it runs.
+        return reversed(self[lo:hi]) if reverse else iter(self[lo:hi])
 
     def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
         return ((e.cid, e.payload) for e in self.span(lo, hi, reverse))
@@ -173,6 +259,8 @@ class Log:
         access: who may write; by default only ``identity``.
         limits: bounds on entries from outside.
         max_refs: the most skip pointers an appended entry carries (distances 2, 4, …, 2**max_refs).
+        storage: where admissions are made durable before the log changes; by default the blocks are
+            put into ``store``.
     """
 
     def __init__(
@@ -184,9 +272,11 @@ class Log:
         access: AccessController | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_refs: int = DEFAULT_MAX_REFS,
+        storage: LogStorage | None = None,
     ) -> None:
         self.identity = identity
         self.store = store
+        self.storage: LogStorage = storage if storage is not None else BlockStorage(store)
         self.id = log_id
         self.access: AccessController = access or WriteList([identity.public_key])
         self.limits = limits
@@ -199,7 +289,6 @@ class Log:
         self._referenced: set[CID] | None = None
         self._pending: dict[CID, Entry] = {}
         self._missing: set[CID] = set()
-        self._unstored: set[CID] = set()  # pending entries whose blocks came from another store
         self._subscribers: list[Subscriber] = []
 
     # ------------------------------------------------------------------ reading
@@ -211,8 +300,9 @@ class Log:
         return cid in self._entries
 
     def __iter__(self) -> Iterator[Entry]:
-        """Iterate over the entries in log order, oldest first."""
-        return iter(self._order)
+        """Iterate over the entries in log order, oldest first (those admitted when it began)."""
+        n = len(self._order)
+        return self._order.span(0, n, False) if n else iter(())
 
     def __repr__(self) -> str:
         return f"Log({self.id!r}, {len(self)} entries, {len(self._heads)} heads)"
@@ -250,7 +340,7 @@ class Log:
 
     def values(self) -> list[Entry]:
         """Return all entries in log order, oldest first."""
-        return list(self._order)
+        return list(self)
 
     def iter(
         self,
@@ -349,18 +439,25 @@ class Log:
         """Sign ``payload`` into a new entry on top of the current heads, store it, admit it.
 
         Raises:
+            PermissionDeniedError: this log's identity may not write to it; nothing was signed.
             CodecError: the payload is not an IPLD value.
+            OrbitError: the storage commit failed; the log is as it was.
         """
         return self.append_many((payload,))[0]
 
     def append_many(self, payloads: Iterable[IPLDKind]) -> list[Entry]:
-        """Append many payloads as a chain of entries, stored with one ``put_many``.
+        """Append many payloads as a chain of entries, committed to storage in one step.
 
-        Nothing is admitted unless every payload encodes and the store accepted every block.
+        Nothing is admitted unless every payload encodes and the storage committed every entry.
 
         Raises:
+            PermissionDeniedError: this log's identity may not write to it; nothing was signed.
             CodecError: a payload is not an IPLD value.
+            OrbitError: the storage commit failed; the log is as it was.
         """
+        key = self.identity.public_key
+        if not self.access.can_write(key):
+            raise PermissionDeniedError(f"{key_to_did(key)} may not write to log {self.id!r}", None, key)
         if isinstance(payloads, Sequence) and len(payloads) > 1:
             with gc_paused():
                 return self._append_many(payloads)
@@ -389,20 +486,21 @@ class Log:
             time += 1
         if not new:
             return new
-        self.store.put_many((e.cid, e.block) for e in new)
-        for entry in new:
-            self._entries[entry.cid] = entry
-        for cid in new[0].next:
-            del self._heads[cid]
         last = new[-1]
-        self._heads[last.cid] = last
+        self.storage.commit(new, [last.cid], base)  # durable before visible: raises, nothing changed
+        entries = self._entries
+        for entry in new:
+            entries[entry.cid] = entry
+        if self._referenced is not None:
+            self._referenced.update(c for e in new for c in e.next)
+        self._heads = {last.cid: last}
         order.extend(new)
         self._notify(new)
         return new
 
     def _notify(self, entries: Sequence[Entry]) -> None:
         # Every subscriber hears of every admission, even when one of them raises; the first error
-        # is re-raised afterwards.
+        # is re-raised afterwards (the admission itself is committed by then).
         error: BaseException | None = None
         for subscriber in list(self._subscribers):
             try:
@@ -444,8 +542,8 @@ class Log:
     ) -> list[Entry]:
         """Fetch, verify and admit everything reachable from ``heads`` that this log lacks.
 
-        Blocks are looked up in this log's store first, then in ``source``. Verified blocks from
-        ``source`` are written to this log's store when their entry is admitted.
+        Blocks are looked up in this log's store first, then in ``source``. It is :meth:`fetch` driven
+        by :func:`run_flow` against those stores, then :meth:`admit`.
 
         Returns:
             The entries newly admitted, in log order.
@@ -455,43 +553,56 @@ class Log:
                 this join was admitted, and verified entries stay pending for a later join.
             BlockNotFoundError: a block named by a head or a ``next`` link could not be found; every
                 entry whose history is complete was admitted, the rest wait for :meth:`resume`.
+            OrbitError: the storage commit failed; the log is as it was (verified entries stay
+                pending, so the same join can be retried).
         """
+        stores = [self.store] if source is None or source is self.store else [self.store, source]
         with gc_paused():
-            return self._join_heads(heads, source, progress)
+            return self.admit(run_flow(self.fetch(heads, progress=progress), *stores))
 
-    def _join_heads(
-        self, heads: Iterable[CID], source: BlockStore | None, progress: Progress | None
-    ) -> list[Entry]:
+    def fetch(self, heads: Iterable[CID], *, progress: Progress | None = None) -> FetchFlow:
+        """Return a sans-I/O flow that finds and verifies what this log lacks of ``heads``.
+
+        The flow walks ``next`` and ``refs`` breadth first: it yields each frontier (the CIDs it wants)
+        and is sent the blocks found (missing ones left out); every block is verified as an entry of
+        this log before it is used. It changes nothing in the log, so it can run while the log is in
+        use (e.g. fetching over a network outside the lock that guards the log); :meth:`admit` then
+        admits its result. Driven by :func:`run_flow`, or by any caller that fetches concurrently.
+        """
         entries, pending = self._entries, self._pending
-        want = [c for c in dict.fromkeys(heads) if c not in entries]
-        required: set[CID] = set(want)
+        fetched = Fetched(list(dict.fromkeys(heads)))
+        found = fetched.entries
+        want = [c for c in fetched.heads if c not in entries]
+        required = fetched.required
+        required.update(want)
         seen: set[CID] = set(want)
-        not_found: list[CID] = []
-        failures: dict[CID, EntryRejectedError] = {}
         verified = 0
         frontier = want
         while frontier:
-            resolved = [pending[c] for c in frontier if c in pending]
-            ask = [c for c in frontier if c not in pending]
+            resolved: list[Entry] = []
+            ask: list[CID] = []
+            for cid in frontier:
+                held = pending.get(cid)
+                if held is None:
+                    ask.append(cid)
+                else:
+                    resolved.append(held)
             if ask:
-                blocks = self.store.get_many(ask)
-                if source is not None and source is not self.store and len(blocks) < len(ask):
-                    more = source.get_many(c for c in ask if c not in blocks)
-                    self._unstored.update(more)
-                    blocks.update(more)
+                fetched.rounds += 1
+                blocks = yield ask
                 for cid in ask:
                     block = blocks.get(cid)
                     if block is None:
-                        not_found.append(cid)
+                        fetched.not_found.append(cid)
                         continue
                     try:
                         entry = Entry.from_block(
                             cid, block, log_id=self.id, access=self.access, limits=self.limits
                         )
                     except EntryRejectedError as e:
-                        failures[cid] = e
+                        fetched.failures[cid] = e
                         continue
-                    pending[cid] = entry
+                    found[cid] = entry
                     resolved.append(entry)
                     verified += 1
                 if progress is not None:
@@ -507,19 +618,42 @@ class Log:
                     if link not in seen and link not in entries:
                         seen.add(link)
                         frontier.append(link)
-        for cid, error in failures.items():
+        return fetched
+
+    def admit(self, fetched: Fetched) -> list[Entry]:
+        """Admit what a :meth:`fetch` flow verified: commit to storage, then change the log.
+
+        Entries whose history is complete are committed with the new heads through the log's
+        storage in one step; only then do the log's entries, heads and order change and subscribers
+        hear of them. Verified entries whose parents are missing stay pending.
+
+        Returns:
+            The entries newly admitted, in log order.
+
+        Raises:
+            EntryRejectedError: a required entry failed verification; nothing was admitted.
+            ClockError: an entry breaks the clock rule; nothing was admitted.
+            BlockNotFoundError: a required block is missing; what was complete was admitted.
+            OrbitError: the storage commit failed; the log is as it was.
+        """
+        entries, pending = self._entries, self._pending
+        for cid, entry in fetched.entries.items():
+            if cid not in entries:
+                pending[cid] = entry
+        required = fetched.required
+        for cid, error in fetched.failures.items():
             if cid in required:
                 raise error
         # Every pending entry, not just those seen now: one kept from an earlier join that hit a
         # missing parent is admitted below once that parent arrives, and its clock is checkable only now.
         self._check_clocks(list(pending))
         admitted = self._admit()
-        self._missing.difference_update(e.cid for e in admitted)
-        self._missing.update(c for c in not_found if c in required)
+        missing = self._missing
+        missing.difference_update(e.cid for e in admitted)
+        missing.update(c for c in fetched.not_found if c in required and c not in entries)
         if admitted:
             self._notify(admitted)
-        missing = self._missing
-        if missing and any(c in missing for c in not_found):
+        if missing and any(c in missing for c in fetched.not_found):
             first = min(missing)
             raise BlockNotFoundError(
                 first,
@@ -542,35 +676,36 @@ class Log:
 
     def _admit(self) -> list[Entry]:
         # Parents sort before their children (the clock rule), so one pass in log order finds every
-        # pending entry whose history is complete. Blocks are stored before any state changes.
+        # pending entry whose history is complete. They and the new heads are committed to storage
+        # before any state changes; a failed commit leaves them pending.
         entries, pending = self._entries, self._pending
         admitted: list[Entry] = []
         admitting: set[CID] = set()
         for entry in sorted(pending.values(), key=_sort_key):
-            if all(c in entries or c in admitting for c in entry.next):
+            if entry.cid in entries:  # admitted meanwhile (e.g. by a join that ran alongside)
+                del pending[entry.cid]
+            elif all(c in entries or c in admitting for c in entry.next):
                 admitted.append(entry)
                 admitting.add(entry.cid)
         if not admitted:
             return admitted
-        unstored = self._unstored
-        to_store = [(e.cid, e.block) for e in admitted if e.cid in unstored]
-        if to_store:
-            self.store.put_many(to_store)
-            unstored.difference_update(c for c, _ in to_store)
-        referenced, heads = self._referenced, self._heads
+        referenced = self._referenced
+        named = {c for e in admitted for c in e.next}
+        heads = dict(self._heads)
+        for link in named:
+            heads.pop(link, None)
         for entry in admitted:
             cid = entry.cid
-            entries[cid] = entry
-            del pending[cid]
-            for link in entry.next:
-                heads.pop(link, None)
-            if referenced is None:
+            if cid not in named and (referenced is None or cid not in referenced):
                 heads[cid] = entry
-            else:
-                referenced.update(entry.next)
-                if cid not in referenced:
-                    heads[cid] = entry
         order = self._order
+        self.storage.commit(admitted, [e.cid for e in sorted(heads.values(), key=_sort_key)], len(order))
+        for entry in admitted:
+            entries[entry.cid] = entry
+            del pending[entry.cid]
+        if referenced is not None:
+            referenced.update(named)
+        self._heads = heads
         unsorted = len(order) > 0 and admitted[0].sort_key < order.sort_key_at(-1)
         order.extend(admitted)
         if unsorted:
@@ -592,6 +727,7 @@ class Log:
         access: AccessController | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_refs: int = DEFAULT_MAX_REFS,
+        storage: LogStorage | None = None,
     ) -> Log:
         """Rebuild a log from state its caller already verified: nothing is fetched or checked.
 
@@ -601,7 +737,9 @@ class Log:
         entry, ``order`` holds the entries in log order, and ``heads`` are the entries no other names
         in ``next``. The log must be complete (every entry's ancestors are in it).
         """
-        log = cls(identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs)
+        log = cls(
+            identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs, storage=storage
+        )
         log._entries, log._order = entries, order
         log._heads = {e.cid: e for e in heads}
         return log

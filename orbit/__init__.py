@@ -10,7 +10,14 @@ from orbit.blockstore.cached import CachedBlockStore
 from orbit.blockstore.ipfs import IpfsBlockStore
 from orbit.blockstore.local import LocalBlockStore
 from orbit.car import car_bytes, read_car, write_car
-from orbit.db import Database, OrbitDB
+from orbit.database import (
+    CounterDatabase,
+    Database,
+    DocumentsDatabase,
+    EventLogDatabase,
+    KeyValueDatabase,
+)
+from orbit.db import OrbitDB
 from orbit.errors import (
     BlockStoreError,
     CarError,
@@ -31,8 +38,10 @@ from orbit.errors import (
     IpfsUnsupportedError,
     KeystoreError,
     StorageCorruptError,
+    StorageFullError,
     UnknownAddressError,
     UnknownStoreTypeError,
+    UnsupportedFormatError,
     WrongPassphraseError,
 )
 from orbit.keystore import Keystore, export_identity, import_identity
@@ -42,10 +51,13 @@ __all__ = [
     "BlockStoreError",
     "CachedBlockStore",
     "CarError",
+    "CounterDatabase",
     "Database",
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseLockedError",
+    "DocumentsDatabase",
+    "EventLogDatabase",
     "IpfsAddressError",
     "IpfsAuthError",
     "IpfsBlockMismatchError",
@@ -60,6 +72,7 @@ __all__ = [
     "IpfsUnreachableError",
     "IpfsUnsupportedError",
     "Keystore",
+    "KeyValueDatabase",
     "KeystoreError",
     "KuboClient",
     "LocalBlockStore",
@@ -68,9 +81,11 @@ __all__ = [
     "OrbitError",
     "PubsubMessage",
     "StorageCorruptError",
+    "StorageFullError",
     "Subscription",
     "UnknownAddressError",
     "UnknownStoreTypeError",
+    "UnsupportedFormatError",
     "WrongPassphraseError",
     "car_bytes",
     "export_identity",

@@ -3,9 +3,11 @@
 The root :class:`~ipfs_log.errors.OrbitError` lives in ``ipfs_log`` so that every layer shares it::
 
     OrbitError                                  ipfs_log/errors.py
-    ├── BlockStoreError                         .path   the local block store failed
+    ├── BlockStoreError                         .path   the local block store failed (I/O, engine)
+    │   ├── StorageFullError                            the map or the disk is full
     │   ├── StorageCorruptError                 .cid    stored bytes do not hash to their CID, or a
     │   │                                               record of the store is malformed
+    │   ├── UnsupportedFormatError                      the directory is of an unknown or newer format
     │   ├── DatabaseLockedError                 another OrbitDB (this or another process) holds the
     │   │                                               directory
     │   └── IpfsError                           .endpoint .cid   an IPFS node's RPC call failed
@@ -26,7 +28,8 @@ The root :class:`~ipfs_log.errors.OrbitError` lives in ``ipfs_log`` so that ever
     ├── DatabaseError                                   a database cannot be opened or used
     │   ├── UnknownAddressError(KeyError)       .address  no manifest for this address here
     │   ├── UnknownStoreTypeError(ValueError)   .type     no store type of this name
-    │   └── DatabaseClosedError                         the database or OrbitDB was closed
+    │   └── DatabaseClosedError                         the database or OrbitDB was closed (also a
+    │                                                   stores.StoreClosedError)
     └── CarError(ValueError)                            a CAR file is malformed (bad varint,
                                                         truncated section, wrong hash, bad header)
 
@@ -36,6 +39,7 @@ Every error names what it is about (a path, a CID, an address) in its message an
 from __future__ import annotations
 
 from ipfs_log.errors import BlockNotFoundError, OrbitError
+from stores.errors import StoreClosedError
 
 __all__ = [
     "BlockStoreError",
@@ -57,8 +61,10 @@ __all__ = [
     "IpfsUnsupportedError",
     "KeystoreError",
     "StorageCorruptError",
+    "StorageFullError",
     "UnknownAddressError",
     "UnknownStoreTypeError",
+    "UnsupportedFormatError",
     "WrongPassphraseError",
 ]
 
@@ -85,6 +91,14 @@ class StorageCorruptError(BlockStoreError):
     def __init__(self, message: str, path: object = None, cid: object = None) -> None:
         self.cid = cid
         super().__init__(message if cid is None else f"block {cid}: {message}", path)
+
+
+class StorageFullError(BlockStoreError):
+    """The store cannot grow: its map or the disk is full. Nothing of the failed write was kept."""
+
+
+class UnsupportedFormatError(BlockStoreError):
+    """The directory was written in an on-disk format this version does not know (newer, or not orbit's)."""
 
 
 class DatabaseLockedError(BlockStoreError):
@@ -228,8 +242,8 @@ class UnknownStoreTypeError(DatabaseError, ValueError):
         super().__init__(f"unknown store type {type!r}{extra}")
 
 
-class DatabaseClosedError(DatabaseError):
-    """The database, or the OrbitDB instance it belongs to, has been closed."""
+class DatabaseClosedError(DatabaseError, StoreClosedError):
+    """The database, or the OrbitDB instance it belongs to, has been closed (for reads and writes alike)."""
 
 
 class CarError(OrbitError, ValueError):

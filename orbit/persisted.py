@@ -12,12 +12,18 @@ So reopening costs a walk over small keys, not a decode and a signature check pe
 million-entry log keeps about 76 MB of order records in memory, not a million entry objects.
 
 Every batch of entries the log admits (an append or a join) is written, with the log's new heads, in one
-transaction committed before the append or join returns.
+transaction committed before the log changes (:class:`StoredLog` is the log's
+:class:`~ipfs_log.log.LogStorage`): durable before visible.
+
+Iterators over a stored log stay valid while the log grows: positions before an iterator's end do not
+move when entries are appended, and when a join inserts entries in the middle (a re-sort), every live
+iterator is first handed a copy of the records it has left to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
 from ipfs_log.access import AccessController
@@ -29,53 +35,31 @@ from ipfs_log.identity import Identity
 from ipfs_log.log import Log, gc_paused
 from orbit.blockstore.local import LocalBlockStore
 from orbit.errors import StorageCorruptError
+from orbit.storage.layout import RECORD, record, record_cid, record_sort_key
+from orbit.storage.logs import LogRecords
 
-__all__ = ["LogBlocks", "StoredEntries", "StoredOrder", "open_log"]
+__all__ = ["StoredEntries", "StoredLog", "StoredOrder", "open_log"]
 
 _T = TypeVar("_T")
-_RECORD: Final = 76  # time (8, big-endian) + writer key (32) + CID (36)
 _CHUNK: Final = 512
 
 
-class LogBlocks:
-    """The block store a persisted log sees: reads go to the local store; writes wait for the record.
+class StoredLog:
+    """A stored log's :class:`~ipfs_log.log.LogStorage`: one commit per admission, before the log changes."""
 
-    The log calls ``put_many`` with the blocks of entries it is about to admit, and then tells its
-    subscribers, the first of which (installed by :func:`open_log`) writes those entries, their order
-    keys and the new heads in one committed transaction. So ``put``/``put_many`` have nothing to do.
-    """
+    __slots__ = ("lognum", "records")
 
-    __slots__ = ("local",)
+    def __init__(self, records: LogRecords, lognum: int) -> None:
+        self.records = records
+        self.lognum = lognum
 
-    def __init__(self, local: LocalBlockStore) -> None:
-        self.local = local
-
-    def get(self, cid: CID) -> bytes:
-        """Return the block's bytes, checked against its CID.
+    def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
+        """Write the entries, their order keys and the new heads in one transaction.
 
         Raises:
-            BlockNotFoundError: the store does not hold it.
-            StorageCorruptError: the stored bytes do not hash to ``cid``.
+            BlockStoreError: the write failed; nothing of it was kept.
         """
-        return self.local.get(cid)
-
-    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
-        """Return the blocks held among ``cids``.
-
-        Raises:
-            StorageCorruptError: a stored block does not hash to its CID.
-        """
-        return self.local.get_many(cids)
-
-    def put(self, cid: CID, block: bytes) -> None:
-        """Nothing to do: the entry is written when the log admits it."""
-
-    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        """Nothing to do: the entries are written when the log admits them."""
-
-    def has(self, cid: CID) -> bool:
-        """Return whether the store holds the block."""
-        return self.local.has(cid)
+        self.records.commit(self.lognum, entries, heads, first)
 
 
 class _Reader:
@@ -113,41 +97,55 @@ class _Reader:
             raise StorageCorruptError(f"stored entry does not decode: {e}", self.local.path, cid) from e
 
 
+class _Cursor:
+    """Where a live iterator reads its records from: the order's own, or a copy after a re-sort."""
+
+    __slots__ = ("__weakref__", "hi", "lo", "offset", "records")
+
+    def __init__(self, records: bytes | bytearray, lo: int, hi: int) -> None:
+        self.records = records
+        self.offset = 0  # position of records[0]
+        self.lo = lo
+        self.hi = hi
+
+    def read(self, start: int, end: int) -> bytes:
+        o = self.offset
+        return bytes(self.records[(start - o) * RECORD : (end - o) * RECORD])
+
+
 class StoredOrder:
     """A stored log's entries in log order (an :class:`ipfs_log.log.Order`), read on demand.
 
-    Only the packed 76-byte order records live in memory. Entries admitted in this session are written
-    by the log's first subscriber before anyone reads them, so every position reads from the store.
+    Only the packed 76-byte order records live in memory; every position reads from the store, where
+    the entries were committed before the log added their records here.
     """
 
-    def __init__(self, local: LocalBlockStore, number: int, records: bytearray, reader: _Reader) -> None:
-        self._local = local
-        self._number = number
-        self._records = records
+    def __init__(self, records: LogRecords, lognum: int, packed: bytearray, reader: _Reader) -> None:
+        self._store = records
+        self._lognum = lognum
+        self._records = packed
         self._reader = reader
-        self._sorted = len(records) // _RECORD  # positions before this are in log order
+        self._sorted = len(packed) // RECORD  # positions before this are in log order
+        self._cursors: weakref.WeakSet[_Cursor] = weakref.WeakSet()
 
     def __len__(self) -> int:
-        return len(self._records) // _RECORD
+        return len(self._records) // RECORD
 
-    def _offset(self, i: int) -> int:
+    def _index(self, i: int) -> int:
         n = len(self)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("log position out of range")
-        return i * _RECORD
+        return i
 
     def cid_at(self, i: int) -> CID:
         """Return the CID at position ``i``."""
-        o = self._offset(i)
-        return CID(self._records[o + 40 : o + _RECORD])
+        return record_cid(self._records, self._index(i))
 
     def sort_key_at(self, i: int) -> tuple[int, bytes, bytes]:
         """Return ``(time, writer key, CID bytes)`` at position ``i``, without reading the entry."""
-        o = self._offset(i)
-        r = self._records
-        return int.from_bytes(r[o : o + 8], "big"), bytes(r[o + 8 : o + 40]), bytes(r[o + 40 : o + _RECORD])
+        return record_sort_key(self._records, self._index(i))
 
     def __getitem__(self, i: int) -> Entry:
         return self._reader.entry(self.cid_at(i))
@@ -164,17 +162,19 @@ class StoredOrder:
         return self._walk(lo, hi, reverse, self._payload)
 
     def _walk(self, lo: int, hi: int, reverse: bool, decode: Callable[[CID, bytes], _T]) -> Iterator[_T]:
+        cursor = _Cursor(self._records, lo, hi)
+        self._cursors.add(cursor)
+        return self._chunks(cursor, reverse, decode)
+
+    def _chunks(self, cursor: _Cursor, reverse: bool, decode: Callable[[CID, bytes], _T]) -> Iterator[_T]:
         # Each chunk is one sequential cursor walk over the stored entries, decoded with GC paused.
-        starts = range(lo, hi, _CHUNK)
+        starts = range(cursor.lo, cursor.hi, _CHUNK)
         for start in reversed(starts) if reverse else starts:
-            end = min(start + _CHUNK, hi)
-            records = bytes(self._records[start * _RECORD : end * _RECORD])
+            end = min(start + _CHUNK, cursor.hi)
+            records = cursor.read(start, end)
             with gc_paused():
-                values = self._local.read_run(self._number, records)
-                chunk = [
-                    decode(CID(records[i * _RECORD + 40 : (i + 1) * _RECORD]), value)
-                    for i, value in enumerate(values)
-                ]
+                values = self._store.read_run(self._lognum, records)
+                chunk = [decode(record_cid(records, i), value) for i, value in enumerate(values)]
             yield from reversed(chunk) if reverse else chunk
 
     def _payload(self, cid: CID, value: bytes) -> tuple[CID, IPLDKind]:
@@ -182,16 +182,16 @@ class StoredOrder:
             return cid, decode_unchecked_links(value[4 + int.from_bytes(value[:4], "big") :])
         except CodecError as e:
             raise StorageCorruptError(
-                f"stored entry's payload does not decode: {e}", self._local.path, cid
+                f"stored entry's payload does not decode: {e}", self._store.env.path, cid
             ) from e
 
     def extend(self, entries: Sequence[Entry]) -> None:
         """Add the order records of newly admitted entries (themselves in log order) at the end."""
         if not entries:
             return
-        added = b"".join(e.time.to_bytes(8, "big") + e.key + e.cid for e in entries)
+        added = b"".join(map(record, entries))
         in_order = self._sorted == len(self) and (
-            not self._records or added[:_RECORD] > self._records[-_RECORD:]
+            not self._records or added[:RECORD] > self._records[-RECORD:]
         )
         self._records += added
         if in_order:
@@ -200,20 +200,24 @@ class StoredOrder:
     def resort(self) -> None:
         """Move records added out of order into place (insertion for a few, a full sort for many)."""
         records, n = self._records, len(self)
-        tail = [bytes(records[i * _RECORD : (i + 1) * _RECORD]) for i in range(self._sorted, n)]
-        del records[self._sorted * _RECORD :]
+        for cursor in list(self._cursors):  # positions are about to move: live iterators keep a copy
+            if cursor.records is records:
+                cursor.records = bytes(records[cursor.lo * RECORD : cursor.hi * RECORD])
+                cursor.offset = cursor.lo
+        tail = [bytes(records[i * RECORD : (i + 1) * RECORD]) for i in range(self._sorted, n)]
+        del records[self._sorted * RECORD :]
         if len(tail) <= 64:
-            for record in tail:
-                lo, hi = 0, len(records) // _RECORD
+            for rec in tail:
+                lo, hi = 0, len(records) // RECORD
                 while lo < hi:
                     mid = (lo + hi) // 2
-                    if records[mid * _RECORD : (mid + 1) * _RECORD] < record:
+                    if records[mid * RECORD : (mid + 1) * RECORD] < rec:
                         lo = mid + 1
                     else:
                         hi = mid
-                records[lo * _RECORD : lo * _RECORD] = record
+                records[lo * RECORD : lo * RECORD] = rec
         else:
-            merged = sorted([bytes(records[i : i + _RECORD]) for i in range(0, len(records), _RECORD)] + tail)
+            merged = sorted([bytes(records[i : i + RECORD]) for i in range(0, len(records), RECORD)] + tail)
             records[:] = b"".join(merged)
         self._sorted = len(self)
 
@@ -221,22 +225,18 @@ class StoredOrder:
 class StoredEntries:
     """CID → entry for a stored log (an :class:`ipfs_log.log.Entries`), through the ``where`` index.
 
-    Entries the log admits are held here only until the log's first subscriber has stored them
-    (:meth:`stored`), so membership is exact in between.
+    Membership is read from the store, where an entry is committed before the log admits it.
     """
 
-    def __init__(self, local: LocalBlockStore, number: int, reader: _Reader) -> None:
-        self._local = local
-        self._prefix = number.to_bytes(4, "big")
+    def __init__(self, records: LogRecords, lognum: int, reader: _Reader) -> None:
+        self._store = records
+        self._prefix = lognum.to_bytes(4, "big")
         self._reader = reader
-        self._unstored: dict[CID, Entry] = {}
 
     def __contains__(self, cid: object) -> bool:
         if not isinstance(cid, CID):
             return False
-        if cid in self._unstored:
-            return True
-        key = self._local.entry_key(cid)
+        key = self._store.entry_key(cid)
         return key is not None and key[:4] == self._prefix
 
     def __getitem__(self, cid: CID) -> Entry:
@@ -247,32 +247,26 @@ class StoredEntries:
 
     def get(self, cid: CID) -> Entry | None:
         """Return the entry, or None if the log does not hold it."""
-        entry = self._unstored.get(cid)
-        if entry is None and cid in self:
-            entry = self._reader.entry(cid)
-        return entry
+        return self._reader.entry(cid) if cid in self else None
 
     def __setitem__(self, cid: CID, entry: Entry) -> None:
-        """Hold a newly admitted entry until the log's first subscriber has stored it."""
-        self._unstored[cid] = entry
-
-    def stored(self) -> None:
-        """Forget the held entries: they are in the store now."""
-        self._unstored.clear()
+        """Nothing to keep: the entry was committed to the store before the log admitted it."""
 
 
 def open_log(
     local: LocalBlockStore,
+    records: LogRecords,
     identity: Identity,
     *,
     log_id: str,
     access: AccessController,
     since: int | None = None,
 ) -> tuple[Log, list[Entry]]:
-    """Open (or create) the log ``log_id`` in ``local``, recording every admitted batch durably.
+    """Open (or create) the log ``log_id`` stored in ``local``, committing every admission durably.
 
     Args:
-        local: the local block store.
+        local: the block store of the environment (the log reads blocks through it).
+        records: the stored logs of the same environment.
         identity: the writer the log appends as.
         log_id: the log's id (its database's address).
         access: who may write.
@@ -286,25 +280,20 @@ def open_log(
         StorageCorruptError: a stored head or index record is damaged.
         BlockStoreError: the store cannot be read or written.
     """
-    number = local.log_number(log_id)
-    assert number is not None
+    lognum = records.number(log_id)
+    assert lognum is not None
     reader = _Reader(local, log_id)
-    records, late = local.order(number, since)
-    order = StoredOrder(local, number, records, reader)
-    entries = StoredEntries(local, number, reader)
-    head_cids = local.heads(number)
+    packed, late = records.order(lognum, since)
+    order = StoredOrder(records, lognum, packed, reader)
+    entries = StoredEntries(records, lognum, reader)
+    head_cids = records.heads(lognum)
     if bool(head_cids) != bool(len(order)):
         raise StorageCorruptError(f"order index of log {log_id!r} does not match its heads", local.path)
     heads = [reader.entry(c) for c in head_cids]
     if any(c not in entries for c in head_cids):
         raise StorageCorruptError(f"a head of log {log_id!r} is not in its order index", local.path)
     log = Log.restore(
-        identity, LogBlocks(local), log_id=log_id, access=access, entries=entries, order=order, heads=heads
-    )
-
-    def record(admitted: Sequence[Entry]) -> None:
-        local.record(number, admitted, log.head_cids, len(log) - len(admitted))
-        entries.stored()
-
-    log.subscribe(record)
+        identity, local, log_id=log_id, access=access, entries=entries, order=order, heads=heads,
+        storage=StoredLog(records, lognum),
+    )  # fmt: skip
     return log, [order[i] for i in late]

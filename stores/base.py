@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeAlias
@@ -24,6 +25,7 @@ from typing import Any, ClassVar, Final, Self, TypeAlias
 from ipfs_log import CID, BlockStore, Entry, Log, Progress
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
+from ipfs_log.log import Fetched
 from stores.errors import InvalidCheckpointError, InvalidOperationError, StoreClosedError
 
 __all__ = ["CHECKPOINT_VERSION", "Batch", "SortKey", "Store", "Update", "UpdateCallback", "wins"]
@@ -94,6 +96,10 @@ class Store(abc.ABC):
         if options:
             raise TypeError(f"{self.TYPE} store takes no option {', '.join(sorted(options))}")
         self._log = log
+        self.guard: AbstractContextManager[Any] = nullcontext()
+        """Held around every write and join (a lock, when the store is shared between threads)."""
+        self.closed_error: type[StoreClosedError] = StoreClosedError
+        """What a write to a closed store raises."""
         self._subscribers: list[UpdateCallback] = []
         self._origin: bool | None = None  # set while the store itself appends (True) or joins (False)
         self._unsubscribe: Callable[[], None] | None = None
@@ -185,12 +191,35 @@ class Store(abc.ABC):
             EntryRejectedError: an entry failed verification; nothing from this join was admitted.
             BlockNotFoundError: a block is missing; what was complete was admitted and applied.
         """
-        self._check_open()
-        previous, self._origin = self._origin, False
-        try:
-            return self._log.join_heads(heads, source=source, progress=progress)
-        finally:
-            self._origin = previous
+        with self.guard:
+            self._check_open()
+            previous, self._origin = self._origin, False
+            try:
+                return self._log.join_heads(heads, source=source, progress=progress)
+            finally:
+                self._origin = previous
+
+    def admit(self, fetched: Fetched) -> list[Entry]:
+        """Admit what a :meth:`ipfs_log.Log.fetch` flow over this store's log found, and apply it.
+
+        For callers that fetch outside :attr:`guard` (concurrently, or over a network) and admit
+        under it.
+
+        Returns:
+            The entries newly admitted to the log, in log order.
+
+        Raises:
+            StoreClosedError: the store was closed.
+            EntryRejectedError: an entry failed verification; nothing was admitted.
+            BlockNotFoundError: a block is missing; what was complete was admitted and applied.
+        """
+        with self.guard:
+            self._check_open()
+            previous, self._origin = self._origin, False
+            try:
+                return self._log.admit(fetched)
+            finally:
+                self._origin = previous
 
     def checkpoint(self) -> IPLDKind:
         """Return the whole index, and the heads it was taken at, as one IPLD value.
@@ -226,18 +255,19 @@ class Store(abc.ABC):
 
     def _check_open(self) -> None:
         if self._unsubscribe is None:
-            raise StoreClosedError(f"{self.TYPE} store over log {self._log.id!r} is closed")
+            raise self.closed_error(f"{self.TYPE} store over log {self._log.id!r} is closed")
 
     def _write(self, payloads: Sequence[IPLDKind]) -> list[Entry]:
         """Append already validated payloads as one chain; the subscription applies them."""
-        self._check_open()
-        previous, self._origin = self._origin, True
-        try:
-            return self._log.append_many(payloads)
-        except CodecError as e:  # payloads are validated first; this is a safety net
-            raise InvalidOperationError(str(e), self.TYPE) from e
-        finally:
-            self._origin = previous
+        with self.guard:
+            self._check_open()
+            previous, self._origin = self._origin, True
+            try:
+                return self._log.append_many(payloads)
+            except CodecError as e:  # payloads are validated first; this is a safety net
+                raise InvalidOperationError(str(e), self.TYPE) from e
+            finally:
+                self._origin = previous
 
     def _ipld(self, payload: IPLDKind, what: str) -> IPLDKind:
         """Return a private copy of ``payload`` exactly as every replica will decode it.

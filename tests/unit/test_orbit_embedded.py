@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import lmdb
 import pytest
 
-from ipfs_log import CID, Identity, encode
-from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError
+from ipfs_log import CID, Entry, encode
+from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError, PermissionDeniedError
 from orbit import (
     CarError,
+    DatabaseError,
     DatabaseLockedError,
     KeystoreError,
     LocalBlockStore,
@@ -30,7 +33,7 @@ from orbit import (
     read_car,
 )
 from orbit.cli import _parser, main
-from tests.conftest import ALICE, BOB
+from tests.conftest import ALICE, BOB, MALLORY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,7 +165,7 @@ def test_open_by_address_and_errors(tmp_path: Path) -> None:
         kv.put("k", "v")
         address = kv.address
         kv.close()
-        again = orbit.open(address)
+        again = orbit.open(address, type="keyvalue")
         assert again.store_type == "keyvalue"
         assert again.get("k") == "v"
         unknown = Manifest("nowhere", "eventlog", "*").address
@@ -177,9 +180,9 @@ def test_open_by_address_and_errors(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- reopen, checkpoints, damage
 
 
-def _fill(directory: Path) -> tuple[str, list[object], dict[str, object]]:
+def _fill(directory: Path) -> tuple[str, list[object], dict[str, Any]]:
     with OrbitDB(directory, identity=ALICE) as orbit:
-        ev = orbit.open("events")
+        ev = orbit.open("events", type="eventlog")
         for i in range(50):
             ev.add({"i": i})
         kv = orbit.open("kv", type="keyvalue")
@@ -192,13 +195,13 @@ def _fill(directory: Path) -> tuple[str, list[object], dict[str, object]]:
 def test_reopen_gives_same_state(tmp_path: Path) -> None:
     _, events, state = _fill(tmp_path)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        ev = orbit.open("events")
+        ev = orbit.open("events", type="eventlog")
         assert [e.value for e in ev.iter()] == events
         assert [e.value for e in ev.iter(reverse=True, amount=3)] == events[::-1][:3]
         assert orbit.open("kv", type="keyvalue").all() == state
         ev.add({"i": 50})  # appending on a reopened log links to the stored heads
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        ev = orbit.open("events")
+        ev = orbit.open("events", type="eventlog")
         assert [e.value for e in ev.iter()] == [*events, {"i": 50}]
         assert len(ev.log.heads) == 1
         assert ev.log.heads[0].time == 51
@@ -235,20 +238,20 @@ def test_checkpoint_at_other_heads_is_rebuilt(tmp_path: Path) -> None:
 def test_corrupt_and_missing_entry_blocks(tmp_path: Path) -> None:
     _fill(tmp_path)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        victim = list(orbit.open("events").log)[10]
+        victim = list(orbit.open("events", type="eventlog").log)[10]
     _corrupt_block(tmp_path, victim.cid, victim.block[:-5])
     with OrbitDB(tmp_path, identity=ALICE) as orbit, pytest.raises(StorageCorruptError):
-        list(orbit.open("events").iter())
+        list(orbit.open("events", type="eventlog").iter())
     _corrupt_block(tmp_path, victim.cid, None)
     with OrbitDB(tmp_path, identity=ALICE) as orbit, pytest.raises(StorageCorruptError, match="missing"):
-        list(orbit.open("events").iter())
+        list(orbit.open("events", type="eventlog").iter())
 
 
 def test_drop(tmp_path: Path) -> None:
     _fill(tmp_path)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
         orbit.drop("events")
-        assert list(orbit.open("events").iter()) == []
+        assert list(orbit.open("events", type="eventlog").iter()) == []
 
 
 # ---------------------------------------------------------------- locking
@@ -287,22 +290,47 @@ def test_sync_from_converges(tmp_path: Path) -> None:
         assert a.open("shared", "keyvalue", writers).all() == state
 
 
-def test_sync_from_rejects_unauthorised_writer(tmp_path: Path) -> None:
+def test_sync_from_rejects_another_database(tmp_path: Path) -> None:
     with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
         ka = a.open("mine", "keyvalue", [ALICE.did])
         kb = b.open("mine", "keyvalue", [ALICE.did, BOB.did])  # another database: other access
         assert ka.address != kb.address
-        with pytest.raises(OrbitError):
+        with pytest.raises(DatabaseError, match="another database"):
             ka.sync_from(kb)
+
+
+def test_sync_from_rejects_unauthorised_writer_of_the_same_database(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "m", identity=MALLORY) as m:
+        ka = a.open("mine", "keyvalue", [ALICE.did])
+        ka.put("k", "alice")
+        km = m.open("mine", "keyvalue", [ALICE.did])
+        assert km.address == ka.address
+        km.sync_from(ka)
+        with pytest.raises(PermissionDeniedError):
+            km.put("k", "mallory")  # refused locally: nothing signed
+        # Mallory forges her store: a validly signed entry of hers, committed behind the log's back.
+        log = km.log
+        forged = Entry.create(MALLORY, ka.address, {"op": "PUT", "key": "k", "value": "mallory"},
+                              time=2, next=log.head_cids, refs=[])  # fmt: skip
+        log.storage.commit([forged], [forged.cid], len(log))
+    with OrbitDB(tmp_path / "m", identity=MALLORY) as m:
+        km = m.open("mine", "keyvalue", [ALICE.did])
+        assert forged.cid in km.heads()
+        with OrbitDB(tmp_path / "a", identity=ALICE) as a:
+            ka = a.open("mine", "keyvalue", [ALICE.did])
+            before = (ka.heads(), ka.all())
+            with pytest.raises(PermissionDeniedError, match=MALLORY.did):
+                ka.sync_from(km)
+            assert (ka.heads(), ka.all()) == before
 
 
 def test_car_roundtrip(tmp_path: Path) -> None:
     with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
-        ea = a.open("log", write="*")
+        ea = a.open("log", type="eventlog", write="*")
         for i in range(20):
             ea.add(i)
         assert ea.export_car(tmp_path / "x.car") == 21
-        eb = b.open("log", write="*")
+        eb = b.open("log", type="eventlog", write="*")
         assert len(eb.import_car(tmp_path / "x.car")) == 20
         assert [e.value for e in eb.iter()] == list(range(20))
         assert eb.import_car(tmp_path / "x.car") == []
@@ -315,27 +343,28 @@ def test_car_adversarial(tmp_path: Path) -> None:
     assert read_car(good) == ([cid], {cid: block})
     header_len = good[0] + 1
     cases = {
-        "varint": b"\xff" * 12,
-        "not minimally": b"\x80\x00",
-        "truncated": good[:-3],
-        "header length": b"\x00",
-        "header must be": car_bytes([], [])[:1] + encode({"roots": [], "version": 2})[: good[0]],
-        "does not hash": good[:-1] + bytes([good[-1] ^ 1]),
-        "section at byte": good[:header_len] + b"\x05\x01\x71",
+        "header length: varint at byte 0 is truncated or longer than 9 bytes": b"\xff" * 12,
+        "header length: varint at byte 0 is not minimally encoded": b"\x80\x00",
+        "section at byte 59 is truncated (41 of 44 bytes)": good[:-3],
+        "header length 0 is out of range": b"\x00",
+        "header must be {roots: [CID…], version: 1}": car_bytes([], [])[:1]
+        + encode({"roots": [], "version": 2})[: good[0]],
+        f"section at byte 59: block does not hash to its CID {cid}": good[:-1] + bytes([good[-1] ^ 1]),
+        "section at byte 59 is truncated (2 of 5 bytes)": good[:header_len] + b"\x05\x01\x71",
     }
     for match, data in cases.items():
-        with pytest.raises(CarError):
+        with pytest.raises(CarError, match=re.escape(match)):
             read_car(data)
-        del match
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        ev = orbit.open("log", write="*")
-        other = Identity.from_seed(b"z" * 32)
+        ev = orbit.open("log", type="eventlog", write="*")
         foreign = car_bytes([cid], [(cid, block)])  # a root that is no entry
-        with pytest.raises(EntryRejectedError):
+        with pytest.raises(EntryRejectedError, match=str(cid)):
             ev.import_car(foreign)
-        del other
-        with pytest.raises(BlockNotFoundError):
-            ev.import_car(car_bytes([CID.for_block(b"\xa0")], []))
+        missing = CID.for_block(b"\xa0")
+        with pytest.raises(BlockNotFoundError, match=str(missing)):
+            ev.import_car(car_bytes([missing], []))
+        assert len(ev) == 0
+        assert ev.heads() == []
 
 
 # ---------------------------------------------------------------- CLI

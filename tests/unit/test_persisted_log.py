@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,8 +29,8 @@ def _state(log: Log) -> tuple[list[CID], list[CID], list[object]]:
 @pytest.mark.parametrize("interleaved", [3, 100])  # few: insertion into place; many: a full re-sort
 def test_out_of_order_joins_reopen_in_log_order(tmp_path: Path, interleaved: int) -> None:
     with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
-        da = a.open("events", write=WRITE)
-        db = b.open("events", write=WRITE)
+        da = a.open("events", type="eventlog", write=WRITE)
+        db = b.open("events", type="eventlog", write=WRITE)
         for i in range(interleaved):
             da.add(f"a{i}")
         for i in range(interleaved + 20):  # Bob's entries interleave with and run past Alice's
@@ -41,7 +42,10 @@ def test_out_of_order_joins_reopen_in_log_order(tmp_path: Path, interleaved: int
         assert _state(da.log) == expected
         assert _state(db.log) == expected
     with OrbitDB(tmp_path / "a", identity=ALICE) as a, OrbitDB(tmp_path / "b", identity=BOB) as b:
-        da, db = a.open("events", write=WRITE), b.open("events", write=WRITE)
+        da, db = (
+            a.open("events", type="eventlog", write=WRITE),
+            b.open("events", type="eventlog", write=WRITE),
+        )
         assert _state(da.log) == expected
         assert _state(db.log) == expected
         assert [ev.value for ev in da.iter()] == [p["value"] for p in expected[2]]  # type: ignore[index]
@@ -49,11 +53,11 @@ def test_out_of_order_joins_reopen_in_log_order(tmp_path: Path, interleaved: int
 
 def test_payloads_match_entries_in_every_range(tmp_path: Path) -> None:
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        db = orbit.open("events")
+        db = orbit.open("events", type="eventlog")
         for i in range(1500):  # several read chunks
             db.add({"i": i})
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        log = orbit.open("events").log
+        log = orbit.open("events", type="eventlog").log
         entries = list(log)
         assert len(entries) == 1500
         middle = entries[700].cid
@@ -73,11 +77,11 @@ def test_payloads_match_entries_in_every_range(tmp_path: Path) -> None:
 
 def test_append_after_reopen_uses_stored_skip_pointers(tmp_path: Path) -> None:
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        db = orbit.open("events")
+        db = orbit.open("events", type="eventlog")
         for i in range(32):
             db.add(i)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        log = orbit.open("events").log
+        log = orbit.open("events", type="eventlog").log
         entry = log.append({"op": "ADD", "value": 32})  # position 32: refs 2, 4, 8, 16 and 32 back
         order = list(log)
         assert list(entry.refs) == [order[32 - d].cid for d in (2, 4, 8, 16, 32)]
@@ -85,36 +89,38 @@ def test_append_after_reopen_uses_stored_skip_pointers(tmp_path: Path) -> None:
 
 
 def test_reads_across_remaps_and_order_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import orbit.blockstore.local as local
+    import orbit.storage.env as env
+    import orbit.storage.logs as logs
 
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        db = orbit.open("events")
+        db = orbit.open("events", type="eventlog")
         with db.batch() as batch:
             for i in range(700):
                 batch.add({"i": i})
         expected = _state(db.log)
-    monkeypatch.setattr(local, "_ORDER_SEGMENT", 64)  # the open walks the order keys in 11 segments
-    monkeypatch.setattr(local, "_REMAP_BYTES", 4096)  # and re-maps the store every few chunks read
-    monkeypatch.setattr(local, "_MAPPED_LIMIT", 0)
+    monkeypatch.setattr(logs, "_ORDER_SEGMENT", 64)  # the open walks the order keys in 11 segments
+    monkeypatch.setattr(env, "REMAP_BYTES", 4096)  # and re-maps the store every few chunks read
+    monkeypatch.setattr(env, "MAPPED_LIMIT", 0)
     remaps: list[int] = []
-    reopen = local.LocalBlockStore._remap
+    reopen = env.Environment.remap
 
-    def counting(self: local.LocalBlockStore) -> None:
+    def counting(self: env.Environment) -> None:
         remaps.append(1)
         reopen(self)
 
-    monkeypatch.setattr(local.LocalBlockStore, "_remap", counting)
+    monkeypatch.setattr(env.Environment, "remap", counting)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        db = orbit.open("events")
+        db = orbit.open("events", type="eventlog")
         assert _state(db.log) == expected
-        assert [ev.value["i"] for ev in db.iter(reverse=True)] == list(range(699, -1, -1))
+        values = [ev.value["i"] for ev in db.iter(reverse=True)]  # type: ignore[index,call-overload]
+        assert values == list(range(699, -1, -1))
     assert len(remaps) >= 12
 
 
 def test_persisted_join_with_a_missing_block_resumes(tmp_path: Path) -> None:
     source_log = Log(BOB, MemoryBlockStore(), log_id="", access=WriteList(WRITE))
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        log = orbit.open("events", write=WRITE).log
+        log = orbit.open("events", type="eventlog", write=WRITE).log
         source_log.id = log.id
         chain = source_log.append_many([{"op": "ADD", "value": i} for i in range(10)])
         source = MemoryBlockStore()
@@ -130,7 +136,9 @@ def test_persisted_join_with_a_missing_block_resumes(tmp_path: Path) -> None:
         assert log.missing == frozenset()
         assert chain[4].cid in log
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
-        assert [e.cid for e in orbit.open("events", write=WRITE).log] == [e.cid for e in chain]
+        assert [e.cid for e in orbit.open("events", type="eventlog", write=WRITE).log] == [
+            e.cid for e in chain
+        ]
 
 
 _KILLED_WRITER = """
@@ -183,18 +191,17 @@ def test_reopen_after_a_kill_applies_only_what_the_checkpoint_lacks(
 
 
 def test_checkpoints_are_saved_as_the_log_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import orbit.db
+    import orbit.database
 
-    monkeypatch.setattr(orbit.db, "_CHECKPOINT_EVERY", 10)
     saved: list[int] = []
-    original = orbit.db.Database.save_checkpoint
+    original = orbit.database.Database.save_checkpoint
 
-    def counting(self: orbit.db.Database) -> None:
+    def counting(self: orbit.database.Database[Any]) -> None:
         saved.append(len(self.store.log))
         original(self)
 
-    monkeypatch.setattr(orbit.db.Database, "save_checkpoint", counting)
-    with OrbitDB(tmp_path, identity=ALICE) as o:
+    monkeypatch.setattr(orbit.database.Database, "save_checkpoint", counting)
+    with OrbitDB(tmp_path, identity=ALICE, checkpoint_every=10) as o:
         kv = o.open("kv", type="keyvalue")
         for i in range(45):
             kv.put(f"k{i}", i)

@@ -1,0 +1,71 @@
+"""The on-disk format of an orbit directory, stamped in a ``FORMAT`` file beside the store.
+
+The file holds one line, ``orbit-directory <n>``. Format 1 is the layout of :mod:`orbit.storage.layout`.
+A directory without the file is stamped with the current format when it is new (no ``blocks/``) or
+when it holds a store written before the stamp existed (which is format 1); a directory of an unknown
+or newer format raises :class:`~orbit.errors.UnsupportedFormatError` before anything is read from it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+from orbit.errors import BlockStoreError, UnsupportedFormatError
+
+__all__ = ["FORMAT", "check_format", "stamp_format"]
+
+FORMAT: Final = 1
+_NAME: Final = "FORMAT"
+_PREFIX: Final = "orbit-directory "
+_MAX_BYTES: Final = 64
+
+
+def check_format(directory: Path) -> bool:
+    """Check the directory's format stamp without changing anything.
+
+    Returns:
+        Whether the directory is stamped (False: new, or written before the stamp existed).
+
+    Raises:
+        UnsupportedFormatError: the stamp names another format, or is not an orbit stamp.
+        BlockStoreError: the stamp cannot be read.
+    """
+    path = directory / _NAME
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise BlockStoreError(f"cannot read the format stamp: {e}", path) from e
+    text = raw.decode("ascii", "replace").strip()
+    version = text[len(_PREFIX) :] if text.startswith(_PREFIX) and len(raw) <= _MAX_BYTES else ""
+    if not version.isdigit():
+        raise UnsupportedFormatError(f"not an orbit format stamp: {text[:40]!r}", path)
+    if int(version) != FORMAT:
+        raise UnsupportedFormatError(
+            f"directory format {int(version)} is not supported by this version of orbit (it reads "
+            f"format {FORMAT}); open it with the version that wrote it",
+            path,
+        )
+    return True
+
+
+def stamp_format(directory: Path) -> None:
+    """Write the current format's stamp (atomically).
+
+    Raises:
+        BlockStoreError: the stamp cannot be written.
+    """
+    path = directory / _NAME
+    tmp = path.with_name(_NAME + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(f"{_PREFIX}{FORMAT}\n".encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise BlockStoreError(f"cannot write the format stamp: {e}", path) from e
