@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand: ``python bench/run.py {oplog,stores,persist,sql} [--n N] [--json]``.
+"""Benchmarks, run by hand: ``python bench/run.py SUITE [--n N] [--json]`` (SUITE below).
 
 Each suite prints a human-readable table, then (with ``--json``) one JSON object as its last line.
 Figures that depend on the machine are reported next to the same-run raw Ed25519 sign/verify rates, and
@@ -16,7 +16,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SUITES = {"oplog": 10_000, "stores": 100_000, "persist": 1_000_000, "replicate": 10_000, "sql": 100_000}
+SUITES = {
+    "oplog": 10_000,
+    "stores": 100_000,
+    "persist": 1_000_000,
+    "kubo": 10_000,
+    "replicate": 10_000,
+    "sql": 100_000,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ After :meth:`Database.close` (or the OrbitDB's), every read and write raises
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -34,8 +35,8 @@ from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
 from ipfs_log.log import Log, Progress, run_flow
 from orbit.address import Manifest
-from orbit.car import car_bytes, read_car
-from orbit.errors import BlockStoreError, DatabaseClosedError, DatabaseError, ReplicationError
+from orbit.car import read_car, write_car
+from orbit.errors import BlockStoreError, CarError, DatabaseClosedError, DatabaseError, ReplicationError
 from stores.base import Store, UpdateCallback
 from stores.counter import Counter, CounterBatch
 from stores.documents import Document, Documents, DocumentsBatch, DocumentsOptions
@@ -173,6 +174,8 @@ class Database(Generic[S]):
         """
         self._check_open()
         log = self.store.log
+        if source is None and self.orbit.ipfs is not None:
+            source = self.orbit.ipfs.store  # what this directory lacks comes from the IPFS node
         stores: list[BlockStore] = [self.orbit.blocks] if source is None else [self.orbit.blocks, source]
         fetched = run_flow(log.fetch(list(heads), progress=progress), *stores)
         return self.store.admit(fetched)
@@ -209,19 +212,16 @@ class Database(Generic[S]):
             DatabaseClosedError: the database is closed.
             BlockStoreError: the file cannot be written.
         """
-        with self._lock:
+        with self._lock:  # streamed: one entry in memory at a time, written under the lock
             self._check_open()
             log = self.store.log
-            heads = log.head_cids
-            blocks = [(self.manifest.cid, self.manifest.block)] + [(e.cid, e.block) for e in log]
-        data = car_bytes(heads, blocks)
-        tmp = Path(str(path) + ".tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as e:
-            raise BlockStoreError(f"cannot write the CAR file: {e}", path) from e
-        return len(blocks)
+            blocks = itertools.chain(
+                [(self.manifest.cid, self.manifest.block)], ((e.cid, e.block) for e in log)
+            )
+            try:
+                return write_car(path, log.head_cids, blocks)
+            except CarError as e:
+                raise BlockStoreError(f"cannot write the CAR file: {e}", path) from e
 
     def import_car(self, path: str | os.PathLike[str] | bytes) -> list[Entry]:
         """Merge the entries of a CAR file (untrusted: every entry is verified by the log's join).

@@ -50,6 +50,8 @@ from orbit.errors import (
     UnknownStoreTypeError,
 )
 from orbit.keystore import Keystore
+from orbit.kubo import KuboClient
+from orbit.node_link import NodeLink
 from orbit.persisted import open_log
 from orbit.storage.checkpoints import Checkpoints
 from orbit.storage.fmt import check_format, stamp_format
@@ -76,6 +78,10 @@ class OrbitDB:
         sync: flush every commit to disk (survives power loss, slower); by default a write survives
             a process kill.
         checkpoint_every: save a database's index checkpoint after this many new entries.
+        ipfs: an IPFS node to keep the blocks on too: its API address (``"http://127.0.0.1:5001"``,
+            ``"/ip4/127.0.0.1/tcp/5001"``) or a :class:`~orbit.kubo.KuboClient`. Writes stay local-first
+            and are uploaded in the background; heads are pinned; databases this directory lacks are
+            opened by address from the node (see :mod:`orbit.node_link`).
 
     Raises:
         DatabaseLockedError: another OrbitDB, in this or another process, has the directory open.
@@ -93,6 +99,7 @@ class OrbitDB:
         *,
         sync: bool = False,
         checkpoint_every: int = CHECKPOINT_EVERY,
+        ipfs: str | KuboClient | None = None,
     ) -> None:
         self.directory = Path(directory)
         try:
@@ -123,6 +130,7 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
+            self.ipfs: NodeLink | None = None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs)
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -159,7 +167,12 @@ class OrbitDB:
         try:
             block = self.blocks.get(cid)
         except BlockNotFoundError:
-            raise UnknownAddressError(address) from None
+            fetched = None if self.ipfs is None else self.ipfs.manifest_block(cid)  # hash-checked
+            if fetched is None:
+                raise UnknownAddressError(address) from None
+            manifest = Manifest.from_block(cid, fetched)
+            self.blocks.put(cid, fetched)
+            return manifest
         return Manifest.from_block(cid, block)
 
     @overload
@@ -205,7 +218,8 @@ class OrbitDB:
                 :mod:`orbit.sql`); with an address, the manifest's type must match it if given.
             write: who may write: public keys (bytes or ``did:key``), or ``"*"``; default: this identity.
             meta: free-form IPLD metadata stored in the manifest (part of the address).
-            **options: passed to the store type's constructor.
+            **options: passed to the store type's constructor; with ``ipfs=``, ``progress`` is called
+                with the number of entries verified while a database new here is fetched from the node.
 
         Returns:
             The database, typed by ``type`` (:class:`KeyValueDatabase`, ...). Opening an open
@@ -214,12 +228,14 @@ class OrbitDB:
         Raises:
             DatabaseClosedError: this OrbitDB is closed.
             UnknownStoreTypeError: the type (asked for, or in the manifest) is not a store type.
-            UnknownAddressError: no manifest for the address in the local store.
+            UnknownAddressError: no manifest for the address in the local store (nor on the IPFS node).
             DatabaseError: the manifest's type is not the ``type`` asked for.
+            IpfsError: with ``ipfs=``, the node failed while the database was fetched from it.
             IdentityError: a writer key is malformed.
             StorageCorruptError: the stored log is damaged.
             BlockStoreError: the store cannot be read or written.
         """
+        progress = options.pop("progress", None)
         with self.lock:
             self._check_open()
             if is_address(name):
@@ -266,7 +282,13 @@ class OrbitDB:
                 DATABASE_TYPES["table"] = TableDatabase
             db = DATABASE_TYPES[manifest.type](self, manifest, store, lognum, since or 0)
             self._databases[address] = db
-            return db
+        if self.ipfs is not None:
+            try:  # fetching from the node runs outside the lock (the join takes it to admit)
+                self.ipfs.attach(db, progress, by_address=is_address(name))
+            except BaseException:
+                db.close()
+                raise
+        return db
 
     def drop(self, name: str, type: str = "eventlog", write: Writers = None) -> None:
         """Close a database and delete its log's heads, order index and checkpoint.
@@ -310,6 +332,8 @@ class OrbitDB:
                         db.close()
                     except Exception as e:
                         error = error or e
+                if self.ipfs is not None:
+                    self.ipfs.close()  # waits a little for uploads; what is left stays journaled
                 self.blocks.close()
             finally:
                 self.closed = True

@@ -723,6 +723,31 @@ class KuboClient:
                     out.write(chunk)
         return written
 
+    # -- MFS (the node's mutable files) -------------------------------------------------------------------
+
+    def files_write(self, path: str, data: bytes) -> None:
+        """Write ``data`` to the MFS file ``path`` (created with its parents, replaced if present).
+
+        Raises:
+            IpfsError: the call failed.
+        """
+        params = {"arg": path, "create": "true", "parents": "true", "truncate": "true"}
+        self._json("files/write", params=params, files={"file": ("data", data)})
+
+    def files_read(self, path: str, *, max_bytes: int = MAX_JSON_BYTES) -> bytes | None:
+        """Return the content of the MFS file ``path``, or None if there is no such file.
+
+        Raises:
+            IpfsError: the call failed, or the file is over ``max_bytes``.
+        """
+        try:
+            with self._call("files/read", params={"arg": path}) as response:
+                return self._read_bytes(response, max_bytes, "files/read")
+        except IpfsHttpError as e:
+            if "does not exist" in e.kubo_message.lower() or "not exist" in e.kubo_message.lower():
+                return None
+            raise
+
     # -- swarm --------------------------------------------------------------------------------------------
 
     def swarm_connect(self, address: str) -> None:

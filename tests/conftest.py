@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
+from orbit.kubo import KuboClient
 from tests.ipfs_node import IpfsNode
 
 settings.register_profile("dev", max_examples=50, deadline=None)
@@ -76,6 +77,26 @@ def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(autouse=True)
+def _unpin_the_session_node(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the session node, remove its recursive pins.
+
+    js-ipfs answers ``pin/ls <cid>`` and ``block/rm`` by walking every recursively pinned DAG path by
+    path (no visited set); an orbit log's skip links make that walk explode after a few dozen
+    entries. Kubo walks with a visited set. Keeping the session node free of pins keeps tests
+    independent of each other's pins.
+    """
+    yield
+    if "ipfs_node" not in request.fixturenames:
+        return
+    node: IpfsNode = request.getfixturevalue("ipfs_node")
+    if node.running:
+        with KuboClient(node.api_url) as kubo:
+            pins = kubo.pin_ls(type="recursive")
+            if pins:
+                kubo.pin_rm(pins)
 
 
 @pytest.fixture

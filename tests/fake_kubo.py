@@ -55,6 +55,7 @@ class FakeKubo:
     def __init__(self) -> None:
         self.blocks: dict[CID, bytes] = {}
         self.pins: dict[CID, str] = {}
+        self.files: dict[str, bytes] = {}
         self.calls: list[tuple[str, dict[str, list[str]]]] = []
         self.lock = threading.Lock()
         self.down = False
@@ -174,6 +175,13 @@ class FakeKubo:
                     return _error(f"path '{cid}' is not pinned")
                 lines.append(json.dumps({"Cid": cid.encode("base58btc"), "Type": self.pins[cid]}))
             return httpx.Response(200, content="\n".join(lines).encode() + b"\n")
+        if endpoint == "files/write":
+            self.files[args[0]] = multipart_file(request)
+            return httpx.Response(200, content=b"")
+        if endpoint == "files/read":
+            if args[0] not in self.files:
+                return _error("file does not exist")
+            return httpx.Response(200, content=self.files[args[0]])
         if endpoint.startswith("pubsub/"):
             if not self.pubsub_enabled:
                 return _error(

@@ -9,7 +9,8 @@
 - **Reads** try the local store first; a local hit never touches the network. A miss is fetched from the
   node (verified against its CID by the client) and, unless ``cache_reads`` is off, kept locally.
 - **Pins**: :meth:`CachedBlockStore.pin` records the heads to pin under a name (a database address);
-  they are pinned on the node once every pending upload has reached it, and moved as heads change.
+  they are pinned on the node (by the background thread or :meth:`CachedBlockStore.flush`) once every
+  pending upload has reached it, and moved as heads change.
 
 The upload journal is a small SQLite file of its own (``pending-uploads.sqlite`` in the directory
 given), independent of the local store's format. SQLite in WAL mode with ``synchronous=NORMAL`` keeps
@@ -23,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -110,6 +111,13 @@ class _Journal:
             ).fetchall()
         return [(CID(cid), bytes(block)) for cid, block in rows]
 
+    def holds_any(self, cids: list[CID]) -> bool:
+        with self._tx() as db:
+            return any(
+                db.execute("SELECT 1 FROM pending WHERE cid = ?", (bytes(c),)).fetchone() is not None
+                for c in cids
+            )
+
     def count(self) -> int:
         with self._tx() as db:
             return int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
@@ -164,6 +172,8 @@ class CachedBlockStore:
         retry_interval: seconds between upload retries after a failure (also the background period).
         background: run a daemon thread that retries pending uploads and pins every ``retry_interval``.
         cache_reads: keep blocks fetched from the node in the local store.
+        announce: called with ``(name, heads)`` from the uploading thread once a name's heads are
+            pinned on the node (e.g. to publish them); an :class:`OrbitError` it raises is retried.
 
     Raises:
         BlockStoreError: the journal cannot be opened.
@@ -178,8 +188,10 @@ class CachedBlockStore:
         retry_interval: float = 5.0,
         background: bool = True,
         cache_reads: bool = True,
+        announce: Callable[[str, list[CID]], None] | None = None,
     ) -> None:
         self.local = local
+        self.announce = announce
         self.remote = remote
         self.retry_interval = retry_interval
         self.cache_reads = cache_reads
@@ -276,6 +288,30 @@ class CachedBlockStore:
             if self._has_pending:
                 self._wake.set()  # older uploads are waiting: let the background thread send them
 
+    def queue_upload(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Record blocks for upload (durably) and let the background thread send them.
+
+        For blocks the caller writes to the local store itself, *after* this returns (so a crash in
+        between can only cause an extra upload). Nothing is sent in the caller's thread.
+
+        Raises:
+            IpfsBlockTooLargeError: a block is over 2 MiB (nothing is recorded).
+            BlockStoreError: the journal failed.
+        """
+        items = list(dict(blocks).items())
+        if not items:
+            return
+        for cid, block in items:
+            if len(block) > MAX_BLOCK_BYTES:
+                raise IpfsBlockTooLargeError(
+                    f"block of {len(block)} bytes is over the {MAX_BLOCK_BYTES}-byte bitswap limit",
+                    "block/put",
+                    cid,
+                )
+        self._journal.add(items)
+        self._has_pending = True
+        self._wake.set()
+
     def _upload(self, items: list[tuple[CID, bytes]]) -> bool:
         """Send blocks to the node; drop the uploaded ones from the journal. True if all were sent."""
         failures = self.remote.put_each(items)
@@ -316,6 +352,30 @@ class CachedBlockStore:
                 self._sync_pins()
             return remaining
 
+    @property
+    def backing_off(self) -> bool:
+        """True while uploads wait out the retry interval after a failure."""
+        return time.monotonic() < self._retry_at
+
+    def wait_uploaded(self, timeout: float) -> bool:
+        """Wait, at most ``timeout`` seconds, until nothing is pending and every pin is on the node.
+
+        Returns:
+            True if everything reached the node in time.
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if time.monotonic() >= self._retry_at:
+                with contextlib.suppress(OrbitError):
+                    if self.flush() == 0 and not self._pins_dirty:
+                        return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
     def pending(self) -> int:
         """Return how many blocks wait to be uploaded.
 
@@ -337,47 +397,59 @@ class CachedBlockStore:
     def pin(self, name: str, heads: Iterable[CID]) -> None:
         """Keep ``heads`` (and everything they link to) pinned on the node under ``name``.
 
-        Recorded in the journal at once; pinned on the node now if nothing is waiting to be uploaded,
-        or else once the uploads have gone through. The previous heads pinned under ``name`` are unpinned.
+        Recorded in the journal at once; the background thread (or :meth:`flush`) pins them once every
+        pending upload has reached the node, and unpins the heads pinned before under ``name``.
 
         Raises:
             BlockStoreError: the journal failed.
         """
         self._journal.want_pins(name, list(dict.fromkeys(heads)))
         self._pins_dirty = True
-        if not self._has_pending and time.monotonic() >= self._retry_at:
-            with self._flush_lock:
-                self._sync_pins()
-        else:
-            self._wake.set()
+        self._wake.set()
+
+    def pinned(self, name: str) -> list[CID]:
+        """Return the heads the node has pinned under ``name`` (as far as this store knows).
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        return next((pinned for n, _, pinned in self._journal.pins() if n == name), [])
 
     def _sync_pins(self) -> None:
-        if not self._pins_dirty:
-            return
-        for name, heads, pinned in self._journal.pins():
-            if heads == pinned:
-                continue
-            try:
-                self.remote.pin(heads, previous=pinned)
-            except OrbitError as e:
-                self.last_error = e
-                self._retry_at = time.monotonic() + self.retry_interval
+        while self._pins_dirty:  # a pin asked for during a pass sets it again: pass again
+            self._pins_dirty = False
+            deferred = False
+            for name, heads, pinned in self._journal.pins():
+                if heads == pinned:
+                    continue
+                if self._journal.holds_any(heads):  # written since the uploads drained: next time
+                    deferred = True
+                    continue
+                try:
+                    self.remote.pin(heads, previous=pinned)
+                    if self.announce is not None:
+                        self.announce(name, heads)
+                except OrbitError as e:
+                    self.last_error = e
+                    self._retry_at = time.monotonic() + self.retry_interval
+                    self._pins_dirty = True
+                    return
+                self._journal.pinned(name, heads)
+            if deferred:
+                self._pins_dirty = True
                 return
-            self._journal.pinned(name, heads)
-        self._pins_dirty = False
 
     # -- background retries ---------------------------------------------------------------------------------
 
     def _background(self) -> None:
         while not self._stop.is_set():
-            woke = self._wake.wait(self.retry_interval)
+            backoff = self._retry_at - time.monotonic()
+            self._wake.wait(backoff if backoff > 0 else self.retry_interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if not (self._has_pending or self._pins_dirty):
-                continue
-            if not woke and time.monotonic() < self._retry_at - 0.01:
-                continue
+            if time.monotonic() < self._retry_at or not (self._has_pending or self._pins_dirty):
+                continue  # after a failure, wait out the retry interval even when woken by writes
             with contextlib.suppress(OrbitError):  # recorded in last_error by _upload / _sync_pins
                 self.flush()
 

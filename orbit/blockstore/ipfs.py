@@ -206,13 +206,18 @@ class IpfsBlockStore:
                 if "not pinned" not in e.kubo_message.lower():
                     raise
 
-    def pinned(self, cids: Iterable[CID] = ()) -> dict[CID, str]:
-        """Return the node's pins (``cid -> type``), or only those among ``cids``.
+    def pinned(self, cids: Iterable[CID] | None = None) -> set[CID]:
+        """Return the node's recursive pins, or those among ``cids``.
+
+        Only recursive pins are listed: asking a node whether a CID is pinned *indirectly* makes it walk
+        every pinned DAG, which js-ipfs does path by path (it never ends on an orbit log of a few dozen
+        entries: the skip links multiply the paths).
 
         Raises:
             IpfsError: the node is unreachable or failed.
         """
-        return self.client.pin_ls(cids)
+        recursive = set(self.client.pin_ls(type="recursive"))
+        return recursive if cids is None else recursive & set(cids)
 
     def close(self) -> None:
         """Stop the worker threads and close the client if this store created it. Idempotent."""

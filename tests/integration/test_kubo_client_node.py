@@ -41,8 +41,6 @@ def test_block_round_trip_detects_the_put_parameter(kubo: KuboClient) -> None:
     assert kubo.block_get(cid) == block
     assert kubo.block_stat(cid) == len(block)
     assert kubo.block_has(cid)
-    assert kubo.block_rm([cid]) == [cid]
-    assert not kubo.block_has(cid)
 
 
 def test_missing_block_is_unavailable_within_the_timeout(kubo: KuboClient) -> None:
@@ -143,6 +141,13 @@ def test_two_nodes_connect_exchange_messages_and_blocks(
         block = unique("over bitswap")
         cid = b.block_put(block)
         assert a.block_get(cid, timeout=10) == block  # fetched from the other node, verified
+
+        # block/rm on a node without pins: js-ipfs checks a block against every recursive pin by
+        # walking the pinned DAGs path by path, which never ends for an orbit log's skip links (so
+        # orbit never removes blocks; the session node holds such pins)
+        assert b.block_rm([cid]) == [cid]
+        assert not b.block_has(cid, timeout=0.2)
+        b.block_rm([cid], force=True)  # force: a missing block is no error
 
         sub_b = b.pubsub_sub("orbit-dies")
         other.kill()  # a subscription on a node that dies ends with a clear error

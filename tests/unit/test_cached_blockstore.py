@@ -215,5 +215,8 @@ def test_pins_wait_for_uploads_and_move_with_heads(cached: CachedBlockStore, fak
     b, b_data = block("head b")
     cached.put(b, b_data)
     cached.pin("/orbitdb/x", [b])
+    assert fake.pins == {a: "recursive"}  # recorded; the background thread (here: flush) pins
+    assert cached.flush() == 0
     assert fake.pins == {b: "recursive"}  # moved with pin/update
+    assert cached.pinned("/orbitdb/x") == [b]
     assert "pin/update" in fake.endpoints()

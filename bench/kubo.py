@@ -1,0 +1,78 @@
+"""IPFS node suite: blocks through the Kubo HTTP RPC to a real node that this suite starts.
+
+The node is the project's test node (js-ipfs 0.66.1 from ``ipfs-node/``, installed once into
+``~/.cache/orbit/ipfs-node``), on loopback, in a temporary repository. Blocks are real log entries
+(signed, about 280 bytes each).
+
+- ``block_put_per_s``: ``IpfsBlockStore.put_many`` of ``n`` entry blocks, ``concurrency`` in flight.
+- ``block_put_sequential_per_s``: the same, one ``block/put`` at a time.
+- ``block_get_many_per_s``: ``get_many`` of the ``n`` blocks, held by the node, by a new client and
+  store (nothing cached), with the concurrency that measured best.
+- ``get_many_per_s_by_concurrency``: ``get_many`` of a 1,000-block sample at each concurrency tried.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
+from ipfs_log.cid import CID
+from orbit.blockstore.ipfs import DEFAULT_CONCURRENCY, IpfsBlockStore
+from orbit.kubo import KuboClient
+from tests.ipfs_node import IpfsNode
+
+CONCURRENCIES = (1, 4, 8, 16, 32)
+SAMPLE = 1_000
+
+
+def entry_blocks(n: int) -> list[tuple[CID, bytes]]:
+    """``n`` real log entries (signed, with next and refs links), as blocks."""
+    identity = Identity.from_seed(b"bench-kubo".ljust(32, b"\0"))
+    log = Log(identity, MemoryBlockStore(), log_id="bench-kubo", access=WriteList([identity.public_key]))
+    log.append_many({"op": "ADD", "value": f"event {i}"} for i in range(n))
+    return [(entry.cid, entry.block) for entry in log]
+
+
+def _get_rate(api: str, cids: list[CID], concurrency: int) -> float:
+    with IpfsBlockStore(KuboClient(api, block_timeout=10), concurrency=concurrency) as store:
+        started = time.perf_counter()
+        got = store.get_many(cids)
+        elapsed = time.perf_counter() - started
+    if len(got) != len(cids):
+        raise RuntimeError(f"the node returned {len(got)} of {len(cids)} blocks")
+    return len(cids) / elapsed
+
+
+def run(n: int) -> dict[str, Any]:
+    blocks = entry_blocks(n)
+    cids = [cid for cid, _ in blocks]
+    result: dict[str, Any] = {"n": n, "node": "js-ipfs 0.66.1 (Kubo RPC)"}
+    with tempfile.TemporaryDirectory(prefix="orbit-bench-kubo-") as tmp:
+        node = IpfsNode(Path(tmp) / "repo")
+        started = time.perf_counter()
+        node.start()
+        result["node_start_s"] = round(time.perf_counter() - started, 2)
+        try:
+            sequential = blocks[: min(n, SAMPLE)]
+            with IpfsBlockStore(KuboClient(node.api_url), concurrency=1) as store:
+                t = time.perf_counter()
+                for cid, block in sequential:
+                    store.put(cid, block)
+                result["block_put_sequential_per_s"] = round(len(sequential) / (time.perf_counter() - t))
+            with IpfsBlockStore(KuboClient(node.api_url), concurrency=DEFAULT_CONCURRENCY) as store:
+                t = time.perf_counter()
+                store.put_many(blocks)
+                result["block_put_per_s"] = round(n / (time.perf_counter() - t))
+            sample = cids[: min(n, SAMPLE)]
+            by_concurrency = {c: round(_get_rate(node.api_url, sample, c)) for c in CONCURRENCIES}
+            best = max(by_concurrency, key=lambda c: by_concurrency[c])
+            result["get_many_per_s_by_concurrency"] = by_concurrency
+            result["concurrency"] = best
+            result["default_concurrency"] = DEFAULT_CONCURRENCY
+            result["block_get_many_per_s"] = round(_get_rate(node.api_url, cids, best))
+        finally:
+            node.stop()
+    return result

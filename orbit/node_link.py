@@ -1,0 +1,270 @@
+"""What ``OrbitDB(directory, ipfs=…)`` does with an IPFS node: uploads, pins, heads, open by address.
+
+- **Writes** stay local-first: every batch of entries a database commits is first recorded in the
+  upload journal (:class:`~orbit.blockstore.cached.CachedBlockStore`), then committed to the local
+  store, and uploaded by a background thread; a write is acknowledged once it is durable locally, and
+  what could not reach the node yet is retried, never lost.
+- **Pins**: each database's manifest and heads are pinned recursively on the node (one pin per head
+  keeps the whole log: ``next`` and ``refs`` are IPLD links), moved as the heads change, once the
+  uploads they need have gone through.
+- **Heads on the node**: after pinning, the heads are written to the node's MFS at
+  ``/orbit/<manifest CID>`` (a DAG-CBOR record ``{v: 1, address, heads: [CID…]}``), so another
+  directory (or machine) using the same node can open the database by address. The record only says
+  where to start: every entry fetched from the node is verified as usual.
+- **Open by address** from a directory that lacks the database: the manifest is fetched from the node
+  (hash-checked), then the log from the recorded heads — in bulk with ``dag/export`` (one request; the
+  CAR's blocks are hash-checked) and block by block for whatever the export lacked — every entry
+  verified by the log, with the progress callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ipfs_log.blockstore import BlockStore, MemoryBlockStore
+from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.entry import Entry
+from ipfs_log.errors import BlockNotFoundError, CodecError, OrbitError
+from ipfs_log.log import LogStorage, Progress
+from orbit.blockstore.cached import CachedBlockStore
+from orbit.blockstore.ipfs import IpfsBlockStore
+from orbit.blockstore.local import LocalBlockStore
+from orbit.car import read_car
+from orbit.errors import CarError, IpfsError, IpfsResponseError
+from orbit.kubo import KuboClient
+
+if TYPE_CHECKING:
+    from orbit.database import Database
+
+__all__ = ["HEADS_DIR", "MAX_EXPORT_BYTES", "NodeLink"]
+
+HEADS_DIR: Final = "/orbit"
+"""The MFS directory where each database's heads are recorded, one file per manifest CID."""
+MAX_EXPORT_BYTES: Final = 256 << 20
+"""Largest ``dag/export`` read into memory when opening from the node; bigger logs go block by block."""
+_MAX_HEADS: Final = 256
+
+_log = logging.getLogger(__name__)
+
+
+class _Chain:
+    """A read-only BlockStore that asks each store in turn for what the earlier ones lacked."""
+
+    def __init__(self, *stores: BlockStore) -> None:
+        self.stores = stores
+
+    def get(self, cid: CID) -> bytes:
+        for store in self.stores:
+            try:
+                return store.get(cid)
+            except BlockNotFoundError:
+                continue
+        raise BlockNotFoundError(cid)
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        rest, found = list(cids), {}
+        for store in self.stores:
+            if not rest:
+                break
+            found.update(store.get_many(rest))
+            rest = [c for c in rest if c not in found]
+        return found
+
+    def put(self, cid: CID, block: bytes) -> None:
+        raise NotImplementedError("read-only")
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        raise NotImplementedError("read-only")
+
+    def has(self, cid: CID) -> bool:
+        return any(store.has(cid) for store in self.stores)
+
+
+class _UploadingStorage:
+    """A log's storage that journals the entries for upload before the local commit, then asks for pins."""
+
+    def __init__(self, inner: LogStorage, link: NodeLink, address: str, manifest: CID) -> None:
+        self.inner = inner
+        self.link = link
+        self.address = address
+        self.manifest = manifest
+
+    def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
+        self.link.uploads.queue_upload((e.cid, e.block) for e in entries)
+        self.inner.commit(entries, heads, first)
+        try:  # the write is durable now: a failure from here on must not undo it
+            self.link.uploads.pin(self.address, [self.manifest, *heads])
+        except OrbitError as e:
+            _log.warning("pins of %s not recorded (retried at the next write): %s", self.address, e)
+
+
+class NodeLink:
+    """An OrbitDB directory's link to an IPFS node (see the module documentation).
+
+    Args:
+        directory: the OrbitDB directory (the upload journal lives there).
+        local: the directory's local store.
+        ipfs: a :class:`~orbit.kubo.KuboClient`, or the node's API address.
+        retry_interval: seconds between upload retries after a failure.
+        close_timeout: how long :meth:`close` waits for pending uploads and pins.
+
+    Raises:
+        IpfsAddressError: ``ipfs`` is an address that is not understood.
+        BlockStoreError: the upload journal cannot be opened.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        local: LocalBlockStore,
+        ipfs: KuboClient | str,
+        *,
+        retry_interval: float = 5.0,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self._owns_client = not isinstance(ipfs, KuboClient)
+        self.client = ipfs if isinstance(ipfs, KuboClient) else KuboClient(ipfs)
+        self.store = IpfsBlockStore(self.client)
+        self.close_timeout = close_timeout
+        self.uploads = CachedBlockStore(
+            local, self.store, directory, retry_interval=retry_interval, announce=self._announce
+        )
+
+    # -- heads records --------------------------------------------------------------------------------
+
+    @staticmethod
+    def heads_path(manifest: CID) -> str:
+        """The MFS path of a database's heads record."""
+        return f"{HEADS_DIR}/{manifest.encode('base58btc')}"
+
+    def _announce(self, address: str, pins: list[CID]) -> None:
+        manifest = pins[0]
+        heads: list[IPLDKind] = list(pins[1:])
+        record = encode({"v": 1, "address": address, "heads": heads})
+        self.client.files_write(self.heads_path(manifest), record)
+
+    def heads_of(self, address: str, manifest: CID) -> list[CID]:
+        """Return the heads recorded on the node for a database (empty if none are).
+
+        Raises:
+            IpfsResponseError: the record is malformed or names another database.
+            IpfsError: the node is unreachable or failed.
+        """
+        path = self.heads_path(manifest)
+        data = self.client.files_read(path, max_bytes=64 << 10)
+        if data is None:
+            return []
+        try:
+            record: Any = decode(data)
+        except CodecError as e:
+            raise IpfsResponseError(f"heads record {path} is not DAG-CBOR: {e}", "files/read") from e
+        heads = record.get("heads") if isinstance(record, dict) else None
+        if (
+            not isinstance(record, dict)
+            or record.get("address") != address
+            or not isinstance(heads, list)
+            or len(heads) > _MAX_HEADS
+            or not all(type(h) is CID and h.is_entry_cid for h in heads)
+        ):
+            raise IpfsResponseError(
+                f"heads record {path} is malformed or names another database", "files/read"
+            )
+        return list(heads)
+
+    # -- databases ----------------------------------------------------------------------------------------
+
+    def manifest_block(self, cid: CID) -> bytes | None:
+        """Return a manifest block from the node (hash-checked), or None if the node does not produce it.
+
+        Raises:
+            IpfsError: the node is unreachable or failed.
+        """
+        try:
+            return self.store.get(cid)
+        except BlockNotFoundError:
+            return None
+
+    def attach(self, db: Database[Any], progress: Progress | None = None, *, by_address: bool = True) -> None:
+        """Link an opened database to the node: fetch its log if it is new here, then upload and pin.
+
+        A database opened by name (``by_address=False``) also opens while the node is down, slow or
+        failing (local-first: its log is looked up on the node only if that works); one opened by
+        address fails instead, since its log would be missing.
+
+        Raises:
+            EntryRejectedError: an entry from the node failed verification; nothing was admitted.
+            BlockNotFoundError: the node lacks blocks the recorded heads need; what was complete was
+                admitted.
+            IpfsError: the node is unreachable or failed while fetching.
+            BlockStoreError: the upload journal failed.
+        """
+        manifest = db.manifest
+        log = db.store.log
+        if len(log) == 0:
+            try:
+                heads = self.heads_of(db.address, manifest.cid)
+            except IpfsError as e:
+                if by_address:
+                    raise
+                _log.warning("%s: opened without looking on the IPFS node: %s", db.address, e)
+                heads = []
+            if heads:
+                self.fetch(db, heads, progress)
+        self.uploads.queue_upload([(manifest.cid, manifest.block)])
+        log.storage = _UploadingStorage(log.storage, self, db.address, manifest.cid)
+        self.uploads.pin(db.address, [manifest.cid, *log.head_cids])
+
+    def fetch(self, db: Database[Any], heads: list[CID], progress: Progress | None = None) -> list[Entry]:
+        """Fetch, verify and admit a database's log from the node, starting at ``heads``.
+
+        First in bulk (``dag/export`` of each head, up to :data:`MAX_EXPORT_BYTES`), then block by
+        block (``block/get``, concurrently) for anything the export did not bring.
+
+        Raises:
+            EntryRejectedError: an entry failed verification; nothing was admitted.
+            BlockNotFoundError: blocks are missing on the node; what was complete was admitted.
+            IpfsError: the node is unreachable or failed.
+        """
+        bulk = MemoryBlockStore()
+        for head in heads:
+            if bulk.has(head):
+                continue
+            try:
+                with tempfile.TemporaryFile() as car:
+                    self.client.dag_export(head, car, max_bytes=MAX_EXPORT_BYTES)
+                    car.seek(0)
+                    _, blocks = read_car(car.read())
+                bulk.put_many(blocks.items())
+            except (IpfsError, CarError) as e:  # the block-by-block path fetches what is left
+                _log.info("dag/export of %s failed, fetching block by block: %s", head, e)
+        return db.join_heads(heads, source=_Chain(bulk, self.store), progress=progress)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait, at most ``timeout`` seconds, for every pending upload and pin to reach the node.
+
+        Returns:
+            True if everything reached the node in time.
+        """
+        return self.uploads.wait_uploaded(timeout)
+
+    def close(self) -> None:
+        """Give pending uploads ``close_timeout`` seconds, then stop; what is left stays journaled.
+
+        If the last upload failed (the node is down), it does not wait at all.
+        """
+        try:
+            if not self.uploads.backing_off:
+                self.flush(self.close_timeout)
+        finally:
+            self.uploads.close()
+            self.store.close()
+            if self._owns_client:
+                self.client.close()
+
+    def __repr__(self) -> str:
+        return f"NodeLink({self.client.base_url!r})"

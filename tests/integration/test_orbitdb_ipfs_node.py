@@ -1,0 +1,44 @@
+"""OrbitDB(directory, ipfs=…) on the real node: a database written with ipfs=, closed, and opened by
+address from another directory with the same node reads the same state; its heads are pinned."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orbit import OrbitDB
+from orbit.kubo import KuboClient
+from tests.conftest import ALICE, BOB
+from tests.ipfs_node import IpfsNode
+
+
+def test_written_with_ipfs_opened_by_address_elsewhere(ipfs_node: IpfsNode, tmp_path: Path) -> None:
+    name = f"settings-{os.urandom(4).hex()}"
+    with OrbitDB(tmp_path / "alice", identity=ALICE, ipfs=ipfs_node.api_url) as alice:
+        kv = alice.open(name, type="keyvalue")
+        for i in range(60):
+            kv.put(f"key {i % 20}", i)
+        kv.delete("key 0")
+        events = alice.open(f"{name}-events", type="eventlog")
+        for i in range(100):
+            events.add({"i": i})
+        assert alice.ipfs is not None
+        assert alice.ipfs.flush(60), alice.ipfs.uploads.pending_errors()
+        kv_state, kv_heads, kv_address = kv.all(), kv.heads(), kv.address
+        ev_values, ev_heads, ev_address = [e.value for e in events.all()], events.heads(), events.address
+        manifests = [kv.manifest.cid, events.manifest.cid]
+
+    with KuboClient(ipfs_node.api_url) as kubo:
+        recursive = kubo.pin_ls(type="recursive")  # `pin/ls`: the heads, recursively
+        assert set(kv_heads + ev_heads + manifests) <= set(recursive)
+        assert all(recursive[c] == "recursive" for c in kv_heads + ev_heads)
+
+    progress: list[int] = []
+    with OrbitDB(tmp_path / "bob", identity=BOB, ipfs=ipfs_node.api_multiaddr) as bob:
+        copy = bob.open(kv_address, type="keyvalue", progress=progress.append)
+        assert copy.all() == kv_state
+        assert copy.heads() == kv_heads
+        assert progress[-1] == 61
+        copied_events = bob.open(ev_address, type="eventlog")
+        assert [e.value for e in copied_events.all()] == ev_values
+        assert copied_events.heads() == ev_heads
