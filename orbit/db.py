@@ -24,7 +24,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self, overload
@@ -53,6 +53,7 @@ from orbit.keystore import Keystore
 from orbit.kubo import KuboClient
 from orbit.node_link import NodeLink
 from orbit.persisted import open_log
+from orbit.replicator import Replicator
 from orbit.storage.checkpoints import Checkpoints
 from orbit.storage.fmt import check_format, stamp_format
 from orbit.storage.logs import LogRecords
@@ -82,6 +83,12 @@ class OrbitDB:
             ``"/ip4/127.0.0.1/tcp/5001"``) or a :class:`~orbit.kubo.KuboClient`. Writes stay local-first
             and are uploaded in the background; heads are pinned; databases this directory lacks are
             opened by address from the node (see :mod:`orbit.node_link`).
+        replicate: with ``ipfs``, keep every open database in sync with its peers through the node
+            (a :class:`~orbit.replicator.Replicator` per database; ``open(..., replicate=False)`` turns
+            it off for one database).
+        replication: options for each database's :class:`~orbit.replicator.Replicator` (``interval``:
+            seconds between periodic announcements of the heads, 30 by default; ``peer_poll``,
+            ``retry``, ``max_retry``, ``close_timeout``).
 
     Raises:
         DatabaseLockedError: another OrbitDB, in this or another process, has the directory open.
@@ -100,6 +107,8 @@ class OrbitDB:
         sync: bool = False,
         checkpoint_every: int = CHECKPOINT_EVERY,
         ipfs: str | KuboClient | None = None,
+        replicate: bool = True,
+        replication: Mapping[str, float] | None = None,
     ) -> None:
         self.directory = Path(directory)
         try:
@@ -131,6 +140,8 @@ class OrbitDB:
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
             self.ipfs: NodeLink | None = None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs)
+            self.replicate = replicate
+            self.replication = dict(replication or {})
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -219,7 +230,9 @@ class OrbitDB:
             write: who may write: public keys (bytes or ``did:key``), or ``"*"``; default: this identity.
             meta: free-form IPLD metadata stored in the manifest (part of the address).
             **options: passed to the store type's constructor; with ``ipfs=``, ``progress`` is called
-                with the number of entries verified while a database new here is fetched from the node.
+                with the number of entries verified while a database new here is fetched from the node
+                (and during the replicator's long fetches), and ``replicate=False`` opens the database
+                without a replicator.
 
         Returns:
             The database, typed by ``type`` (:class:`KeyValueDatabase`, ...). Opening an open
@@ -236,6 +249,7 @@ class OrbitDB:
             BlockStoreError: the store cannot be read or written.
         """
         progress = options.pop("progress", None)
+        replicate = bool(options.pop("replicate", self.replicate))
         with self.lock:
             self._check_open()
             if is_address(name):
@@ -285,6 +299,14 @@ class OrbitDB:
         if self.ipfs is not None:
             try:  # fetching from the node runs outside the lock (the join takes it to admit)
                 self.ipfs.attach(db, progress, by_address=is_address(name))
+                if replicate and db.replicator is None:
+                    o = self.replication
+                    db.replicator = Replicator(
+                        db, self.ipfs.client, self.ipfs.store, progress=progress,
+                        interval=o.get("interval", 30.0), peer_poll=o.get("peer_poll", 1.0),
+                        retry=o.get("retry", 0.5), max_retry=o.get("max_retry", 30.0),
+                        close_timeout=o.get("close_timeout", 2.0),
+                    ).start()  # fmt: skip
             except BaseException:
                 db.close()
                 raise

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from ipfs_log import CID, Entry, Identity, Log, encode
-from orbit import Database, KuboClient, OrbitDB, ReplicationTimeoutError, Replicator
-from orbit.blockstore.ipfs import IpfsBlockStore
+from orbit import Database, KuboClient, OrbitDB, ReplicationError, ReplicationTimeoutError, Replicator
 from orbit.replicator import Announcement
 from stores import STORE_TYPES
 from tests.conftest import ALICE, BOB, CAROL, MALLORY
@@ -25,28 +24,24 @@ WRITERS = [ALICE.did, BOB.did, CAROL.did]
 
 
 class Peer:
-    """One replica: its node, its directory, one database and its replicator."""
+    """One replica: its node, its OrbitDB directory linked to the node, one database and its replicator."""
 
     def __init__(self, node: IpfsNode, directory: Path, identity: Identity) -> None:
         self.node = node
         self.client = KuboClient(node.api_url, block_timeout=5.0)
-        self.remote = IpfsBlockStore(self.client)
-        self.orbit = OrbitDB(directory, identity=identity)
+        options = {"interval": 1.0, "peer_poll": 0.3, "retry": 0.2, "max_retry": 2.0}
+        self.orbit = OrbitDB(directory, identity=identity, ipfs=self.client, replication=options)
         self.db: Any = None
         self.replicator: Replicator | None = None
 
     def open(self, name: str, type: str, **options: Any) -> Any:
         self.db = self.orbit.open(name, type=type, write=WRITERS, **options)
-        self.replicator = Replicator(
-            self.db, self.client, self.remote, interval=1.0, peer_poll=0.3, retry=0.2, max_retry=2.0,
-            pin=lambda heads: self.remote.pin(heads),
-        ).start()  # fmt: skip
-        self.db.replicator = self.replicator
+        self.replicator = self.db.replicator  # on by default with ipfs=
+        assert self.replicator is not None
         return self.db
 
     def close(self) -> None:
         self.orbit.close()
-        self.remote.close()
         self.client.close()
 
 
@@ -252,6 +247,16 @@ def test_hostile_peer_is_counted_and_ignored(
     assert db.all() == {"first": 1, "second": 2}
     assert forged.cid not in db.log
     assert forged.cid not in da.log
+
+
+def test_replicate_false_opens_without_a_replicator(
+    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+) -> None:
+    a = peers(nodes[0], ALICE)
+    db = a.orbit.open("quiet", type="keyvalue", write=WRITERS, replicate=False)
+    assert db.replicator is None
+    with pytest.raises(ReplicationError, match="not replicated"):
+        db.replication_status()
 
 
 def test_wait_for_times_out_clearly(
