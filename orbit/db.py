@@ -86,6 +86,8 @@ class OrbitDB:
         replicate: with ``ipfs``, keep every open database in sync with its peers through the node
             (a :class:`~orbit.replicator.Replicator` per database; ``open(..., replicate=False)`` turns
             it off for one database).
+        pin: with ``ipfs``, pin each database's manifest and heads recursively on the node (the node
+            then keeps the whole log).
         replication: options for each database's :class:`~orbit.replicator.Replicator` (``interval``:
             seconds between periodic announcements of the heads, 30 by default; ``peer_poll``,
             ``retry``, ``max_retry``, ``close_timeout``).
@@ -108,6 +110,7 @@ class OrbitDB:
         checkpoint_every: int = CHECKPOINT_EVERY,
         ipfs: str | KuboClient | None = None,
         replicate: bool = True,
+        pin: bool = True,
         replication: Mapping[str, float] | None = None,
     ) -> None:
         self.directory = Path(directory)
@@ -139,7 +142,9 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
-            self.ipfs: NodeLink | None = None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs)
+            self.ipfs: NodeLink | None = (
+                None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs, pin=pin)
+            )
             self.replicate = replicate
             self.replication = dict(replication or {})
         except BaseException:
@@ -302,7 +307,7 @@ class OrbitDB:
                 if replicate and db.replicator is None:
                     o = self.replication
                     db.replicator = Replicator(
-                        db, self.ipfs.client, self.ipfs.store, progress=progress,
+                        db, self.ipfs.client, self.ipfs.store, progress=progress, upload=False,
                         interval=o.get("interval", 30.0), peer_poll=o.get("peer_poll", 1.0),
                         retry=o.get("retry", 0.5), max_retry=o.get("max_retry", 30.0),
                         close_timeout=o.get("close_timeout", 2.0),

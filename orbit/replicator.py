@@ -299,6 +299,9 @@ class Replicator:
         max_retry: the longest backoff.
         pin: called with the new heads after entries were admitted (e.g. to pin them on the node).
         progress: called during a long fetch with the number of entries verified so far.
+        upload: put new local entries on the node before announcing them (off when something else
+            uploads them, as ``OrbitDB(ipfs=...)`` does in the background: announcements inline the
+            newest entries, so peers need not wait for the node).
         close_timeout: how long :meth:`close` waits for each thread.
     """
 
@@ -314,8 +317,10 @@ class Replicator:
         max_retry: float = 30.0,
         pin: Callable[[list[CID]], None] | None = None,
         progress: Callable[[int], None] | None = None,
+        upload: bool = True,
         close_timeout: float = 2.0,
     ) -> None:
+        self.upload = upload
         self.db = db
         self.client = client
         self.topic = db.address
@@ -826,7 +831,8 @@ class Replicator:
         with self._state:
             fresh, self._fresh = self._fresh, []
         try:  # what is announced must be on the node, for peers that fetch rather than read it inline
-            self._remote.put_many((e.cid, e.block) for e in fresh)
+            if self.upload:
+                self._remote.put_many((e.cid, e.block) for e in fresh)
         except OrbitError as e:
             self._error(f"cannot put new entries on the node: {e}")
             with self._state:
