@@ -82,6 +82,7 @@ class OrbitDB:
             ``"/ip4/127.0.0.1/tcp/5001"``) or a :class:`~orbit.kubo.KuboClient`. Writes stay local-first
             and are uploaded in the background; heads are pinned; databases this directory lacks are
             opened by address from the node (see :mod:`orbit.node_link`).
+        pin: with ``ipfs``, pin each database's manifest and heads recursively on the node.
 
     Raises:
         DatabaseLockedError: another OrbitDB, in this or another process, has the directory open.
@@ -100,6 +101,7 @@ class OrbitDB:
         sync: bool = False,
         checkpoint_every: int = CHECKPOINT_EVERY,
         ipfs: str | KuboClient | None = None,
+        pin: bool = True,
     ) -> None:
         self.directory = Path(directory)
         try:
@@ -130,7 +132,9 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
-            self.ipfs: NodeLink | None = None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs)
+            self.ipfs: NodeLink | None = (
+                None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs, pin=pin)
+            )
         except BaseException:
             os.close(self._lock_fd)
             raise

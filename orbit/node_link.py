@@ -112,6 +112,7 @@ class NodeLink:
         ipfs: a :class:`~orbit.kubo.KuboClient`, or the node's API address.
         retry_interval: seconds between upload retries after a failure.
         close_timeout: how long :meth:`close` waits for pending uploads and pins.
+        pin: pin each database's manifest and heads recursively (heads are recorded either way).
 
     Raises:
         IpfsAddressError: ``ipfs`` is an address that is not understood.
@@ -126,13 +127,14 @@ class NodeLink:
         *,
         retry_interval: float = 5.0,
         close_timeout: float = 5.0,
+        pin: bool = True,
     ) -> None:
         self._owns_client = not isinstance(ipfs, KuboClient)
         self.client = ipfs if isinstance(ipfs, KuboClient) else KuboClient(ipfs)
         self.store = IpfsBlockStore(self.client)
         self.close_timeout = close_timeout
         self.uploads = CachedBlockStore(
-            local, self.store, directory, retry_interval=retry_interval, announce=self._announce
+            local, self.store, directory, retry_interval=retry_interval, announce=self._announce, pin=pin
         )
 
     # -- heads records --------------------------------------------------------------------------------
