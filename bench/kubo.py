@@ -9,6 +9,11 @@ The node is the project's test node (js-ipfs 0.66.1 from ``ipfs-node/``, install
 - ``block_get_many_per_s``: ``get_many`` of the ``n`` blocks, held by the node, by a new client and
   store (nothing cached), with the concurrency that measured best.
 - ``get_many_per_s_by_concurrency``: ``get_many`` of a 1,000-block sample at each concurrency tried.
+- ``upload_per_s``: an ``OrbitDB(…, ipfs=…, pin=False)`` eventlog of ``n`` entries (one batch), uploaded
+  by the background uploader until every block is on the node and the heads record is written (no pin:
+  js-ipfs cannot pin a 10k-entry orbit log, see README).
+- ``load_10k_ms``: open that eventlog by address from a fresh directory (its blocks are only on the
+  node) and read every value: manifest, heads record, ``dag/export``, verification of every entry.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
 from ipfs_log.cid import CID
+from orbit import OrbitDB
 from orbit.blockstore.ipfs import DEFAULT_CONCURRENCY, IpfsBlockStore
 from orbit.kubo import KuboClient
 from tests.ipfs_node import IpfsNode
@@ -44,6 +50,31 @@ def _get_rate(api: str, cids: list[CID], concurrency: int) -> float:
     if len(got) != len(cids):
         raise RuntimeError(f"the node returned {len(got)} of {len(cids)} blocks")
     return len(cids) / elapsed
+
+
+def _orbitdb_load(api: str, tmp: Path, n: int) -> dict[str, Any]:
+    writer = Identity.from_seed(b"bench-kubo-writer".ljust(32, b"\0"))
+    # pin=False: js-ipfs cannot pin a 10k-entry orbit log (its recursive walk runs out of file
+    # descriptors after minutes of work, which would stall the node during the load below)
+    with OrbitDB(tmp / "writer", identity=writer, ipfs=api, pin=False) as orbit:
+        events = orbit.open("bench-events", type="eventlog")
+        t = time.perf_counter()
+        with events.batch() as batch:
+            for i in range(n):
+                batch.add({"event": i})
+        link = orbit.ipfs
+        assert link is not None
+        if not link.flush(900):  # every block on the node, and the heads record written
+            raise RuntimeError(f"uploads did not finish: {link.uploads.pending_errors()}")
+        upload_s = time.perf_counter() - t
+        address = events.address
+    t = time.perf_counter()
+    with OrbitDB(tmp / "reader", ipfs=api, pin=False) as reader:
+        values = [event.value for event in reader.open(address, type="eventlog").iter()]
+        load_ms = (time.perf_counter() - t) * 1000
+    if len(values) != n:
+        raise RuntimeError(f"loaded {len(values)} of {n} entries")
+    return {"upload_per_s": round(n / upload_s), f"load_{n // 1000}k_ms": round(load_ms)}
 
 
 def run(n: int) -> dict[str, Any]:
@@ -73,6 +104,7 @@ def run(n: int) -> dict[str, Any]:
             result["concurrency"] = best
             result["default_concurrency"] = DEFAULT_CONCURRENCY
             result["block_get_many_per_s"] = round(_get_rate(node.api_url, cids, best))
+            result.update(_orbitdb_load(node.api_url, Path(tmp), n))
         finally:
             node.stop()
     return result

@@ -34,6 +34,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -345,7 +346,19 @@ class KuboClient:
     # -- bounded readers ------------------------------------------------------------------------------
 
     @staticmethod
-    def _read_bytes(response: httpx.Response, limit: int, endpoint: str, cid: object = None) -> bytes:
+    def _check_deadline(deadline: float | None, endpoint: str, cid: object) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise IpfsTimeoutError("the answer is taking too long (overall time limit)", endpoint, cid)
+
+    @classmethod
+    def _read_bytes(
+        cls,
+        response: httpx.Response,
+        limit: int,
+        endpoint: str,
+        cid: object = None,
+        deadline: float | None = None,
+    ) -> bytes:
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise IpfsResponseError(
@@ -358,11 +371,25 @@ class KuboClient:
             if size > limit:
                 raise IpfsResponseError(f"answer is over the {limit}-byte limit", endpoint, cid)
             parts.append(chunk)
+            cls._check_deadline(deadline, endpoint, cid)
         return b"".join(parts)
 
-    def _json(self, endpoint: str, *, params: Any = None, files: Any = None, cid: object = None) -> Any:
+    def _deadline(self, total: float | None) -> float:
+        """The overall time limit of a call: ``total`` seconds, or four times the per-read timeout."""
+        return time.monotonic() + (4 * self.timeout if total is None else total)
+
+    def _json(
+        self,
+        endpoint: str,
+        *,
+        params: Any = None,
+        files: Any = None,
+        cid: object = None,
+        total: float | None = None,
+    ) -> Any:
+        deadline = self._deadline(total)
         with self._call(endpoint, params=params, files=files, cid=cid) as response:
-            body = self._read_bytes(response, MAX_JSON_BYTES, endpoint, cid)
+            body = self._read_bytes(response, MAX_JSON_BYTES, endpoint, cid, deadline)
         if not body.strip():
             return None
         try:
@@ -370,11 +397,18 @@ class KuboClient:
         except ValueError as e:
             raise IpfsResponseError(f"answer is not JSON ({e}): {body[:80]!r}", endpoint, cid) from e
 
-    @staticmethod
-    def _lines(response: httpx.Response, endpoint: str, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    @classmethod
+    def _lines(
+        cls,
+        response: httpx.Response,
+        endpoint: str,
+        limit: int = MAX_LINE_BYTES,
+        deadline: float | None = None,
+    ) -> Iterator[bytes]:
         """Yield the non-empty lines of a streamed answer, each at most ``limit`` bytes."""
         buffer = b""
         for chunk in response.iter_bytes():
+            cls._check_deadline(deadline, endpoint, None)
             buffer += chunk
             while True:
                 end = buffer.find(b"\n")
@@ -389,10 +423,17 @@ class KuboClient:
             yield buffer.strip()
 
     def _ndjson(
-        self, endpoint: str, *, params: Any = None, files: Any = None, cid: object = None
+        self,
+        endpoint: str,
+        *,
+        params: Any = None,
+        files: Any = None,
+        cid: object = None,
+        total: float | None = None,
     ) -> list[Any]:
+        deadline = self._deadline(total)
         with self._call(endpoint, params=params, files=files, cid=cid) as response:
-            lines = list(self._lines(response, endpoint))
+            lines = list(self._lines(response, endpoint, deadline=deadline))
         return [_loads(line, endpoint, cid) for line in lines]
 
     # -- node ---------------------------------------------------------------------------------------------
@@ -499,7 +540,9 @@ class KuboClient:
             with self._call(
                 "block/get", params=params, cid=cid, read_timeout=wait + self.timeout
             ) as response:
-                block = self._read_bytes(response, MAX_BLOCK_BYTES, "block/get", cid)
+                block = self._read_bytes(
+                    response, MAX_BLOCK_BYTES, "block/get", cid, self._deadline(wait + self.timeout)
+                )
         except IpfsHttpError as e:
             if _is_not_found(e):
                 raise IpfsBlockUnavailableError(
@@ -592,7 +635,9 @@ class KuboClient:
             ("recursive", "true" if recursive else "false"),
             ("timeout", f"{max(1, int(wait * 1000))}ms"),
         ]
-        answer = self._json("pin/add", params=params, cid=wanted[0] if len(wanted) == 1 else None)
+        answer = self._json(
+            "pin/add", params=params, cid=wanted[0] if len(wanted) == 1 else None, total=wait + self.timeout
+        )
         return _cid_list(answer, "Pins", "pin/add")
 
     def pin_rm(self, cids: Iterable[CID], *, recursive: bool = True) -> list[CID]:
@@ -662,8 +707,12 @@ class KuboClient:
 
     # -- DAGs and CAR files -----------------------------------------------------------------------------
 
-    def dag_import(self, car: str | os.PathLike[str] | IO[bytes], *, pin_roots: bool = True) -> list[CID]:
+    def dag_import(
+        self, car: str | os.PathLike[str] | IO[bytes], *, pin_roots: bool = True, timeout: float | None = None
+    ) -> list[CID]:
         """Import a CARv1 file (streamed from disk or a binary file object); return its root CIDs.
+
+        ``timeout`` bounds the whole call (default: ten times the client timeout).
 
         Raises:
             IpfsHttpError: the node rejected the file or could not pin a root.
@@ -672,7 +721,12 @@ class KuboClient:
         params = {"pin-roots": "true" if pin_roots else "false"}
         with contextlib.ExitStack() as stack:
             handle = stack.enter_context(open(car, "rb")) if isinstance(car, (str, os.PathLike)) else car
-            records = self._ndjson("dag/import", params=params, files={"file": ("orbit.car", handle)})
+            records = self._ndjson(
+                "dag/import",
+                params=params,
+                files={"file": ("orbit.car", handle)},
+                total=10 * self.timeout if timeout is None else timeout,
+            )
         roots: list[CID] = []
         for record in records:
             root = record.get("Root") if isinstance(record, dict) else None
@@ -701,11 +755,13 @@ class KuboClient:
         *,
         timeout: float | None = None,
         max_bytes: int = 1 << 40,
+        total_timeout: float | None = None,
     ) -> int:
         """Stream ``dag/export`` of ``root`` (a CARv1 file) into ``dest``; return the bytes written.
 
         The file is not verified here: read it with :func:`orbit.car.read_car` or import it into a
-        database, which check every block. ``timeout`` bounds each read (default: the client timeout).
+        database, which check every block. ``timeout`` bounds each read (default: the client timeout),
+        ``total_timeout`` the whole export (default: no overall bound; ``max_bytes`` bounds its size).
 
         Raises:
             IpfsError: the call failed, stalled, or the answer exceeded ``max_bytes``.
@@ -716,7 +772,9 @@ class KuboClient:
             out = stack.enter_context(open(dest, "wb")) if isinstance(dest, (str, os.PathLike)) else dest
             params = {"arg": str(root), "timeout": f"{max(1, int(wait * 1000))}ms"}
             with self._call("dag/export", params=params, cid=root, read_timeout=wait) as response:
+                deadline = None if total_timeout is None else time.monotonic() + total_timeout
                 for chunk in response.iter_bytes():
+                    self._check_deadline(deadline, "dag/export", root)
                     written += len(chunk)
                     if written > max_bytes:
                         raise IpfsResponseError(f"export is over {max_bytes} bytes", "dag/export", root)

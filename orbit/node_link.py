@@ -97,8 +97,6 @@ class _UploadingStorage:
     def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
         self.link.uploads.queue_upload((e.cid, e.block) for e in entries)
         self.inner.commit(entries, heads, first)
-        if not self.link.pin:
-            return
         try:  # the write is durable now: a failure from here on must not undo it
             self.link.uploads.pin(self.address, [self.manifest, *heads])
         except OrbitError as e:
@@ -114,8 +112,8 @@ class NodeLink:
         ipfs: a :class:`~orbit.kubo.KuboClient`, or the node's API address.
         retry_interval: seconds between upload retries after a failure.
         close_timeout: how long :meth:`close` waits for pending uploads and pins.
-        pin: pin each database's manifest and heads recursively (js-ipfs walks a pinned DAG path by
-            path, which takes very long on large logs with skip links; Kubo walks each block once).
+        pin: pin each database's manifest and heads recursively (heads are recorded either way; js-ipfs
+            walks a pinned DAG path by path, which takes very long on large skip-linked logs).
 
     Raises:
         IpfsAddressError: ``ipfs`` is an address that is not understood.
@@ -138,7 +136,7 @@ class NodeLink:
         self.store = IpfsBlockStore(self.client)
         self.close_timeout = close_timeout
         self.uploads = CachedBlockStore(
-            local, self.store, directory, retry_interval=retry_interval, announce=self._announce
+            local, self.store, directory, retry_interval=retry_interval, announce=self._announce, pin=pin
         )
 
     # -- heads records --------------------------------------------------------------------------------
@@ -223,8 +221,7 @@ class NodeLink:
                 self.fetch(db, heads, progress)
         self.uploads.queue_upload([(manifest.cid, manifest.block)])
         log.storage = _UploadingStorage(log.storage, self, db.address, manifest.cid)
-        if self.pin:
-            self.uploads.pin(db.address, [manifest.cid, *log.head_cids])
+        self.uploads.pin(db.address, [manifest.cid, *log.head_cids])
 
     def fetch(self, db: Database[Any], heads: list[CID], progress: Progress | None = None) -> list[Entry]:
         """Fetch, verify and admit a database's log from the node, starting at ``heads``.

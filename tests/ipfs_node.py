@@ -1,7 +1,8 @@
 """A real IPFS RPC node for tests and benchmarks, installed and started from the project's own files.
 
-The node is js-ipfs 0.66.1 (``ipfs-node/`` at the repository root: package.json, the tested lock file
-and a ``Promise.withResolvers`` polyfill for Node 20). It serves the Kubo HTTP RPC API.
+The node is js-ipfs 0.66.1 (``ipfs-node/`` at the repository root: package.json, the tested lock file,
+a ``Promise.withResolvers`` polyfill for Node 20, and a guard that ends the node when the process that
+started it dies). It serves the Kubo HTTP RPC API.
 
 - :func:`install` runs ``npm install`` (with the lock file) once per machine into a cache outside the
   repository, ``~/.cache/orbit/ipfs-node/<hash of the package files>/`` (``$ORBIT_IPFS_NODE_CACHE``
@@ -210,6 +211,8 @@ class IpfsNode:
             shutil.which("node") or "node",
             "--require",
             str(NODE_FILES / "with-resolvers.cjs"),
+            "--require",
+            str(NODE_FILES / "exit-with-parent.cjs"),
             str(install_dir / "node_modules" / "ipfs" / "src" / "cli.js"),
         ]
 

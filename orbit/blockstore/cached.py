@@ -169,11 +169,14 @@ class CachedBlockStore:
         local: the store that acknowledges writes and serves reads first (e.g. ``LocalBlockStore``).
         remote: the node's store (e.g. :class:`~orbit.blockstore.ipfs.IpfsBlockStore`).
         directory: where the upload journal lives (``pending-uploads.sqlite``).
-        retry_interval: seconds between upload retries after a failure (also the background period).
+        retry_interval: seconds before the first retry after a failure (doubling with each failure in a
+            row, up to five minutes); also the background period.
         background: run a daemon thread that retries pending uploads and pins every ``retry_interval``.
         cache_reads: keep blocks fetched from the node in the local store.
-        announce: called with ``(name, heads)`` from the uploading thread once a name's heads are
-            pinned on the node (e.g. to publish them); an :class:`OrbitError` it raises is retried.
+        announce: called with ``(name, heads)`` from the uploading thread once a name's heads have
+            reached the node, before they are pinned (e.g. to publish them); an :class:`OrbitError` it
+            raises is retried.
+        pin: pin the heads given to :meth:`pin` on the node; with False they are only announced.
 
     Raises:
         BlockStoreError: the journal cannot be opened.
@@ -189,15 +192,18 @@ class CachedBlockStore:
         background: bool = True,
         cache_reads: bool = True,
         announce: Callable[[str, list[CID]], None] | None = None,
+        pin: bool = True,
     ) -> None:
         self.local = local
         self.announce = announce
+        self.pin_remote = pin
         self.remote = remote
         self.retry_interval = retry_interval
         self.cache_reads = cache_reads
         self._journal = _Journal(Path(directory) / JOURNAL_FILE)
         self._flush_lock = threading.Lock()
         self._retry_at = 0.0  # monotonic time before which uploads are not attempted (after a failure)
+        self._failures = 0  # failures in a row (the backoff doubles with each)
         self._has_pending = self._journal.count() > 0
         self._pins_dirty = any(heads != pinned for _, heads, pinned in self._journal.pins())
         self.last_error: OrbitError | None = None
@@ -288,6 +294,12 @@ class CachedBlockStore:
             if self._has_pending:
                 self._wake.set()  # older uploads are waiting: let the background thread send them
 
+    def _failed(self) -> None:
+        """Back off after a failure: ``retry_interval``, doubling with each failure in a row (to 5 min)."""
+        self._failures += 1
+        delay = min(self.retry_interval * 2 ** min(self._failures - 1, 16), max(self.retry_interval, 300.0))
+        self._retry_at = time.monotonic() + delay
+
     def queue_upload(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
         """Record blocks for upload (durably) and let the background thread send them.
 
@@ -321,7 +333,7 @@ class CachedBlockStore:
         if failures:
             self._journal.failed(failures)
             self.last_error = next(iter(failures.values()))
-            self._retry_at = time.monotonic() + self.retry_interval
+            self._failed()
             return False
         return True
 
@@ -337,20 +349,25 @@ class CachedBlockStore:
             BlockStoreError: the journal failed.
         """
         with self._flush_lock:
-            after = b""
-            while True:
-                batch = self._journal.take(_BATCH, after)
-                if not batch:
-                    break
-                if not self._upload(batch):
-                    return self._journal.count()
-                after = bytes(batch[-1][0])
-            remaining = self._journal.count()
-            self._has_pending = remaining > 0
-            if not remaining:
-                self._retry_at = 0.0
-                self._sync_pins()
-            return remaining
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        after = b""
+        while True:
+            batch = self._journal.take(_BATCH, after)
+            if not batch:
+                break
+            if not self._upload(batch):
+                return self._journal.count()
+            after = bytes(batch[-1][0])
+        remaining = self._journal.count()
+        self._has_pending = remaining > 0
+        if not remaining:
+            self._retry_at = 0.0
+            self._sync_pins()
+            if not self._pins_dirty:
+                self._failures = 0
+        return remaining
 
     @property
     def backing_off(self) -> bool:
@@ -360,6 +377,8 @@ class CachedBlockStore:
     def wait_uploaded(self, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, until nothing is pending and every pin is on the node.
 
+        Returns early (False) when an upload failed and the next retry falls after the deadline.
+
         Returns:
             True if everything reached the node in time.
 
@@ -368,12 +387,17 @@ class CachedBlockStore:
         """
         deadline = time.monotonic() + timeout
         while True:
-            if time.monotonic() >= self._retry_at:
-                with contextlib.suppress(OrbitError):
-                    if self.flush() == 0 and not self._pins_dirty:
-                        return True
-            if time.monotonic() >= deadline:
-                return False
+            if time.monotonic() >= self._retry_at and self._flush_lock.acquire(
+                timeout=max(0.0, deadline - time.monotonic())
+            ):  # the background thread may be in a slow call: never wait past the deadline for it
+                try:
+                    with contextlib.suppress(OrbitError):
+                        if self._flush_locked() == 0 and not self._pins_dirty:
+                            return True
+                finally:
+                    self._flush_lock.release()
+            if time.monotonic() >= deadline or self._retry_at > deadline:
+                return False  # out of time, or the next retry (after a failure) comes too late
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def pending(self) -> int:
@@ -426,12 +450,13 @@ class CachedBlockStore:
                     deferred = True
                     continue
                 try:
-                    self.remote.pin(heads, previous=pinned)
-                    if self.announce is not None:
+                    if self.announce is not None:  # first: a node that cannot pin still learns the heads
                         self.announce(name, heads)
+                    if self.pin_remote:
+                        self.remote.pin(heads, previous=pinned)
                 except OrbitError as e:
                     self.last_error = e
-                    self._retry_at = time.monotonic() + self.retry_interval
+                    self._failed()
                     self._pins_dirty = True
                     return
                 self._journal.pinned(name, heads)
@@ -463,8 +488,11 @@ class CachedBlockStore:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        with self._flush_lock:
-            self._journal.close()
+        if self._flush_lock.acquire(timeout=timeout):  # else a slow call still runs: leave it the journal
+            try:
+                self._journal.close()
+            finally:
+                self._flush_lock.release()
 
     def __enter__(self) -> CachedBlockStore:
         return self

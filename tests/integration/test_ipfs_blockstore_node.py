@@ -1,5 +1,6 @@
 """Block stores on the real IPFS node: a log written through the node and read back by another replica,
-recursive pins of heads, CAR files both ways with the node, and a node killed in a write loop."""
+recursive pins of heads, CAR files both ways with the node, and a node killed in a write loop (and
+restarted over the stale lock a SIGKILL leaves)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,11 @@ def test_node_killed_in_a_write_loop_loses_no_acknowledged_write(
             node.kill()
         if i == 100:
             assert store.pending() >= 50  # acknowledged while the node was down, queued
-            node.start()
+            assert not node.running
+            (node.repo / "repo.lock").write_text("stale")  # what a SIGKILL can leave behind
+            api_port, peer = node.api_port, node.peer_id
+            node.start()  # the stale lock is cleared; same ports, same identity
+            assert (node.api_port, node.peer_id) == (api_port, peer)
         data = encode({"i": i, "nonce": os.urandom(8)})
         cid = CID.for_block(data)
         store.put(cid, data)  # returns only once durable locally

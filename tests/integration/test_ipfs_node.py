@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,19 +22,6 @@ def test_install_is_cached_outside_the_repository() -> None:
     assert (path / "node_modules" / "ipfs" / "src" / "cli.js").exists()
     assert cache_root() in path.parents
     assert NODE_FILES.parent not in path.parents
-
-
-def test_killed_node_restarts_on_the_same_ports(ipfs_node_factory: Callable[[], IpfsNode]) -> None:
-    node = ipfs_node_factory()
-    port, peer = node.api_port, node.peer_id
-    node.kill()
-    assert not node.running
-    with pytest.raises(httpx.ConnectError):
-        httpx.post(f"{node.api_url}/api/v0/id", timeout=5)
-    (node.repo / "repo.lock").write_text("stale")  # what a SIGKILL can leave behind
-    node.start()
-    assert (node.api_port, node.peer_id) == (port, peer)
-    assert httpx.post(f"{node.api_url}/api/v0/id", timeout=10).status_code == 200
 
 
 def test_start_fails_loudly_when_the_port_is_taken(tmp_path: Path, ipfs_node: IpfsNode) -> None:

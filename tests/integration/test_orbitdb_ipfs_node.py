@@ -4,7 +4,10 @@ address from another directory with the same node reads the same state; its head
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+import pytest
 
 from orbit import OrbitDB
 from orbit.kubo import KuboClient
@@ -42,3 +45,20 @@ def test_written_with_ipfs_opened_by_address_elsewhere(ipfs_node: IpfsNode, tmp_
         copied_events = bob.open(ev_address, type="eventlog")
         assert [e.value for e in copied_events.all()] == ev_values
         assert copied_events.heads() == ev_heads
+
+
+def test_readme_ipfs_example_against_the_node(
+    ipfs_node: IpfsNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Using a local IPFS daemon", 1)[1]
+    example = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    assert '"http://127.0.0.1:5001"' in example
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(example.replace("http://127.0.0.1:5001", ipfs_node.api_url), "README.md", "exec"), namespace)
+    address = namespace["address"]
+    assert isinstance(address, str)
+    with OrbitDB(tmp_path / "elsewhere", ipfs=ipfs_node.api_url) as other:
+        events = other.open(address, type="eventlog")
+        assert [e.value for e in events.all()] == [{"note": "kept locally and on the node"}]

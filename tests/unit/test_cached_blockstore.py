@@ -220,3 +220,19 @@ def test_pins_wait_for_uploads_and_move_with_heads(cached: CachedBlockStore, fak
     assert fake.pins == {b: "recursive"}  # moved with pin/update
     assert cached.pinned("/orbitdb/x") == [b]
     assert "pin/update" in fake.endpoints()
+
+
+def test_backoff_doubles_while_the_node_keeps_failing(cached: CachedBlockStore, fake: FakeKubo) -> None:
+    fake.down = True
+    cid, data = block("backoff")
+    cached.put(cid, data)
+    first = cached._retry_at - time.monotonic()
+    cached._retry_at = 0.0  # pretend the interval passed
+    assert cached.flush() == 1
+    second = cached._retry_at - time.monotonic()
+    assert 55 < first <= 60  # retry_interval
+    assert 115 < second <= 120  # doubled
+    fake.down = False
+    cached._retry_at = 0.0
+    assert cached.flush() == 0
+    assert cached._failures == 0

@@ -124,3 +124,16 @@ def test_every_error_is_an_orbit_error(tmp_path: Path) -> None:
         with pytest.raises(OrbitError, match="heads record"):
             other.open(address)  # by address: the log would be missing, so it fails
         assert other.databases == []
+
+
+def test_without_pins_the_heads_are_still_recorded(tmp_path: Path) -> None:
+    fake = FakeKubo()
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=client(fake), pin=False) as orbit:
+        events = orbit.open("events", type="eventlog")
+        events.add("unpinned")
+        assert orbit.ipfs is not None
+        assert orbit.ipfs.flush(10)
+        address = events.address
+    assert fake.pins == {}
+    with OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake)) as other:
+        assert [e.value for e in other.open(address, type="eventlog").all()] == ["unpinned"]
