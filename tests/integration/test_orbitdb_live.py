@@ -115,7 +115,10 @@ def test_hostile_messages_are_refused_on_both_sides(live: Live) -> None:
         value = decode(good.block)
         assert isinstance(value, dict)
         tampered = encode({**value, "payload": {"op": "ADD", "key": None, "value": "changed"}})
-        live.client.block_put(mallory.identity.block, mallory.identity.cid)  # so OrbitDB can check it
+        # The writers' identity blocks on the node, so OrbitDB checks these at once (its joins and its
+        # own writes share one queue: an identity it cannot fetch holds both up for its 30 s timeout).
+        for identity in (writer.identity, mallory.identity):
+            live.client.block_put(identity.block, identity.cid)
         outsider = OrbitEntry.create(mallory, address, {"op": "ADD", "key": None, "value": "m"}, time=1)
         for data in (b"\x00garbage", tampered, outsider.block):
             live.client.pubsub_pub(address, data)
