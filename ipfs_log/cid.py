@@ -66,8 +66,13 @@ class CID(bytes):
 
         try:
             mf = _MFCID.decode(text)
-        except Exception as e:  # multiformats raises many unrelated types
-            raise CodecError(f"not a CID: {text!r} ({e})") from e
+        except Exception:  # multiformats raises many unrelated types
+            # multiformats registers some multibases (base32…) on first use, without a lock: when two
+            # threads do it at once, one fails with "already exists" although the encoding is now there.
+            try:
+                mf = _MFCID.decode(text)
+            except Exception as e:
+                raise CodecError(f"not a CID: {text!r} ({e})") from e
         return cls(bytes(mf))
 
     @property

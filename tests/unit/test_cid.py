@@ -99,3 +99,21 @@ def test_from_bytes_raises_only_codec_error(raw: bytes) -> None:
 def test_parse_rejects_garbage(text: str) -> None:
     with pytest.raises(CodecError):
         CID.parse(text)
+
+
+def test_parse_survives_the_multibase_registration_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    """multiformats registers base32 on first use, without a lock. Replay what the losing thread of two
+    first parses sees (the encoding appears between its check and its registration, which then raises
+    "already exists"): parse must still succeed (measured: a live OrbitDB test failed on this)."""
+    from multiformats.multibase import raw
+
+    register = raw._jit_register_encoding
+
+    def lose_the_race(name: str) -> bool:
+        register(name)  # the other thread wins...
+        return register(name)  # ...and this one raises MultibaseValueError "already exists"
+
+    cid = CID.for_block(b"\xa0")
+    monkeypatch.delitem(raw._raw_encodings, "base32", raising=False)
+    monkeypatch.setattr(raw, "_jit_register_encoding", lose_the_race)
+    assert CID.parse(str(cid)) == cid
