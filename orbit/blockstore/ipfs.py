@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from ipfs_log.cid import CID
 from ipfs_log.errors import BlockNotFoundError, OrbitError
-from orbit.errors import IpfsHttpError
+from orbit.errors import IpfsError, IpfsHttpError
 from orbit.kubo import KuboClient
 
 __all__ = ["DEFAULT_CONCURRENCY", "IpfsBlockStore"]
@@ -96,6 +96,9 @@ class IpfsBlockStore:
             found = {cid: self._get_or_none(cid) for cid in wanted}
             return {cid: block for cid, block in found.items() if block is not None}
         futures = self._run_all(self._get_or_none, wanted)
+        wait(futures.values())
+        if any(future.cancelled() for future in futures.values()):
+            raise _closed("block/get", None)
         return {cid: block for cid, future in futures.items() if (block := future.result()) is not None}
 
     def put(self, cid: CID, block: bytes) -> None:
@@ -142,7 +145,11 @@ class IpfsBlockStore:
         else:
             pool = self._executor()
             futures = {cid: pool.submit(attempt, cid) for cid in items}
-            results = {cid: future.result() for cid, future in futures.items()}
+            wait(futures.values())
+            results = {
+                cid: _closed("block/put", cid) if future.cancelled() else future.result()
+                for cid, future in futures.items()
+            }
         return {cid: error for cid, error in results.items() if error is not None}
 
     def _run_all(
@@ -152,7 +159,7 @@ class IpfsBlockStore:
         futures = {cid: pool.submit(work, cid) for cid in cids}
         done, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
         for future in done:
-            error = future.exception()
+            error = _closed("block", None) if future.cancelled() else future.exception()
             if error is not None:
                 for other in pending:
                     other.cancel()
@@ -236,3 +243,8 @@ class IpfsBlockStore:
 
     def __repr__(self) -> str:
         return f"IpfsBlockStore({self.client.base_url!r}, concurrency={self.concurrency})"
+
+
+def _closed(endpoint: str, cid: CID | None) -> IpfsError:
+    """The error of a request cancelled because the store was closed while it waited."""
+    return IpfsError("the IPFS block store was closed while the request waited", endpoint, cid)
