@@ -52,6 +52,8 @@ __all__ = ["FORMAT", "Result", "SqlView", "key_text"]
 
 FORMAT: Final = 3
 """Version of the view file's layout (``orbit_meta.format``)."""
+_VALUES: Final = 1
+_SOURCES: Final = 2
 _COMMIT_EVERY: Final = 1_000
 """Write the dirty rows and commit the view after this many applied entries (a read does it earlier)."""
 _DIRTY_MAX: Final = 50_000
@@ -131,7 +133,7 @@ class _Txn:
 
     def __init__(self, owner: object) -> None:
         self.owner = owner
-        self.provenance: dict[tuple[str, Key], bool] = {}
+        self.provenance: dict[tuple[str, Key], int] = {}
         """Rows whose provenance was written inside the savepoint (dirty again if it is rolled back)."""
 
 
@@ -182,6 +184,7 @@ class SqlView:
         self._writer_ids: dict[bytes, int] = {}
         self._entry_ids: dict[SortKey, int] = {}
         self._next_entry = 1
+        self._sourced = 0  # the admission count up to which the file holds every row's provenance
         self._rw: sqlite3.Connection
         self._ro: sqlite3.Connection
         self._schema_text = json.dumps(list(self._schema.sql))
@@ -252,10 +255,12 @@ class SqlView:
         if late is None:
             self._rebuild()
         else:
+            values, provenance = late
             self._load_ids()
-            if late:
-                self._stale.update(dict.fromkeys(self.store.touched(late)))
-                self._write_dirty()
+            self._unsourced.update(dict.fromkeys(self.store.touched(provenance)))
+            if values:
+                self._stale.update(dict.fromkeys(self.store.touched(values)))
+                self._write_dirty(provenance=False)
                 self._commit()
                 if not self._counts_match():
                     self._rebuild()
@@ -275,27 +280,39 @@ class SqlView:
         ro.set_authorizer(_authorize_read)
         self._ro = ro
 
-    def _check(self) -> list[Entry] | None:
-        """Return the entries to catch up on (empty if none), or None if the file must be rebuilt."""
+    def _check(self) -> tuple[list[Entry], list[Entry]] | None:
+        """Return the entries whose rows, and those whose provenance, the file lacks; None: rebuild it."""
         rw = self._rw
         if not rw.execute("SELECT 1 FROM sqlite_schema WHERE name = 'orbit_meta'").fetchone():
             return None
         meta = dict(rw.execute("SELECT key, value FROM orbit_meta").fetchall())
+        admitted, sourced = meta.get("admitted"), meta.get("provenance")
         if (
             meta.get("format") != FORMAT
             or meta.get("address") != self.address
             or meta.get("schema") != self._schema_text
-            or type(meta.get("admitted")) is not int
+            or type(admitted) is not int
+            or type(sourced) is not int
+            or not 0 <= sourced <= admitted
         ):
             return None
-        admitted, heads = meta["admitted"], meta.get("heads")
         log = self.store.log
         if admitted > len(log):
             return None
+        values: list[Entry] | None = []
         if admitted == len(log):
-            if heads != b"".join(log.head_cids):
+            if meta.get("heads") != b"".join(log.head_cids) or not self._counts_match():
                 return None
-            return [] if self._counts_match() else None
+        else:
+            values = self._since(admitted)
+        provenance = self._since(sourced) if sourced < admitted else []
+        if values is None or provenance is None:
+            return None
+        self._sourced = sourced
+        return values, provenance
+
+    def _since(self, admitted: int) -> list[Entry] | None:
+        """The entries admitted as number ``admitted`` or later, or None if that cannot be told."""
         late = self._admitted_since(admitted) if self._admitted_since is not None else None
         return late or None
 
@@ -335,6 +352,7 @@ class SqlView:
         self._next_entry = 1
         self._stale.clear()
         self._unsourced.clear()
+        self._sourced = 0
         rw = self._rw
         rw.execute("BEGIN")
         for statement in self._schema.sql:
@@ -349,7 +367,10 @@ class SqlView:
         self._set_meta("address", self.address)
         self._set_meta("schema", self._schema_text)
         for table in self._tables:
-            self._write_rows({(table.name, key): True for key in self.store.keys(table.name)}, existing=False)
+            self._write_rows(
+                dict.fromkeys(((table.name, key) for key in self.store.keys(table.name)), _VALUES | _SOURCES),
+                existing=False,
+            )
         self._commit()
         self._broken = False
 
@@ -403,11 +424,18 @@ class SqlView:
             self._rw.execute("BEGIN")
 
     def _commit(self) -> None:
-        """Record what the file covers and commit (every dirty row written, no transaction open)."""
+        """Record what the file covers and commit (every stale row written, no transaction open).
+
+        ``admitted`` and ``heads``: the rows are those of the log with these; ``provenance``: every
+        row's provenance is written up to that admission count (later ones wait in ``_unsourced``).
+        """
         log = self.store.log
+        if not self._unsourced:
+            self._sourced = len(log)
         self._begin()
         self._set_meta("admitted", len(log))
         self._set_meta("heads", b"".join(log.head_cids))
+        self._set_meta("provenance", self._sourced)
         self._rw.execute("COMMIT")
         self._pending = 0
 
@@ -435,44 +463,47 @@ class SqlView:
                 return
             self._mark(update.entries, self._own)
             self._pending += len(update.entries)
-            if self._txn is None and (
-                self._pending >= _COMMIT_EVERY or len(self._stale) + len(self._unsourced) >= _DIRTY_MAX
-            ):
+            if self._txn is None and (self._pending >= _COMMIT_EVERY or len(self._stale) >= _DIRTY_MAX):
                 try:
-                    self._write_dirty()
+                    self._write_dirty(provenance=len(self._unsourced) >= _DIRTY_MAX)
                     self._commit()
                 except sqlite3.Error:
                     self._broken = True  # rebuilt from the store before the next use
 
     def _write_dirty(self, *, values: bool = True, provenance: bool = True) -> None:
-        """Write the rows marked stale (``values``) and those missing only provenance (``provenance``)."""
+        """Write the stale rows' values (``values``) and the pending provenance (``provenance``).
+
+        A stale row written without its provenance waits for it in ``_unsourced``.
+        """
         stale, unsourced = self._stale, self._unsourced
-        rows: dict[tuple[str, Key], bool] = {}
+        rows: dict[tuple[str, Key], int] = {}
         if values and stale:
-            rows = dict.fromkeys(stale, True)
+            rows = dict.fromkeys(stale, _VALUES | _SOURCES if provenance else _VALUES)
             self._stale = {}
-            if unsourced:
-                for row in rows:
-                    unsourced.pop(row, None)
         if provenance and unsourced:
             self._unsourced = {}
             for row in unsourced:
                 if row not in self._stale:  # a stale row is written whole later
-                    rows[row] = False
+                    rows.setdefault(row, _SOURCES)
         if not rows:
             return
         try:
             self._write_rows(rows)
         except BaseException:
-            for row, full in rows.items():
-                (self._stale if full else self._unsourced)[row] = None
+            for row, what in rows.items():
+                if what & _VALUES:
+                    self._stale[row] = None
+                else:
+                    self._unsourced[row] = None
             raise
+        if not provenance:
+            self._unsourced.update(dict.fromkeys(rows))
         txn = self._txn
         if txn is not None:
             txn.provenance.update(rows)
 
-    def _write_rows(self, rows: dict[tuple[str, Key], bool], *, existing: bool = True) -> None:
-        """Write the store's current state of each row (True: values and provenance, False: provenance)."""
+    def _write_rows(self, rows: dict[tuple[str, Key], int], *, existing: bool = True) -> None:
+        """Write the store's current state of rows: values (flag ``_VALUES``), provenance (``_SOURCES``)."""
         view_row, rw = self.store.view_row, self._rw
         table_index = self._table_index
         upserts: dict[str, list[tuple[Any, ...]]] = {}
@@ -482,21 +513,24 @@ class SqlView:
         entry_ids = self._entry_ids
         new_entries: list[tuple[int, bytes, int, int]] = []
         writer_id = self._writer_id
-        for (table, key), full in rows.items():
+        for (table, key), what in rows.items():
             state = view_row(table, key)
             if state is None:
                 if existing:
-                    forget.append((table_index[table], key_text(key)))
-                    if full:
+                    if what & _SOURCES:
+                        forget.append((table_index[table], key_text(key)))
+                    if what & _VALUES:
                         deletes.setdefault(table, []).append(key)
                 continue
             values, sources = state
-            if full:
+            if what & _VALUES:
                 found = upserts.get(table)
                 if found is None:
                     upserts[table] = [values]
                 else:
                     found.append(values)
+                if not what & _SOURCES:
+                    continue
             ids: list[str] = []
             last: SortKey | None = None
             text = "null"
@@ -554,8 +588,8 @@ class SqlView:
         with contextlib.suppress(sqlite3.Error):
             self._repair()
 
-    def flush(self) -> None:
-        """Write the dirty rows and commit, so the read-only connection sees every applied entry.
+    def flush(self, *, provenance: bool = True) -> None:
+        """Write the stale rows (and the pending provenance) and commit, for the read-only connection.
 
         Raises:
             SqlError: the file could not be written.
@@ -565,8 +599,8 @@ class SqlView:
             try:
                 if self._broken:
                     self._repair()
-                if self._txn is None and self._pending:
-                    self._write_dirty()
+                if self._txn is None and (self._pending or (provenance and self._unsourced)):
+                    self._write_dirty(provenance=provenance or len(self._unsourced) >= _DIRTY_MAX)
                     self._commit()
             except sqlite3.Error as e:
                 self._broken = True
@@ -581,8 +615,8 @@ class SqlView:
             SqlError: the query failed (bad SQL, wrong parameters) or tried to write
                 (:class:`~orbit.sql.errors.ProgrammingError`).
         """
-        if self._pending or self._broken:
-            self.flush()
+        if self._pending or self._broken or (self._unsourced and "orbit_" in sql.lower()):
+            self.flush(provenance="orbit_" in sql.lower())
         with self._read_lock:
             self._check_open()
             try:
@@ -598,8 +632,8 @@ class SqlView:
         Raises:
             SqlError: the query failed, or tried to write.
         """
-        if self._pending or self._broken:
-            self.flush()
+        if self._pending or self._broken or (self._unsourced and "orbit_" in sql.lower()):
+            self.flush(provenance="orbit_" in sql.lower())
         with self._read_lock:
             try:
                 return self._ro.execute(sql, params).fetchall()
@@ -706,10 +740,8 @@ class SqlView:
             raise
         finally:
             if txn.provenance:
-                for row, full in txn.provenance.items():
-                    if full:
-                        self._stale[row] = None
-                    elif row not in self._stale:
+                for row in txn.provenance:  # only provenance is written inside a transaction
+                    if row not in self._stale:
                         self._unsourced[row] = None
                 self._writer_ids.clear()  # ids handed out inside the savepoint are gone
                 self._entry_ids.clear()
@@ -788,8 +820,8 @@ class SqlView:
             self._txn = None
             try:
                 self._rw.execute(self._release)
-                if self._pending >= _COMMIT_EVERY or len(self._stale) + len(self._unsourced) >= _DIRTY_MAX:
-                    self._write_dirty()
+                if self._pending >= _COMMIT_EVERY or len(self._stale) >= _DIRTY_MAX:
+                    self._write_dirty(provenance=len(self._unsourced) >= _DIRTY_MAX)
                     self._commit()
             except sqlite3.Error:
                 self._broken = True  # the entry is in the log: the view is rebuilt before its next use
@@ -891,7 +923,7 @@ class SqlView:
             try:
                 if self._txn is not None:
                     self._drop(self._txn)
-                if not self._broken and (self._pending or self._rw.in_transaction):
+                if not self._broken and (self._pending or self._unsourced or self._rw.in_transaction):
                     self._write_dirty()
                     self._commit()
             except sqlite3.Error as e:
