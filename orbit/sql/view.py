@@ -615,8 +615,8 @@ class SqlView:
             SqlError: the query failed (bad SQL, wrong parameters) or tried to write
                 (:class:`~orbit.sql.errors.ProgrammingError`).
         """
-        if self._pending or self._broken or (self._unsourced and "orbit_" in sql.lower()):
-            self.flush(provenance="orbit_" in sql.lower())
+        if self._pending or self._broken or (self._unsourced and _names_orbit(sql)):
+            self.flush(provenance=_names_orbit(sql))
         with self._read_lock:
             self._check_open()
             try:
@@ -632,8 +632,8 @@ class SqlView:
         Raises:
             SqlError: the query failed, or tried to write.
         """
-        if self._pending or self._broken or (self._unsourced and "orbit_" in sql.lower()):
-            self.flush(provenance="orbit_" in sql.lower())
+        if self._pending or self._broken or (self._unsourced and _names_orbit(sql)):
+            self.flush(provenance=_names_orbit(sql))
         with self._read_lock:
             try:
                 return self._ro.execute(sql, params).fetchall()
@@ -671,7 +671,7 @@ class SqlView:
                 # the statement runs against the current rows (as of its transaction's start);
                 # provenance is written first only if the statement can read it (it names an orbit_
                 # table: the schema has no views that could hide one)
-                reads_provenance = self._unsourced and "orbit_" in sql.lower()
+                reads_provenance = self._unsourced and _names_orbit(sql)
                 if txn is None:
                     if self._stale or reads_provenance:
                         self._write_dirty(provenance=bool(reads_provenance))
@@ -931,6 +931,19 @@ class SqlView:
             finally:
                 with self._read_lock:
                     self._close_connections()
+
+
+_NAMES_ORBIT: dict[str, bool] = {}
+
+
+def _names_orbit(sql: str) -> bool:
+    """Whether a statement's text names an ``orbit_`` table (case-insensitive; remembered per text)."""
+    found = _NAMES_ORBIT.get(sql)
+    if found is None:
+        if len(_NAMES_ORBIT) >= 1_024:
+            _NAMES_ORBIT.clear()
+        found = _NAMES_ORBIT[sql] = "orbit_" in sql.lower()
+    return found
 
 
 def _cid_text(value: object) -> str | None:
