@@ -18,12 +18,16 @@ unset cell to null), and the view ``orbit_provenance`` unfolds it into one line 
 
 Reads (:meth:`SqlView.query`) go through a second, read-only connection (``mode=ro``, ``query_only``
 and an authorizer that allows only reading). Writes (:meth:`SqlView.run`) execute the statement on
-the writable connection inside a savepoint while temporary triggers record every row change; the
-store appends the changes as one signed entry. Values are captured after SQLite evaluated them, so
-``random()`` or ``datetime('now')`` are evaluated once, by the writer. When the entry is appended the
-statement's own effect is kept instead of being undone and redone: the entry sorts after every entry
-the store has applied, so merging it gives exactly the rows the statement produced (rows that another
-entry touched meanwhile are rewritten from the store); if anything fails, the savepoint is rolled back.
+the writable connection while temporary triggers report every row change; the store appends the
+changes as one signed entry. Values are captured after SQLite evaluated them, so ``random()`` or
+``datetime('now')`` are evaluated once, by the writer. When the entry is appended the statement's own
+effect is kept instead of being undone and redone: the entry sorts after every entry the store has
+applied, so merging it gives exactly the rows the statement produced (rows that another entry touched
+meanwhile are rewritten from the store). If anything fails (SQLite, a value the log refuses, the
+append) or the transaction is rolled back, the rows it touched are rewritten from the store, which
+holds none of its changes, before the view is used again; a failing statement inside a longer
+transaction is undone alone through a savepoint. Nothing is committed to the file while a
+transaction is open.
 """
 
 from __future__ import annotations
@@ -127,14 +131,12 @@ class Result:
 
 
 class _Txn:
-    """A writer's open transaction on the view: a savepoint, kept if its entry is appended."""
+    """A writer's open transaction on the view: its changes stay if its entry is appended."""
 
-    __slots__ = ("owner", "provenance")
+    __slots__ = ("owner",)
 
     def __init__(self, owner: object) -> None:
         self.owner = owner
-        self.provenance: dict[tuple[str, Key], int] = {}
-        """Rows whose provenance was written inside the savepoint (dirty again if it is rolled back)."""
 
 
 class SqlView:
@@ -188,9 +190,6 @@ class SqlView:
         self._rw: sqlite3.Connection
         self._ro: sqlite3.Connection
         self._schema_text = json.dumps(list(self._schema.sql))
-        self._savepoint = self._sql("SAVEPOINT orbit_txn")
-        self._rollback_to = self._sql("ROLLBACK TO orbit_txn")
-        self._release = self._sql("RELEASE orbit_txn")
         self._stmt_savepoint = self._sql("SAVEPOINT orbit_stmt")
         self._stmt_rollback_to = self._sql("ROLLBACK TO orbit_stmt")
         self._stmt_release = self._sql("RELEASE orbit_stmt")
@@ -498,9 +497,6 @@ class SqlView:
             raise
         if not provenance:
             self._unsourced.update(dict.fromkeys(rows))
-        txn = self._txn
-        if txn is not None:
-            txn.provenance.update(rows)
 
     def _write_rows(self, rows: dict[tuple[str, Key], int], *, existing: bool = True) -> None:
         """Write the store's current state of rows: values (flag ``_VALUES``), provenance (``_SOURCES``)."""
@@ -678,7 +674,8 @@ class SqlView:
                 elif reads_provenance:
                     self._write_dirty(values=False)
                 self._begin()
-                rw.execute(self._savepoint if txn is None else self._stmt_savepoint)
+                if txn is not None:  # a failing statement inside a transaction is undone alone
+                    rw.execute(self._stmt_savepoint)
             except sqlite3.Error as e:
                 self._broken = True
                 raise translate(e, sql) from e
@@ -696,33 +693,39 @@ class SqlView:
                 self._user = self._capturing = False
                 if not rw.in_transaction:  # INSERT OR ROLLBACK: SQLite dropped the whole transaction
                     self._lost()
+                elif txn is None:  # SQLite undid the statement (or, under OR FAIL, part of it)
+                    self._undo(captured[before:])
+                    del captured[before:]
                 else:
                     del captured[before:]
-                    with contextlib.suppress(sqlite3.Error):
-                        if txn is None:
-                            self._end()
-                        else:
-                            rw.execute(self._stmt_rollback_to)
-                            rw.execute(self._stmt_release)
+                    try:
+                        rw.execute(self._stmt_rollback_to)
+                        rw.execute(self._stmt_release)
+                    except sqlite3.Error:
+                        self._lost()
                 raise translate(e, sql) from e
             finally:
                 self._user = self._capturing = False
-            try:
-                if txn is not None:
+            if txn is not None:
+                try:
                     rw.execute(self._stmt_release)
-                elif len(captured) != before:
-                    self._txn = _Txn(owner)
-                else:
-                    self._end()
-            except sqlite3.Error as e:
-                self._broken = True
-                raise translate(e, sql) from e
+                except sqlite3.Error as e:
+                    self._lost()
+                    raise translate(e, sql) from e
+            elif len(captured) != before:
+                self._txn = _Txn(owner)
             return result
 
-    def _end(self) -> None:
-        """Undo the open transaction's changes in the view (the savepoint rolled back)."""
-        self._rw.execute(self._rollback_to)
-        self._rw.execute(self._release)
+    def _undo(self, events: Iterable[tuple[Any, ...]]) -> None:
+        """Mark the rows these captured events touched stale.
+
+        Rewritten from the store before the view is next used, they lose what statements did to them
+        that no entry carries.
+        """
+        stale, tables = self._stale, self._tables
+        for event in events:
+            spec = tables[event[0]]
+            stale[(spec.name, tuple(event[2 + p] for p in spec.key_positions))] = None
 
     def in_transaction(self, owner: object) -> bool:
         """Whether ``owner`` has a transaction open."""
@@ -730,21 +733,10 @@ class SqlView:
         return txn is not None and txn.owner is owner
 
     def _drop(self, txn: _Txn) -> None:
-        """Roll back ``txn`` (lock held): the view is as before it; provenance written inside is redone."""
+        """Roll back ``txn`` (lock held): the rows it changed are rewritten from the store."""
         self._txn = None
-        self._captured = []
-        try:
-            self._end()
-        except sqlite3.Error:
-            self._broken = True
-            raise
-        finally:
-            if txn.provenance:
-                for row in txn.provenance:  # only provenance is written inside a transaction
-                    if row not in self._stale:
-                        self._unsourced[row] = None
-                self._writer_ids.clear()  # ids handed out inside the savepoint are gone
-                self._entry_ids.clear()
+        events, self._captured = self._captured, []
+        self._undo(events)
 
     def rollback(self, owner: object) -> None:
         """Drop ``owner``'s open transaction (nothing is written).
@@ -765,7 +757,7 @@ class SqlView:
         """Append ``owner``'s open transaction to the log as one signed entry; return its CID.
 
         The transaction's changes stay in the view once the entry is appended (they are what merging
-        the entry gives); if anything fails they are rolled back.
+        the entry gives); if anything fails the rows are rewritten from the store.
 
         Returns:
             The entry's CID, or None if the transaction changed nothing.
@@ -779,7 +771,7 @@ class SqlView:
             txn = self._txn
             if txn is None or txn.owner is not owner:
                 return None
-            captured, self._captured = self._captured, []
+            captured = self._captured
             try:
                 changes = self._collapse(captured)
                 if not changes:
@@ -799,8 +791,7 @@ class SqlView:
                         )
             except BaseException:
                 if self._txn is txn:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._drop(txn)
+                    self._drop(txn)
                 raise
             self._own = payload
         # appended without the view's lock (the store takes its guard, which joins hold while they
@@ -810,16 +801,13 @@ class SqlView:
         except BaseException:
             with self._lock:
                 self._own = None
-                for table, key, _ in changes:  # redone from the store, whether the entry got in or not
-                    self._stale[(table, key)] = None
-                with contextlib.suppress(sqlite3.Error):
-                    self._drop(txn)
+                self._drop(txn)  # its rows are redone from the store, whether the entry got in or not
             raise
         with self.store.guard, self._lock:
             self._own = None
             self._txn = None
+            self._captured = []
             try:
-                self._rw.execute(self._release)
                 if self._pending >= _COMMIT_EVERY or len(self._stale) >= _DIRTY_MAX:
                     self._write_dirty(provenance=len(self._unsourced) >= _DIRTY_MAX)
                     self._commit()

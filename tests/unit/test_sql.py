@@ -478,12 +478,18 @@ def test_rows_another_writer_changed_during_a_transaction_are_redone_from_the_st
     )
 
 
-def test_or_rollback_drops_the_transaction_and_the_view_still_matches(alice: OrbitDB) -> None:
-    """SQLite's ``OR ROLLBACK`` ends the whole transaction, the view's uncommitted work with it."""
+def test_or_rollback_and_or_fail_leave_the_view_equal_to_the_store(alice: OrbitDB) -> None:
+    """``OR ROLLBACK`` ends the whole transaction (the view's uncommitted work with it); ``OR FAIL``
+    keeps a failed statement's first rows in SQLite."""
     db = open_table(alice)
     db.execute("INSERT INTO todos (id, owner) VALUES ('a', 'ann'), ('b', 'bob')")
     with pytest.raises(IntegrityError):
         db.execute("INSERT OR ROLLBACK INTO todos (id, owner) VALUES ('c', 'cat'), ('a', 'again')")
+    assert len(db.log) == 1
+    assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("b",)]
+    # OR FAIL keeps the rows before the failing one in SQLite; no entry carries them, so they go
+    with pytest.raises(IntegrityError):
+        db.execute("INSERT OR FAIL INTO todos (id, owner) VALUES ('c', 'cat'), ('a', 'again')")
     assert len(db.log) == 1
     assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("b",)]
     conn = connect(db)
