@@ -50,7 +50,7 @@ from orbit.sql.errors import DataError, OperationalError, SqlError, translate
 from orbit.sql.schema import quote
 from stores.base import SortKey, Update
 from stores.errors import InvalidOperationError
-from stores.table import Key, Table, TableSchema
+from stores.table import Key, Table, TableSchema, gc_paused
 
 __all__ = ["FORMAT", "Result", "SqlView", "key_text"]
 
@@ -500,6 +500,10 @@ class SqlView:
 
     def _write_rows(self, rows: dict[tuple[str, Key], int], *, existing: bool = True) -> None:
         """Write the store's current state of rows: values (flag ``_VALUES``), provenance (``_SOURCES``)."""
+        with gc_paused():  # a few tuples per row, no cycles
+            self._write_rows_now(rows, existing=existing)
+
+    def _write_rows_now(self, rows: dict[tuple[str, Key], int], *, existing: bool) -> None:
         view_row, rw = self.store.view_row, self._rw
         table_index = self._table_index
         upserts: dict[str, list[tuple[Any, ...]]] = {}
