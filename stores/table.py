@@ -37,9 +37,7 @@ change is ignored whole, as the other stores ignore operations they cannot apply
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeAlias
 
@@ -59,7 +57,6 @@ __all__ = [
     "Table",
     "TableBatch",
     "TableSchema",
-    "gc_paused",
 ]
 
 COLUMN_TYPES: Final = ("INTEGER", "REAL", "TEXT", "BLOB", "ANY")
@@ -620,10 +617,6 @@ class Table(Store):
             self._counts[table] += 1 if now else -1
 
     def _dump(self) -> IPLDKind:
-        with gc_paused():  # a few lists per row: the cycle collector would rescan the heap many times
-            return self._dump_rows()
-
-    def _dump_rows(self) -> IPLDKind:
         # {"entries": [[time, writer, cid], ...],
         #  "tables": {table: [[key, dead, alive, {column: [entry, index, value]}], ...]}}
         # where dead and alive are [entry, index] or null, and entry is a position in "entries".
@@ -654,10 +647,6 @@ class Table(Store):
         return {"entries": entries, "tables": tables}
 
     def _load(self, state: IPLDKind) -> None:
-        with gc_paused():
-            self._load_rows(state)
-
-    def _load_rows(self, state: IPLDKind) -> None:
         if type(state) is not dict or set(state) != {"entries", "tables"}:
             raise InvalidCheckpointError("table state is {entries, tables}")
         raw_entries, tables = state["entries"], state["tables"]
@@ -695,23 +684,6 @@ class Table(Store):
                 rows[tuple(key)] = row
                 if self._visible(table, row):
                     self._counts[table] += 1
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while building many acyclic containers (rows, dumps).
-
-    Each full collection scans every object alive, and a burst of new containers triggers several;
-    nothing built here forms a cycle, so pausing loses nothing (another thread's pause may overlap:
-    the collector is back on when the last one ends, or earlier, which only costs time).
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _own_changes(payload: Any) -> list[tuple[str, Key, dict[str, IPLDKind] | None]]:
