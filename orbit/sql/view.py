@@ -694,7 +694,7 @@ class SqlView:
                 description = cursor.description
                 rows = cursor.fetchall() if description else []
                 result = Result(description, rows, cursor.rowcount, cursor.lastrowid)
-            except sqlite3.Error as e:
+            except BaseException as e:  # SQLite's error, or e.g. one raised by executemany's parameters
                 self._user = self._capturing = False
                 if not rw.in_transaction:  # INSERT OR ROLLBACK: SQLite dropped the whole transaction
                     self._lost()
@@ -708,7 +708,9 @@ class SqlView:
                         rw.execute(self._stmt_release)
                     except sqlite3.Error:
                         self._lost()
-                raise translate(e, sql) from e
+                if isinstance(e, sqlite3.Error):
+                    raise translate(e, sql) from e
+                raise
             finally:
                 self._user = self._capturing = False
             if txn is not None:

@@ -685,3 +685,26 @@ def test_check_evaluator_and_inf() -> None:
 
 def test_identity_of_writers_is_did_key() -> None:
     assert Identity.from_seed(b"x" * 32).did.startswith("did:key:z6Mk")
+
+
+def test_an_exception_from_executemany_parameters_leaves_no_trace(alice: OrbitDB) -> None:
+    """executemany runs the statement once per parameter set: rows inserted before the iterator failed
+    are in SQLite, but no entry carries them, so they must not stay in the view."""
+    db = open_table(alice)
+
+    def params() -> Any:
+        yield ("a", "ann")
+        yield ("b", "bob")
+        raise RuntimeError("source broke")
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        db.executemany("INSERT INTO todos (id, owner) VALUES (?, ?)", params())
+    assert len(db.log) == 0
+    assert db.sql("SELECT count(*) FROM todos") == [(0,)]
+    conn = connect(db)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('c', 'cat')")
+    with pytest.raises(RuntimeError, match="source broke"):
+        conn.executemany("INSERT INTO todos (id, owner) VALUES (?, ?)", params())
+    conn.commit()
+    assert db.sql("SELECT id FROM todos") == [("c",)]
+    view_matches_store(db)
