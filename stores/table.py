@@ -253,6 +253,18 @@ class Table(Store):
             t.name: tuple(c.name for c in t.columns if c.required and c.name not in t.primary_key)
             for t in schema.tables
         }
+        # per table, the non-key columns by name, and how to lay a row out in column order:
+        # (True, position in the key) for a key column, (False, name) for the others
+        self._cells: dict[str, dict[str, Column]] = {
+            t.name: {c.name: c for c in t.columns if c.name not in t.primary_key} for t in schema.tables
+        }
+        self._layout: dict[str, tuple[tuple[bool, Any], ...]] = {
+            t.name: tuple(
+                (True, t.primary_key.index(c.name)) if c.name in t.primary_key else (False, c.name)
+                for c in t.columns
+            )
+            for t in schema.tables
+        }
         super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
 
     @property
@@ -364,33 +376,48 @@ class Table(Store):
         """
         return iter(list(self._rows[self._schema.table(table).name]))
 
-    def row_state(
-        self, table: str, key: Key
-    ) -> tuple[dict[str, IPLDKind], ChangeKey, dict[str, ChangeKey]] | None:
-        """Return ``(values, newest set, cell change keys)`` of a visible row, or None (for materialisers).
+    def view_row(self, table: str, key: Key) -> tuple[tuple[Any, ...], list[SortKey | None]] | None:
+        """Return a visible row laid out for a materialiser, or None if the row is not visible.
 
-        ``key`` must be a key as :meth:`touched` returns it.
+        Returns ``(values, sources)``: the row's values in column order, and for each column the sort
+        key of the entry its value comes from (a key column: the row's newest set; an unset cell: None).
+        ``table`` and ``key`` must be as :meth:`touched` returns them.
         """
-        spec = self._schema.by_name[table]
         row = self._rows[table].get(key)
-        if row is None or row.alive is None or not self._visible(table, row):
+        if row is None:
             return None
-        return (
-            self._values(spec, key, row),
-            row.alive,
-            {name: cell[0] for name, cell in row.cells.items()},
-        )
+        alive, dead = row.alive, row.dead
+        if alive is None or (dead is not None and alive < dead):
+            return None
+        cells = row.cells
+        for name in self._required[table]:
+            if name not in cells:
+                return None
+        values: list[Any] = []
+        sources: list[SortKey | None] = []
+        newest = alive[0]
+        for is_key, ref in self._layout[table]:
+            if is_key:
+                values.append(key[ref])
+                sources.append(newest)
+            else:
+                cell = cells.get(ref)
+                if cell is None:
+                    values.append(None)
+                    sources.append(None)
+                else:
+                    values.append(cell[1])
+                    sources.append(cell[0][0])
+        return tuple(values), sources
 
     def touched(self, entries: Iterable[Entry]) -> dict[tuple[str, Key], None]:
-        """Return the rows the (applied) entries change, in order and without repeats."""
+        """Return the rows the entries change, in order and without repeats (malformed ones skipped)."""
         found: dict[tuple[str, Key], None] = {}
         for entry in entries:
-            payload = entry.payload
-            if type(payload) is dict and payload.get("op") == "ROWS":
-                changes = payload.get("changes")
-                if type(changes) is list:
-                    for change in changes:
-                        found[(change[0], tuple(change[1]))] = None  # type: ignore[index, arg-type]
+            changes = self._changes(entry.payload)
+            if changes is not None:
+                for table, key, _ in changes:
+                    found[(table, key)] = None
         return found
 
     # ------------------------------------------------------------------ writing
@@ -431,17 +458,28 @@ class Table(Store):
             InvalidOperationError: a change is malformed, or there are none.
         """
         out: list[IPLDKind] = []
+        valid, check, all_cells = _valid, self._check_cell, self._cells
         for table, key, cells in changes:
             spec = self._schema.table(table)
             values = self._key(spec, key)
             if cells is None:
                 out.append([spec.name, list(values), None])
                 continue
+            known = all_cells[spec.name]
             copy: dict[str, IPLDKind] = {}
             for name, value in cells.items():
-                where = self._check_value(spec, name, value)
-                if where:
-                    raise InvalidOperationError(where, self.TYPE)
+                column = known.get(name) if type(name) is str else None
+                if (
+                    column is None
+                    or not valid(column, value)
+                    or (
+                        column.check
+                        and value is not None
+                        and check is not None
+                        and not check(spec.name, name, value)
+                    )
+                ):
+                    raise InvalidOperationError(self._check_value(spec, name, value), self.TYPE)
                 copy[name] = value
             out.append([spec.name, list(values), copy])
         if not out:
@@ -489,8 +527,11 @@ class Table(Store):
         if type(changes) is not list or not changes:
             return None
         tables = self._schema.by_name
+        all_cells = self._cells
         check = self._check_cell
+        valid = _valid
         out: list[tuple[str, Key, dict[str, IPLDKind] | None]] = []
+        append = out.append
         for change in changes:
             if type(change) is not list or len(change) != 3:
                 return None
@@ -500,18 +541,15 @@ class Table(Store):
                 return None
             columns = spec.columns
             for at, value in zip(spec.key_positions, key, strict=True):
-                if value is None or not _valid(columns[at], value):
+                if value is None or not valid(columns[at], value):
                     return None
             if cells is not None:
                 if type(cells) is not dict:
                     return None
-                positions, primary = spec.positions, spec.primary_key
+                known = all_cells[name]  # type: ignore[index]
                 for column_name, value in cells.items():
-                    where = positions.get(column_name)
-                    if where is None or column_name in primary:
-                        return None
-                    column = columns[where]
-                    if not _valid(column, value):
+                    column = known.get(column_name)
+                    if column is None or not valid(column, value):
                         return None
                     if (
                         column.check
@@ -520,7 +558,7 @@ class Table(Store):
                         and not check(name, column_name, value)  # type: ignore[arg-type]
                     ):
                         return None
-            out.append((name, tuple(key), cells))  # type: ignore[arg-type]
+            append((name, tuple(key), cells))  # type: ignore[arg-type]
         return out
 
     def _apply(self, entry: Entry) -> bool:
@@ -541,11 +579,19 @@ class Table(Store):
     def _merge(self, table: str, key: Key, cells: dict[str, IPLDKind] | None, at: ChangeKey) -> None:
         rows = self._rows[table]
         row = rows.get(key)
-        if row is None:
+        if row is None:  # a row not seen before: its first change decides it alone
             row = rows[key] = _Row()
-            was = False
-        else:
-            was = self._visible(table, row)
+            if cells is None:
+                row.dead = at
+                return
+            row.alive = at
+            row.cells = {name: (at, value) for name, value in cells.items()}
+            for name in self._required[table]:
+                if name not in cells:
+                    return
+            self._counts[table] += 1
+            return
+        was = self._visible(table, row)
         if cells is None:
             dead = row.dead
             if dead is not None and at < dead:

@@ -24,7 +24,16 @@ from orbit.address import Manifest, is_address
 from orbit.car import car_bytes, read_car
 from orbit.cli import _ipfs
 from orbit.cli._graph import graph_rows
-from orbit.cli._output import CliError, Output, UsageError, parse_value, short_cid, short_did, to_json
+from orbit.cli._output import (
+    CliError,
+    Output,
+    UsageError,
+    from_json,
+    parse_value,
+    short_cid,
+    short_did,
+    to_json,
+)
 from orbit.database import (
     CounterDatabase,
     Database,
@@ -730,6 +739,41 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
 
 
 # ---------------------------------------------------------------------- the log
+
+
+# ---------------------------------------------------------------------- table databases
+
+
+def _sql_param(text: str) -> Any:
+    """A ``--param``: JSON (a number, "text", null, or DAG-JSON bytes), or else the text itself."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict) and list(value) == ["/"]:
+        value = from_json(value)
+    if isinstance(value, dict | list | CID):
+        raise UsageError(f"a --param is a number, text, null or bytes, not {text!r}")
+    return value
+
+
+def cmd_sql(args: argparse.Namespace, out: Output) -> int:
+    """``orbit sql NAME "SELECT …"``: run SQL on a table database (``--write``: a signed write)."""
+    from orbit.sql import run_sql_command
+
+    params = [_sql_param(p) for p in args.param]
+    with Session(args, out) as s:
+        target = args.name
+        entry = s.registry.by_address(target) if is_address(target) else s.registry.get(target)
+        if entry is not None:
+            if entry.type != "table":
+                raise CliError(
+                    f"{entry.name!r} is a {entry.type} database; `orbit sql` works on table databases"
+                )
+            target = entry.address
+        text = run_sql_command(s.orbit, target, args.statement, params, as_json=out.json, write=args.write)
+    out.line(text)
+    return 0
 
 
 def _summary(payload: Any, limit: int = 60) -> str:

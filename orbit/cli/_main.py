@@ -238,6 +238,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--limit", type=int, metavar="N", help="show at most N")
 
     p = add(
+        "sql",
+        "table: run a SQL query (read-only), or with --write a statement that appends one entry",
+        c.cmd_sql,
+        description="Runs SQL on a table database (made with the library: orbit.open(name, type='table', "
+        "schema='CREATE TABLE …')), found by name in the directory or by address. Queries go through a "
+        "read-only connection; --write runs INSERT/UPDATE/DELETE through the log, as one signed entry. "
+        "Rows print as a table (NULL for null, blobs as x'…'), or with --json as one JSON array of objects.",
+    )
+    p.add_argument("name", metavar="NAME", help="a table database (name or address)")
+    p.add_argument("statement", metavar="SQL", help="the statement, with ? placeholders for --param values")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a value for the next ? (JSON: 3, '\"text\"', null; anything else is text); repeat in order",
+    )
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="run a write (INSERT, UPDATE, DELETE) as one signed entry; prints rows changed and the CID",
+    )
+
+    p = add(
         "log", "the newest entries: writer, clock, CID, and the DAG drawn like git log --graph", c.cmd_log
     )
     p.add_argument("name", metavar="NAME", help="a database")

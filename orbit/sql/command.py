@@ -1,6 +1,7 @@
 r"""What ``orbit sql NAME "SELECT …"`` prints: rows as an aligned table, or as JSON.
 
-The CLI calls :func:`run_sql_command`; it is a thin shell over :meth:`TableDatabase.query`.
+The CLI calls :func:`run_sql_command`; it is a thin shell over :meth:`TableDatabase.query` (and, for
+``orbit sql --write``, :meth:`TableDatabase.execute`).
 
 >>> print(format_rows(["id", "done"], [("a", 1), ("bb", None)]))
 id  done
@@ -52,20 +53,29 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, as_jso
 
 
 def run_sql_command(
-    orbit: Any, name: str, query: str, params: Sequence[Any] = (), *, as_json: bool = False
+    orbit: Any,
+    name: str,
+    query: str,
+    params: Sequence[Any] = (),
+    *,
+    as_json: bool = False,
+    write: bool = False,
 ) -> str:
-    """Open the table database ``name`` (or address) in ``orbit``, run a read-only query, format it.
+    """Open the table database ``name`` (or address) in ``orbit``, run a statement, format its result.
 
     Args:
         orbit: an open :class:`orbit.OrbitDB`.
         name: the database's address, or its name (then it must already exist in this directory).
-        query: the SQL query (read-only).
+        query: the SQL query (read-only, unless ``write``).
         params: its parameters.
-        as_json: print a JSON array of row objects instead of a table.
+        as_json: print a JSON array of row objects instead of a table (with ``write`` and no rows
+            returned: a JSON object ``{"rowcount": n, "entry": CID or null}``).
+        write: run it with :meth:`TableDatabase.execute` (INSERT, UPDATE, DELETE: one signed entry)
+            instead of the read-only :meth:`TableDatabase.query`.
 
     Raises:
         DatabaseError: no table database of that name here, or it is not a table database.
-        SqlError: the query failed, or tried to write.
+        SqlError: the statement failed (nothing was written), or a read tried to write.
     """
     from orbit.address import is_address
 
@@ -76,8 +86,17 @@ def run_sql_command(
     db = orbit.open(address)
     if db.store_type != "table":
         raise DatabaseError(f"{name} is a {db.store_type} database, not a table database")
-    columns, rows = db.query(query, list(params))
-    return format_rows(columns, rows, as_json=as_json)
+    if not write:
+        columns, rows = db.query(query, list(params))
+        return format_rows(columns, rows, as_json=as_json)
+    cursor = db.execute(query, list(params))
+    if cursor.description:
+        return format_rows([d[0] for d in cursor.description], cursor.fetchall(), as_json=as_json)
+    entry = None if cursor.entry is None else str(cursor.entry)
+    if as_json:
+        return json.dumps({"rowcount": cursor.rowcount, "entry": entry})
+    changed = f"{cursor.rowcount} row{'' if cursor.rowcount == 1 else 's'} changed"
+    return changed if entry is None else f"{changed} (entry {entry})"
 
 
 def _find_address(orbit: Any, name: str) -> str:

@@ -24,7 +24,7 @@ from orbit.database import Database, _locked
 from orbit.errors import DatabaseError
 from orbit.sql.dbapi import Connection, Cursor
 from orbit.sql.schema import CheckEvaluator, parse_schema, schema_from_sql
-from orbit.sql.view import SqlView
+from orbit.sql.view import SqlView, gc_paused
 from stores.errors import SchemaError
 from stores.table import Key, Schema, Table, TableBatch
 
@@ -222,6 +222,15 @@ class TableDatabase(Database[Table]):
         return self.store.batch()
 
     # ------------------------------------------------------------------ closing
+
+    def save_checkpoint(self) -> None:
+        """Store a checkpoint of the index (see :meth:`Database.save_checkpoint`).
+
+        Raises:
+            BlockStoreError: the write failed; the previous checkpoint stays.
+        """
+        with gc_paused():  # the dump builds a few lists per row
+            super().save_checkpoint()
 
     def close(self) -> None:
         """Commit the view, save a checkpoint and close. Idempotent.

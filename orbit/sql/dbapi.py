@@ -20,7 +20,7 @@ transaction on a database; and with ``autocommit=True`` each statement is its ow
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -67,7 +67,7 @@ class Connection:
         self, view: SqlView, *, autocommit: bool = False, lock: AbstractContextManager[Any] | None = None
     ) -> None:
         self._view = view
-        self._lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
+        self._lock: AbstractContextManager[Any] = lock if lock is not None else view.store.guard
         self.autocommit = autocommit
         self._closed = False
         self.last_entry: CID | None = None

@@ -8,6 +8,11 @@ tables of a view rebuilt from the log.
 
 Convergence: three writers run random statements and sync in random orders; every replica's query
 results are equal, equal to a fresh replica that joins everyone, and the view equals the store.
+
+Kept effects: a committed statement's effect stays in the view rather than being undone and redone
+from the store; after every step (statements, DB-API transactions committed or rolled back with
+another writer's entries joined in the middle, provenance read inside them) the view's rows and its
+``orbit_provenance`` equal what the store derives.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orbit import OrbitDB
-from orbit.sql import SqlError, TableDatabase, parse_schema
+from orbit.sql import SqlError, TableDatabase, connect, parse_schema
+from orbit.sql.view import key_text
 from stores.table import Table
 from tests.conftest import ALICE, BOB, CAROL
 
@@ -163,6 +169,94 @@ def test_three_sql_writers_converge(data: st.DataObject) -> None:
             query = "SELECT * FROM orbit_provenance ORDER BY 1, 2, 3"
             provenance = [db.sql(query) for db in dbs]
             assert provenance[0] == provenance[1] == provenance[2]
+        finally:
+            for o in orbits:
+                o.close()
+
+
+def provenance_from_store(db: TableDatabase) -> list[tuple[Any, ...]]:
+    """``orbit_provenance``'s lines as the store derives them."""
+    expected = []
+    for spec in db.schema.tables:
+        for key, _ in db.store.rows(spec.name):
+            found = db.provenance(spec.name, key)
+            assert found is not None
+            for column, at in found.items():
+                line = (spec.name, key_text(key), column, at["writer"], at["entry"].encode(), at["clock"])
+                expected.append(line)
+    return sorted(expected)
+
+
+def view_equals_store(db: TableDatabase) -> None:
+    """The view's rows and its provenance are exactly what the store derives from the log."""
+    assert store_rows(db.store) == dump(db.sql)
+    assert sorted(db.sql("SELECT * FROM orbit_provenance")) == provenance_from_store(db)
+
+
+STEPS = st.one_of(
+    st.tuples(st.just("execute"), st.integers(0, 1), STATEMENTS),
+    st.tuples(st.just("sync"), st.integers(0, 1), st.just(None)),
+    st.tuples(
+        st.just("transaction"),
+        st.tuples(
+            st.lists(STATEMENTS, max_size=2),  # run first, each its own entry (so nothing reads between)
+            st.lists(STATEMENTS, min_size=1, max_size=4),  # run through one DB-API connection
+            st.integers(0, 4),  # when the other replica's entries are joined (4: not at all)
+            st.booleans(),  # whether statements in the transaction read orbit_provenance
+            st.sampled_from(["commit", "rollback"]),
+        ),
+        st.just(None),
+    ),
+)
+
+
+@settings(max_examples=40)
+@given(steps=st.lists(STEPS, max_size=14))
+def test_kept_statement_effects_equal_the_merged_state(steps: list[tuple[str, Any, Any]]) -> None:
+    """A committed statement's effect stays in the view (it is not undone and redone).
+
+    It must equal the store's merge, also when other writers' entries arrive before, during and after
+    a transaction, when a transaction is rolled back, and when provenance is read inside one (which
+    shows the provenance as of the transaction's start).
+    """
+    with tempfile.TemporaryDirectory() as d:
+        orbits = [OrbitDB(Path(d) / who.did[-6:], identity=who) for who in (ALICE, BOB)]
+        writers = [i.public_key for i in (ALICE, BOB)]
+        dbs: list[Any] = [o.open("kept", type="table", schema=DDL, write=writers) for o in orbits]
+        a, b = dbs
+        try:
+            for kind, who, what in steps:
+                if kind == "execute":
+                    with contextlib.suppress(SqlError):
+                        dbs[who].execute(*what)
+                elif kind == "sync":
+                    dbs[who].sync_from(dbs[1 - who])
+                else:
+                    prelude, statements, join_at, provenance, end = who
+                    for sql, params in prelude:
+                        with contextlib.suppress(SqlError):
+                            a.execute(sql, params)
+                    conn = connect(a)
+                    expected: list[tuple[Any, ...]] = []
+                    for i, (sql, params) in enumerate(statements):
+                        if i == join_at:
+                            a.sync_from(b)
+                        if not conn.in_transaction:
+                            expected = provenance_from_store(a)
+                        with contextlib.suppress(SqlError):
+                            conn.execute(sql, params)
+                        if provenance and conn.in_transaction:
+                            seen = conn.execute("SELECT * FROM orbit_provenance").fetchall()
+                            assert sorted(seen) == expected
+                    if join_at == len(statements):
+                        a.sync_from(b)
+                    if end == "commit":
+                        conn.commit()
+                    else:
+                        conn.rollback()
+                    conn.close()
+                for db in dbs:
+                    view_equals_store(db)
         finally:
             for o in orbits:
                 o.close()

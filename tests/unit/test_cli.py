@@ -570,3 +570,98 @@ def test_table_alignment() -> None:
     out = io.StringIO()
     Output(False, out, io.StringIO()).table(["NAME", "T"], [["a", "x"], ["longer", "y"]])
     assert out.getvalue().splitlines() == ["NAME    T", "a       x", "longer  y"]
+
+
+# ---------------------------------------------------------------------- orbit sql
+
+TODO_SCHEMA = (
+    "CREATE TABLE todos (id TEXT PRIMARY KEY, owner TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, "
+    "data BLOB)"
+)
+
+
+def _table_state(directory: Path) -> tuple[int, list[Any]]:
+    with OrbitDB(directory) as orbit:
+        db: Any = orbit.open("todo", type="table", schema=TODO_SCHEMA)
+        return len(db.log), db.sql("SELECT * FROM todos ORDER BY id")
+
+
+@pytest.fixture
+def tables(cli: Cli) -> Cli:
+    """A directory holding a table database made with the library (and a keyvalue one from the CLI)."""
+    cli.ok("create", "settings", "--type", "keyvalue")
+    with OrbitDB(cli.dir) as orbit:
+        db: Any = orbit.open("todo", type="table", schema=TODO_SCHEMA)
+        db.execute("INSERT INTO todos (id, owner, data) VALUES ('t1', 'ann', NULL), ('t2', 'bob', x'00ff')")
+    return cli
+
+
+def test_sql_reads_as_a_table_and_as_json(tables: Cli) -> None:
+    out = tables.ok("sql", "todo", "SELECT id, owner, done, data FROM todos ORDER BY id").out
+    assert out.splitlines() == [
+        "id  owner  done  data",
+        "--  -----  ----  -------",
+        "t1  ann    0     NULL",
+        "t2  bob    0     x'00ff'",
+    ]
+    rows = tables.ok("sql", "todo", "SELECT id, data FROM todos ORDER BY id", "--json").json
+    assert rows == [{"id": "t1", "data": None}, {"id": "t2", "data": "00ff"}]
+    # parameters: JSON values, or else text; by address as well as by name
+    with OrbitDB(tables.dir) as orbit:
+        address = orbit.open("todo", type="table", schema=TODO_SCHEMA).address
+    found = tables.ok(
+        "sql", address, "SELECT id FROM todos WHERE owner = ? AND done = ?", "-p", "bob", "-p", "0"
+    )
+    assert found.out.splitlines()[2:] == ["t2"]
+    quoted = tables.ok(
+        "sql", "todo", "SELECT count(*) AS n FROM todos WHERE owner = ?", "--param", '"ann"', "--json"
+    )
+    assert quoted.json == [{"n": 1}]
+    joined = tables.ok("sql", "todo", "SELECT count(*) AS n FROM orbit_provenance", "--json").json
+    assert joined == [{"n": 8}]  # every cell of both rows
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sql", "todo", "SELECT nope FROM todos"], "no such column"),
+        (["sql", "todo", "SELEC 1"], "syntax error"),
+        (["sql", "todo", "SELECT ?", "-p", "1", "-p", "2"], "bindings"),
+        (["sql", "todo", "DELETE FROM todos"], "read-only"),  # a write needs --write
+        (["sql", "todo", "INSERT INTO todos (id, owner) VALUES ('t3', 'x')"], "read-only"),
+        (["sql", "todo", "INSERT INTO todos (id) VALUES ('t3')", "--write"], "NOT NULL"),
+        (["sql", "todo", "DROP TABLE todos", "--write"], "read-only"),
+        (["sql", "todo", "SELECT ?", "-p", "[1]"], "--param"),
+        (["sql", "settings", "SELECT 1"], "keyvalue database"),
+        (["sql", "nothing", "SELECT 1"], "no table database named 'nothing'"),
+    ],
+)
+def test_sql_errors_are_one_line_and_change_nothing(tables: Cli, args: list[str], message: str) -> None:
+    before = _table_state(tables.dir)
+    result = tables(*args)
+    assert result.status in (1, 2)
+    assert result.err.startswith("orbit: error: "), result.err
+    assert result.err.count("\n") == 1, result.err
+    assert message in result.err
+    assert result.out == ""
+    assert _table_state(tables.dir) == before
+
+
+def test_sql_write_appends_one_signed_entry(tables: Cli) -> None:
+    entries, _ = _table_state(tables.dir)
+    out = tables.ok("sql", "todo", "UPDATE todos SET done = 1 WHERE owner = ?", "-p", "ann", "--write").out
+    assert re.fullmatch(r"1 row changed \(entry b[a-z2-7]+\)\n", out), out
+    result = tables.ok(
+        "sql", "todo", "INSERT INTO todos (id, owner) VALUES ('t3', 'cat')", "--write", "--json"
+    )
+    assert result.json["rowcount"] == 1
+    assert result.json["entry"].startswith("b")
+    returning = tables.ok(
+        "sql", "todo", "DELETE FROM todos WHERE id = 't2' RETURNING id", "--write", "--json"
+    )
+    assert returning.json == [{"id": "t2"}]
+    nothing = tables.ok("sql", "todo", "UPDATE todos SET done = 1 WHERE id = 'none'", "--write")
+    assert nothing.out == "0 rows changed\n"
+    count, rows = _table_state(tables.dir)
+    assert count == entries + 3
+    assert [(r[0], r[1], r[2]) for r in rows] == [("t1", "ann", 1), ("t3", "cat", 0)]

@@ -226,7 +226,8 @@ def test_failing_statements_leave_no_entry(alice: OrbitDB) -> None:
         ("BEGIN", SqlError),
         ("COMMIT", ProgrammingError),
         ("SAVEPOINT x", ProgrammingError),
-        ("DELETE FROM orbit_cells", ProgrammingError),
+        ("DELETE FROM orbit_rows", ProgrammingError),
+        ("UPDATE orbit_entries SET clock = 0", ProgrammingError),
         ("INSERT INTO orbit_meta VALUES ('x', 1)", ProgrammingError),
         ("SELECT 1; SELECT 2", ProgrammingError),
     ]:
@@ -248,7 +249,8 @@ def test_sql_cannot_modify_the_view(alice: OrbitDB) -> None:
         "UPDATE todos SET owner = 'mallory'",
         "DELETE FROM todos",
         "DROP TABLE todos",
-        "DELETE FROM orbit_cells",
+        "DELETE FROM orbit_rows",
+        "UPDATE orbit_entries SET clock = 0",
         "CREATE TABLE x (a)",
         "CREATE TEMP TABLE x (a)",
         "PRAGMA query_only = 0",
@@ -449,6 +451,82 @@ def test_joined_entries_during_a_transaction_reach_the_view_after_it(alice: Orbi
     view_matches_store(a)
 
 
+def test_rows_another_writer_changed_during_a_transaction_are_redone_from_the_store(
+    alice: OrbitDB, bob: OrbitDB
+) -> None:
+    """The committed statement's effect is kept in the view only for rows no other entry touched."""
+    a, b = open_table(alice), open_table(bob)
+    a.executemany("INSERT INTO todos (id, owner) VALUES (?, ?)", [("a", "ann"), ("c", "cat"), ("d", "dan")])
+    b.sync_from(a)
+    b.execute("UPDATE todos SET title = 'from bob' WHERE id = 'a'")  # another column of a row ann edits
+    b.execute("DELETE FROM todos WHERE id = 'c'")  # a row ann updates
+    conn = connect(a)
+    conn.execute("UPDATE todos SET done = 1 WHERE id IN ('a', 'c', 'd')")
+    a.sync_from(b)  # joined while the transaction is open
+    conn.execute("UPDATE todos SET n = 2.5 WHERE id = 'a'")
+    conn.commit()
+    # c: bob's delete, then ann's newer set of one cell: the row lacks its NOT NULL owner, so it hides
+    assert a.sql("SELECT id, owner, title, done, n FROM todos ORDER BY id") == [
+        ("a", "ann", "from bob", 1, 2.5),
+        ("d", "dan", None, 1, None),
+    ]
+    view_matches_store(a)
+    b.sync_from(a)
+    assert b.sql("SELECT * FROM todos ORDER BY id") == a.sql("SELECT * FROM todos ORDER BY id")
+    assert b.sql("SELECT * FROM orbit_provenance ORDER BY 1, 2, 3") == a.sql(
+        "SELECT * FROM orbit_provenance ORDER BY 1, 2, 3"
+    )
+
+
+def test_or_rollback_and_or_fail_leave_the_view_equal_to_the_store(alice: OrbitDB) -> None:
+    """``OR ROLLBACK`` ends the whole transaction (the view's uncommitted work with it); ``OR FAIL``
+    keeps a failed statement's first rows in SQLite."""
+    db = open_table(alice)
+    db.execute("INSERT INTO todos (id, owner) VALUES ('a', 'ann'), ('b', 'bob')")
+    with pytest.raises(IntegrityError):
+        db.execute("INSERT OR ROLLBACK INTO todos (id, owner) VALUES ('c', 'cat'), ('a', 'again')")
+    assert len(db.log) == 1
+    assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("b",)]
+    # OR FAIL keeps the rows before the failing one in SQLite; no entry carries them, so they go
+    with pytest.raises(IntegrityError):
+        db.execute("INSERT OR FAIL INTO todos (id, owner) VALUES ('c', 'cat'), ('a', 'again')")
+    assert len(db.log) == 1
+    assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("b",)]
+    conn = connect(db)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('d', 'dan')")
+    with pytest.raises(IntegrityError):
+        conn.execute("UPDATE OR ROLLBACK todos SET id = 'a' WHERE id = 'b'")
+    assert not conn.in_transaction  # as in sqlite3: the transaction is gone
+    assert conn.commit() is None
+    db.execute("INSERT INTO todos (id, owner) VALUES ('e', 'eve')")
+    assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("b",), ("e",)]
+    view_matches_store(db)
+
+
+@pytest.mark.parametrize("entry_written", [False, True])
+def test_a_failed_append_leaves_the_view_equal_to_the_store(
+    alice: OrbitDB, monkeypatch: pytest.MonkeyPatch, entry_written: bool
+) -> None:
+    db = open_table(alice)
+    db.execute("INSERT INTO todos (id, owner) VALUES ('a', 'ann')")
+    append = db.store.append_op
+
+    def failing(payload: Any) -> Any:
+        if entry_written:
+            append(payload)
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(db.store, "append_op", failing)
+    with pytest.raises(OSError, match="fire"):
+        db.execute("UPDATE todos SET title = 'x', done = 1 WHERE id = 'a'")
+    monkeypatch.undo()
+    assert len(db.log) == (2 if entry_written else 1)
+    assert db.sql("SELECT title, done FROM todos") == ([("x", 1)] if entry_written else [(None, 0)])
+    view_matches_store(db)
+    db.execute("INSERT INTO todos (id, owner) VALUES ('b', 'bob')")
+    view_matches_store(db)
+
+
 def test_too_large_a_transaction_is_refused(alice: OrbitDB) -> None:
     db = open_table(alice)
     with pytest.raises(DataError, match="split"):
@@ -496,6 +574,8 @@ def test_reopen_keeps_the_view_and_a_deleted_view_is_rebuilt(tmp_path: Path) -> 
     [
         "UPDATE orbit_meta SET value = 'elsewhere' WHERE key = 'address'",
         "UPDATE orbit_meta SET value = value + 5 WHERE key = 'admitted'",
+        "UPDATE orbit_meta SET value = value + 5 WHERE key = 'provenance'",
+        "DELETE FROM orbit_meta WHERE key = 'provenance'",
         "UPDATE orbit_meta SET value = x'00' WHERE key = 'heads'",
         "UPDATE orbit_meta SET value = 99 WHERE key = 'format'",
         "DELETE FROM todos WHERE id = '3'",
@@ -539,7 +619,9 @@ def test_a_lagging_view_catches_up(tmp_path: Path) -> None:
         db.execute("UPDATE todos SET title = 'new' WHERE id = '1'")
         address, path = db.address, view_path(db)
     raw = sqlite3.connect(path)
-    raw.execute("UPDATE orbit_meta SET value = 4 WHERE key = 'admitted'")  # entries 4, 5, 6 not covered
+    # entries 4, 5, 6 not covered (rows and provenance), as after a kill
+    raw.execute("UPDATE orbit_meta SET value = 4 WHERE key IN ('admitted', 'provenance')")
+    raw.execute("DELETE FROM orbit_rows WHERE pk IN ('[\"1\"]', '[\"4\"]')")
     raw.execute("DELETE FROM todos WHERE id IN ('4', '5')")
     raw.execute("UPDATE todos SET title = NULL WHERE id = '1'")
     raw.execute("INSERT INTO orbit_meta VALUES ('marker', 1)")  # kept: this is a catch-up, not a rebuild
@@ -551,6 +633,7 @@ def test_a_lagging_view_catches_up(tmp_path: Path) -> None:
         assert db.sql("SELECT count(*) FROM todos") == [(6,)]
         assert db.sql("SELECT title FROM todos WHERE id = '1'") == [("new",)]
         view_matches_store(db)
+        assert sorted(db.sql("SELECT DISTINCT pk FROM orbit_provenance")) == [(f'["{i}"]',) for i in range(6)]
 
 
 def test_two_databases_and_close(alice: OrbitDB) -> None:
@@ -602,3 +685,26 @@ def test_check_evaluator_and_inf() -> None:
 
 def test_identity_of_writers_is_did_key() -> None:
     assert Identity.from_seed(b"x" * 32).did.startswith("did:key:z6Mk")
+
+
+def test_an_exception_from_executemany_parameters_leaves_no_trace(alice: OrbitDB) -> None:
+    """executemany runs the statement once per parameter set: rows inserted before the iterator failed
+    are in SQLite, but no entry carries them, so they must not stay in the view."""
+    db = open_table(alice)
+
+    def params() -> Any:
+        yield ("a", "ann")
+        yield ("b", "bob")
+        raise RuntimeError("source broke")
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        db.executemany("INSERT INTO todos (id, owner) VALUES (?, ?)", params())
+    assert len(db.log) == 0
+    assert db.sql("SELECT count(*) FROM todos") == [(0,)]
+    conn = connect(db)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('c', 'cat')")
+    with pytest.raises(RuntimeError, match="source broke"):
+        conn.executemany("INSERT INTO todos (id, owner) VALUES (?, ?)", params())
+    conn.commit()
+    assert db.sql("SELECT id FROM todos") == [("c",)]
+    view_matches_store(db)
