@@ -5,7 +5,7 @@ CID; logs from many writers join into one DAG with one total order.
 """
 
 from ipfs_log.access import AccessController, WriteList
-from ipfs_log.blockstore import BlockStore, MemoryBlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.clock import Clock
 from ipfs_log.codec import IPLDKind, decode, encode
@@ -35,6 +35,7 @@ __all__ = [
     "AccessController",
     "BlockNotFoundError",
     "BlockStore",
+    "ChainedBlockStore",
     "Clock",
     "ClockError",
     "CodecError",

@@ -20,7 +20,7 @@ from typing import Protocol
 from ipfs_log.cid import CID
 from ipfs_log.errors import BlockNotFoundError
 
-__all__ = ["BlockStore", "MemoryBlockStore"]
+__all__ = ["BlockStore", "ChainedBlockStore", "MemoryBlockStore"]
 
 
 class BlockStore(Protocol):
@@ -96,3 +96,47 @@ class MemoryBlockStore:
 
     def __iter__(self) -> Iterator[CID]:
         return iter(self._blocks)
+
+
+class ChainedBlockStore:
+    """A read-only block store that asks each store in turn for what the earlier ones lacked."""
+
+    __slots__ = ("stores",)
+
+    def __init__(self, *stores: BlockStore) -> None:
+        self.stores = stores
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block from the first store that holds it.
+
+        Raises:
+            BlockNotFoundError: no store holds it.
+        """
+        for store in self.stores:
+            try:
+                return store.get(cid)
+            except BlockNotFoundError:
+                continue
+        raise BlockNotFoundError(cid)
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        """Return the blocks held among ``cids``, asking each store only for what is still missing."""
+        rest, found = list(cids), {}
+        for store in self.stores:
+            if not rest:
+                break
+            found.update(store.get_many(rest))
+            rest = [c for c in rest if c not in found]
+        return found
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Refuse: the chain is read-only."""
+        raise NotImplementedError("a ChainedBlockStore is read-only")
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Refuse: the chain is read-only."""
+        raise NotImplementedError("a ChainedBlockStore is read-only")
+
+    def has(self, cid: CID) -> bool:
+        """Return whether any store holds the block."""
+        return any(store.has(cid) for store in self.stores)

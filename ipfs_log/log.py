@@ -39,7 +39,7 @@ from operator import attrgetter
 from typing import Final, Protocol
 
 from ipfs_log.access import AccessController, WriteList
-from ipfs_log.blockstore import BlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import DEFAULT_LIMITS, Entry, Limits
@@ -133,17 +133,11 @@ FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]
 
 def run_flow(flow: FetchFlow, *stores: BlockStore) -> Fetched:
     """Drive ``flow`` against ``stores``, asking each store in turn for what the earlier ones lacked."""
+    source = ChainedBlockStore(*stores)
     try:
         want = next(flow)
         while True:
-            blocks: dict[CID, bytes] = {}
-            rest = want
-            for store in stores:
-                if not rest:
-                    break
-                blocks.update(store.get_many(rest))
-                rest = [c for c in rest if c not in blocks]
-            want = flow.send(blocks)
+            want = flow.send(source.get_many(want))
     except StopIteration as stop:
         fetched: Fetched = stop.value
         return fetched

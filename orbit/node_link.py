@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ipfs_log.blockstore import BlockStore, MemoryBlockStore
+from ipfs_log.blockstore import ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.entry import Entry
@@ -50,39 +50,6 @@ MAX_EXPORT_BYTES: Final = 256 << 20
 _MAX_HEADS: Final = 256
 
 _log = logging.getLogger(__name__)
-
-
-class _Chain:
-    """A read-only BlockStore that asks each store in turn for what the earlier ones lacked."""
-
-    def __init__(self, *stores: BlockStore) -> None:
-        self.stores = stores
-
-    def get(self, cid: CID) -> bytes:
-        for store in self.stores:
-            try:
-                return store.get(cid)
-            except BlockNotFoundError:
-                continue
-        raise BlockNotFoundError(cid)
-
-    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
-        rest, found = list(cids), {}
-        for store in self.stores:
-            if not rest:
-                break
-            found.update(store.get_many(rest))
-            rest = [c for c in rest if c not in found]
-        return found
-
-    def put(self, cid: CID, block: bytes) -> None:
-        raise NotImplementedError("read-only")
-
-    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        raise NotImplementedError("read-only")
-
-    def has(self, cid: CID) -> bool:
-        return any(store.has(cid) for store in self.stores)
 
 
 class _UploadingStorage:
@@ -246,7 +213,7 @@ class NodeLink:
                 bulk.put_many(blocks.items())
             except (IpfsError, CarError) as e:  # the block-by-block path fetches what is left
                 _log.info("dag/export of %s failed, fetching block by block: %s", head, e)
-        return db.join_heads(heads, source=_Chain(bulk, self.store), progress=progress)
+        return db.join_heads(heads, source=ChainedBlockStore(bulk, self.store), progress=progress)
 
     def flush(self, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, for every pending upload and pin to reach the node.

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from ipfs_log.blockstore import BlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import decode, encode
 from ipfs_log.entry import Entry
@@ -253,38 +253,6 @@ class _Counting:
         return self._store.has(cid)
 
 
-class _Chain:
-    """Reads from several block stores in turn (inline blocks, then the node)."""
-
-    def __init__(self, *stores: BlockStore) -> None:
-        self._stores = stores
-
-    def get(self, cid: CID) -> bytes:
-        found = self.get_many([cid])
-        if cid not in found:
-            raise BlockNotFoundError(cid)
-        return found[cid]
-
-    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
-        rest = list(cids)
-        found: dict[CID, bytes] = {}
-        for store in self._stores:
-            if not rest:
-                break
-            found.update(store.get_many(rest))
-            rest = [c for c in rest if c not in found]
-        return found
-
-    def put(self, cid: CID, block: bytes) -> None:
-        raise NotImplementedError
-
-    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        raise NotImplementedError
-
-    def has(self, cid: CID) -> bool:
-        return any(s.has(cid) for s in self._stores)
-
-
 class Replicator:
     """Keeps an open database in sync with its peers through an IPFS node (see the module docs).
 
@@ -334,7 +302,7 @@ class Replicator:
         self._verifying = 0  # entries verified so far by the fetch under way
         self._inline = _InlineBlocks()
         self._remote = remote
-        self._source = _Chain(self._inline, _Counting(remote, self._count_bytes))
+        self._source = ChainedBlockStore(self._inline, _Counting(remote, self._count_bytes))
         # Guards everything below and wakes waiters. Never held while taking the database's lock (the
         # database calls _on_update with its lock held, and that takes this one).
         self._state = threading.Condition()
