@@ -33,7 +33,7 @@ from ipfs_log.blockstore import BlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
-from ipfs_log.log import Log, Progress, run_flow
+from ipfs_log.log import Log, Progress, gc_paused, run_flow
 from orbit.address import Manifest
 from orbit.car import read_car, write_car
 from orbit.errors import BlockStoreError, CarError, DatabaseClosedError, DatabaseError, ReplicationError
@@ -177,7 +177,8 @@ class Database(Generic[S]):
         if source is None and self.orbit.ipfs is not None:
             source = self.orbit.ipfs.store  # what this directory lacks comes from the IPFS node
         stores: list[BlockStore] = [self.orbit.blocks] if source is None else [self.orbit.blocks, source]
-        fetched = run_flow(log.fetch(list(heads), progress=progress), *stores)
+        with gc_paused():  # decoding builds many containers, none in a cycle
+            fetched = run_flow(log.fetch(list(heads), progress=progress), *stores)
         return self.store.admit(fetched)
 
     def sync_from(self, other: Database[Any]) -> list[Entry]:

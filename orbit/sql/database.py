@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
+from ipfs_log.log import gc_paused
 from orbit.address import Manifest
 from orbit.database import Database, _locked
 from orbit.errors import DatabaseError
 from orbit.sql.dbapi import Connection, Cursor
 from orbit.sql.schema import CheckEvaluator, parse_schema, schema_from_sql
-from orbit.sql.view import SqlView, gc_paused
+from orbit.sql.view import SqlView
 from stores.errors import SchemaError
 from stores.table import Key, Schema, Table, TableBatch
 

@@ -33,12 +33,11 @@ transaction is open.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -47,13 +46,14 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, encode
 from ipfs_log.entry import DEFAULT_LIMITS, Entry
 from ipfs_log.identity import key_to_did
+from ipfs_log.log import gc_paused
 from orbit.sql.errors import DataError, OperationalError, SqlError, translate
 from orbit.sql.schema import quote
 from stores.base import SortKey, Update
 from stores.errors import InvalidOperationError
 from stores.table import Key, Table, TableSchema
 
-__all__ = ["FORMAT", "Result", "SqlView", "gc_paused", "key_text"]
+__all__ = ["FORMAT", "Result", "SqlView", "key_text"]
 
 FORMAT: Final = 3
 """Version of the view file's layout (``orbit_meta.format``)."""
@@ -939,24 +939,6 @@ def _names_orbit(sql: str) -> bool:
             _NAMES_ORBIT.clear()
         found = _NAMES_ORBIT[sql] = "orbit_" in sql.lower()
     return found
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while building many acyclic containers (rows, index dumps).
-
-    Each full collection scans every object alive, and a burst of new containers triggers several
-    (a 100k-row table index dump took 14.6 us/row with the collector on, 2.5 with it paused); nothing
-    built there forms a cycle, so pausing loses nothing. Pauses in several threads may overlap: the
-    collector comes back when one ends, which only costs time.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _cid_text(value: object) -> str | None:
