@@ -19,7 +19,8 @@ subclasses of one class, and callers can catch :class:`OrbitError` to handle the
     │   │   ├── PermissionDeniedError       .key   the signer may not write to this log
     │   │   ├── LogIdMismatchError          the entry belongs to another log
     │   │   └── ClockError                  clock.time is not 1 + max(time of next)
-    │   └── EntryNotFoundError(KeyError)    .cid   no such entry in the log
+    │   ├── EntryNotFoundError(KeyError)    .cid   no such entry in the log
+    │   └── EntryTooLargeError(CodecError)  .size  an append would make an entry over the size limit
     ├── StoreError                          (stores/errors.py)
     └── BlockStoreError                     (orbit/errors.py)
 
@@ -35,6 +36,7 @@ __all__ = [
     "EntryDecodeError",
     "EntryNotFoundError",
     "EntryRejectedError",
+    "EntryTooLargeError",
     "HashMismatchError",
     "IdentityError",
     "InvalidIdentityError",
@@ -160,3 +162,20 @@ class EntryNotFoundError(LogError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class EntryTooLargeError(LogError, CodecError):
+    """An append would make an entry larger than the log accepts (nothing was signed or stored).
+
+    Every replica refuses an entry over :attr:`ipfs_log.Limits.max_entry_bytes`, so the writer refuses
+    to make one.
+
+    Attributes:
+        size: the entry's size in bytes.
+        limit: the largest size accepted.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"the entry would take {size:,} bytes, over the {limit:,}-byte limit of one entry")

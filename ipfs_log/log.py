@@ -48,6 +48,7 @@ from ipfs_log.errors import (
     ClockError,
     EntryNotFoundError,
     EntryRejectedError,
+    EntryTooLargeError,
     PermissionDeniedError,
 )
 from ipfs_log.identity import Identity, key_to_did
@@ -450,37 +451,42 @@ class Log:
         Raises:
             PermissionDeniedError: this log's identity may not write to it; nothing was signed.
             CodecError: a payload is not an IPLD value.
+            EntryTooLargeError: an entry would be over ``limits.max_entry_bytes``; nothing was stored.
             OrbitError: the storage commit failed; the log is as it was.
         """
         key = self.identity.public_key
         if not self.access.can_write(key):
             raise PermissionDeniedError(f"{key_to_did(key)} may not write to log {self.id!r}", None, key)
-        if isinstance(payloads, Sequence) and len(payloads) > 1:
+        if isinstance(payloads, (list, tuple)) and len(payloads) > 1:  # not Sequence: ABC checks are slow
             with gc_paused():
                 return self._append_many(payloads)
         return self._append_many(payloads)
 
     def _append_many(self, payloads: Iterable[IPLDKind]) -> list[Entry]:
-        identity, log_id, order = self.identity, self.id, self._order
+        identity, log_id, order, create = self.identity, self.id, self._order, Entry.create
+        limit, max_refs = self.limits.max_entry_bytes, self.max_refs
         base = len(order)
-        heads = self.heads
+        heads = self.heads if len(self._heads) > 1 else list(self._heads.values())
         next_cids = [e.cid for e in heads]
-        time = 1 + max((e.time for e in heads), default=0)
+        time = 1 + max([e.time for e in heads], default=0)
         new: list[Entry] = []
+        n = base
         for payload in payloads:
-            n = base + len(new)
             refs: list[CID] = []
             distance = 2
-            while not n % distance and distance <= n and len(refs) < self.max_refs:
+            while not n % distance and distance <= n and len(refs) < max_refs:
                 i = n - distance
                 refs.append(order.cid_at(i) if i < base else new[i - base].cid)
                 distance <<= 1
             if refs and refs[0] in next_cids:
                 refs = [r for r in refs if r not in next_cids]
-            entry = Entry.create(identity, log_id, payload, time=time, next=next_cids, refs=refs)
+            entry = create(identity, log_id, payload, time=time, next=next_cids, refs=refs)
+            if len(entry.block) > limit:  # every replica would refuse it
+                raise EntryTooLargeError(len(entry.block), limit)
             new.append(entry)
             next_cids = [entry.cid]
             time += 1
+            n += 1
         if not new:
             return new
         last = new[-1]

@@ -293,7 +293,7 @@ class Database(Generic[S]):
         # Runs after the entries were committed and applied: a failure here must not turn a durable
         # write into an error, so it is logged, and the next threshold (or close) tries again.
         admitted = len(self.store.log)  # a stored log only grows: its length counts its admissions
-        if admitted - self._saved_at >= max(self.orbit.checkpoint_every, admitted // 4):
+        if admitted - self._saved_at >= max(self.orbit.checkpoint_every, admitted // 2):
             try:
                 self.save_checkpoint()
             except BlockStoreError as e:

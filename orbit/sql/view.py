@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import IPLDKind, encode
-from ipfs_log.entry import DEFAULT_LIMITS, Entry
+from ipfs_log.codec import IPLDKind
+from ipfs_log.entry import Entry
+from ipfs_log.errors import EntryTooLargeError
 from ipfs_log.identity import key_to_did
 from ipfs_log.log import gc_paused
 from orbit.sql.errors import DataError, OperationalError, SqlError, translate
@@ -63,8 +64,6 @@ _COMMIT_EVERY: Final = 1_000
 """Write the dirty rows and commit the view after this many applied entries (a read does it earlier)."""
 _DIRTY_MAX: Final = 50_000
 """Write the dirty rows (and commit) when this many are waiting, whatever the entry count."""
-_ENTRY_SLACK: Final = 4_096
-"""Room left in an entry for its envelope when checking a transaction's size."""
 
 _READ_ACTIONS: Final = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
@@ -487,6 +486,7 @@ class SqlView:
                     rows.setdefault(row, _SOURCES)
         if not rows:
             return
+        self._begin()  # one transaction for them all (outside one, SQLite would commit each row)
         try:
             self._write_rows(rows)
         except BaseException:
@@ -788,14 +788,6 @@ class SqlView:
                     payload = self.store.rows_op(changes)
                 except InvalidOperationError as e:
                     raise DataError(str(e)) from e
-                if len(changes) > 64 or _size_hint(changes) > 64_000:
-                    size = len(encode(payload))
-                    if size > DEFAULT_LIMITS.max_entry_bytes - _ENTRY_SLACK:
-                        raise DataError(
-                            f"the transaction's {len(changes)} row changes take {size:,} bytes, more than "
-                            f"one entry holds ({DEFAULT_LIMITS.max_entry_bytes:,}); split it into smaller "
-                            "transactions"
-                        )
             except BaseException:
                 if self._txn is txn:
                     self._drop(txn)
@@ -805,10 +797,16 @@ class SqlView:
         # call back into the view); the open transaction keeps other writers out meanwhile
         try:
             cid = self.store.append_op(payload)
-        except BaseException:
+        except BaseException as e:
             with self._lock:
                 self._own = None
                 self._drop(txn)  # its rows are redone from the store, whether the entry got in or not
+            if isinstance(e.__cause__, EntryTooLargeError):  # the log refused to sign it
+                raise DataError(
+                    f"the transaction's {len(changes)} row changes make an entry of {e.__cause__.size:,} "
+                    f"bytes, more than one entry holds ({e.__cause__.limit:,}); split it into smaller "
+                    "transactions"
+                ) from e
             raise
         with self.store.guard, self._lock:
             self._own = None
@@ -944,16 +942,6 @@ def _names_orbit(sql: str) -> bool:
 def _cid_text(value: object) -> str | None:
     """``orbit_cid(blob)``: a CID's base32 text (what ``orbit_provenance.entry`` shows)."""
     return CID(value).encode() if isinstance(value, bytes) else None
-
-
-def _size_hint(changes: list[tuple[str, Key, dict[str, IPLDKind] | None]]) -> int:
-    """A lower bound of the encoded size of the changes' text and blob values."""
-    total = 0
-    for _, key, cells in changes:
-        for value in (*key, *(cells.values() if cells else ())):
-            if isinstance(value, (str, bytes)):
-                total += len(value)
-    return total
 
 
 def _differs(a: object, b: object) -> bool:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import encode
 from ipfs_log.entry import Entry
 from orbit.errors import StorageCorruptError
 from orbit.storage.env import Environment, guarded
@@ -84,8 +83,7 @@ class LogRecords:
             count = first
             for e in entries:
                 key = prefix + record(e)
-                offset = len(e.block) - len(encode(e.payload))
-                put(key, U32.pack(offset) + e.block, db=stored)
+                put(key, U32.pack(e.payload_offset) + e.block, db=stored)
                 put(key, pack(count), db=order)
                 put(e.cid, key, db=where)
                 count += 1

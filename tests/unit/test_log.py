@@ -14,8 +14,10 @@ from ipfs_log import (
     CID,
     BlockNotFoundError,
     BlockStore,
+    CodecError,
     Entry,
     EntryNotFoundError,
+    EntryTooLargeError,
     Identity,
     Log,
     MemoryBlockStore,
@@ -115,6 +117,26 @@ def test_entries_are_stored_and_verifiable(store: MemoryBlockStore, log_factory:
     assert again == entry
     assert again.payload == entry.payload
     assert again.signing_bytes() == entry.signing_bytes()
+
+
+def test_an_entry_over_the_size_limit_is_never_made(store: MemoryBlockStore, log_factory: LogFactory) -> None:
+    """Every replica refuses an entry over max_entry_bytes, so the writer must not sign or store one."""
+    log = log_factory()
+    first = log.append("small")
+    blocks = set(store)
+    with pytest.raises(EntryTooLargeError) as caught:
+        log.append("x" * log.limits.max_entry_bytes)
+    assert caught.value.size > caught.value.limit == log.limits.max_entry_bytes
+    assert isinstance(caught.value, CodecError)
+    with pytest.raises(EntryTooLargeError):
+        log.append_many(["ok", "y" * 2_000_000])  # one too large: none of the chain is stored
+    assert log.heads == [first]
+    assert len(log) == 1
+    assert set(store) == blocks
+    # just under the limit is accepted, and verifies on a replica
+    big = log.append("z" * (log.limits.max_entry_bytes - 1_000))
+    assert log.limits.max_entry_bytes - 1_000 < len(big.block) <= log.limits.max_entry_bytes
+    assert Entry.from_block(big.cid, big.block, log_id=log.id) == big
 
 
 def test_append_after_a_join_merges_the_heads(store: MemoryBlockStore, log_factory: LogFactory) -> None:

@@ -236,3 +236,12 @@ def test_bad_keyvalue_checkpoint(kv, state):
     checkpoint = kv.checkpoint()
     with pytest.raises(InvalidCheckpointError):
         KeyValue(kv.log, checkpoint={**checkpoint, "state": state})
+
+
+def test_a_value_too_large_for_one_entry_is_refused(kv):
+    kv.put("a", 1)
+    with pytest.raises(InvalidOperationError, match="limit"):
+        kv.put("big", "x" * 2_000_000)  # no replica would accept the entry
+    assert "big" not in kv
+    assert kv.get("a") == 1
+    assert len(kv.log) == 1
