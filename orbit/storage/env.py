@@ -44,7 +44,7 @@ REMAP_BYTES: Final = 8 << 20
 """Look at the resident file pages after reading about this many bytes."""
 MAPPED_LIMIT: Final = 64 << 20
 """Re-map when the process's resident file-backed pages (``/proc/self/statm``) exceed this."""
-CHECK_EVERY: Final = 32
+CHECK_EVERY: Final = 256
 """Look at the resident file pages every this many transactions, besides every :data:`REMAP_BYTES`."""
 _PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
