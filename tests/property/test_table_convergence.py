@@ -99,9 +99,9 @@ def reference(entries: list[Entry]) -> dict[str, dict[Any, dict[str, Any]]]:
 def snapshot(table: Table) -> tuple[Any, Any]:
     """The visible rows, and the whole merge state (tombstones and change keys) in a canonical order."""
     internal = sorted(
-        (name, encode(list(key)), row.dead, row.alive, sorted(row.cells.items()))
+        (name, encode(list(key)), dead, alive, cells)
         for name, rows in table._rows.items()
-        for key, row in rows.items()
+        for key, (dead, alive, cells) in rows.items()
     )
     return table.all(), internal
 

@@ -142,9 +142,11 @@ def test_a_malformed_registry_is_a_registry_error(tmp_path: Path, content: bytes
         | st.floats(allow_nan=False, allow_infinity=False)
         | st.text()
         | st.binary(max_size=20),
-        lambda inner: st.lists(inner, max_size=4)
-        # DAG-JSON reserves a map whose only key is "/" for links and bytes: such a map has no form
-        | st.dictionaries(st.text(max_size=5), inner, max_size=4).filter(lambda m: list(m) != ["/"]),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            # DAG-JSON reserves a map whose only key is "/" for links and bytes: such a map has no form
+            | st.dictionaries(st.text(max_size=5), inner, max_size=4).filter(lambda m: list(m) != ["/"])
+        ),
         max_leaves=12,
     )
 )
