@@ -9,16 +9,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final, TypeVar
+from typing import IO, Any, Final, TypeVar
 
 from ipfs_log.blockstore import MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, encode
 from ipfs_log.entry import Entry
-from ipfs_log.errors import CodecError
+from ipfs_log.errors import CodecError, OrbitError
 from ipfs_log.identity import key_to_did
 from orbit.address import Manifest, is_address
 from orbit.car import car_bytes, read_car
@@ -50,6 +50,8 @@ from stores.errors import UnindexedFieldError
 __all__ = ["Session", "shielded"]
 
 TYPES: Final = ("eventlog", "keyvalue", "counter", "documents")
+ALL_TYPES: Final = (*TYPES, "table")
+"""What ``info``, ``log``, ``export`` and the node commands work on (``orbit sql`` reads tables)."""
 _TIMEOUT: Final = 30.0
 _MISSING: Any = object()
 _D = TypeVar("_D", bound=Database[Any])
@@ -267,6 +269,12 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
             options["indexes"] = list(dict.fromkeys(args.index))
     elif args.index or args.index_by != "_id":
         raise UsageError("--index and --index-by are options of documents databases")
+    if args.type == "table":
+        if not args.schema:
+            raise UsageError("a table database needs --schema 'CREATE TABLE …'")
+        options["schema"] = args.schema
+    elif args.schema:
+        raise UsageError("--schema is an option of table databases")
     with Session(args, out, create=True) as s:
         old = s.registry.get(name)
         if old is not None:
@@ -281,6 +289,7 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
         else:
             write = [s.orbit.identity.did, *args.write]
         db = s.orbit.open(name, type=args.type, write=write, **options)
+        options.pop("schema", None)  # in the manifest: the address carries it
         entry = RegistryEntry(name, db.address, args.type, options)
         s.register(entry)
         writers = db.manifest.writers
@@ -365,13 +374,13 @@ def _items(db: Database[Any]) -> tuple[str, Any]:
         return "value", db.value
     if isinstance(db, KeyValueDatabase | EventLogDatabase | DocumentsDatabase):
         return {"eventlog": "events", "keyvalue": "keys", "documents": "documents"}[db.store_type], len(db)
-    raise AssertionError(db)
+    return "rows", {t.name: db.store.count(t.name) for t in db.store.schema.tables}
 
 
 def cmd_info(args: argparse.Namespace, out: Output) -> int:
     """``orbit info NAME|ADDRESS``: address, type, writers, heads, entries, size."""
     with Session(args, out) as s:
-        db, entry = s.open(args.target, "info", TYPES)
+        db, entry = s.open(args.target, "info", ALL_TYPES)
         log = db.log
         total = db.entry_count()
         size = len(db.manifest.block)
@@ -407,7 +416,7 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         ("writers", ", ".join(writers)),
         ("heads", ", ".join(facts["heads"]) or "(none)"),
         ("entries", str(total)),
-        (label, str(count)),
+        (label, ", ".join(f"{k} {v}" for k, v in count.items()) if isinstance(count, dict) else str(count)),
         ("size", f"{_bytes(size)} of blocks ({size} bytes)"),
         ("directory", f"{s.directory} ({_bytes(facts['directory_bytes'])} on disk, every database)"),
     ]
@@ -758,10 +767,16 @@ def _sql_param(text: str) -> Any:
 
 
 def cmd_sql(args: argparse.Namespace, out: Output) -> int:
-    """``orbit sql NAME "SELECT …"``: run SQL on a table database (``--write``: a signed write)."""
+    """``orbit sql NAME "SELECT …"``: run SQL on a table database (``--write``: a signed write).
+
+    Without SQL, statements come from standard input, each ended by ``;``: every one runs, an error is
+    reported and the next one runs; the exit status is 1 if any failed.
+    """
     from orbit.sql import run_sql_command
 
     params = [_sql_param(p) for p in args.param]
+    if args.statement is None and params:
+        raise UsageError("--param goes with a statement given on the command line")
     with Session(args, out) as s:
         target = args.name
         entry = s.registry.by_address(target) if is_address(target) else s.registry.get(target)
@@ -771,9 +786,51 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
                     f"{entry.name!r} is a {entry.type} database; `orbit sql` works on table databases"
                 )
             target = entry.address
-        text = run_sql_command(s.orbit, target, args.statement, params, as_json=out.json, write=args.write)
-    out.line(text)
-    return 0
+        if args.statement is not None:
+            text = run_sql_command(
+                s.orbit, target, args.statement, params, as_json=out.json, write=args.write
+            )
+            out.line(text)
+            return 0
+        failed = False
+        prompt = out.stderr if sys.stdin.isatty() and not out.json else None
+        for statement in _statements(sys.stdin, prompt):
+            try:
+                text = run_sql_command(s.orbit, target, statement, (), as_json=out.json, write=args.write)
+            except OrbitError as e:
+                failed = True
+                out.error(str(e))
+                continue
+            out.line(text)
+        return 1 if failed else 0
+
+
+def _statements(lines: Iterable[str], prompt: IO[str] | None) -> Iterator[str]:
+    """The statements in ``lines``: text up to each ``;`` that ends a line (the rest, at the end).
+
+    ``.quit`` or ``.exit`` on a line of its own ends the input; with a ``prompt`` stream, ``orbit> ``
+    (or ``  ...> `` inside a statement) is written to it before each line.
+    """
+    pending: list[str] = []
+    source = iter(lines)
+    while True:
+        if prompt is not None:
+            prompt.write("  ...> " if pending else "orbit> ")
+            prompt.flush()
+        line = next(source, None)
+        if line is None:
+            break
+        if not pending and line.strip() in (".quit", ".exit"):
+            return
+        pending.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "".join(pending).strip()
+            pending = []
+            if statement.strip(";").strip():
+                yield statement
+    rest = "".join(pending).strip()
+    if rest:
+        yield rest
 
 
 def _summary(payload: Any, limit: int = 60) -> str:
@@ -801,7 +858,7 @@ def _summary(payload: Any, limit: int = 60) -> str:
 def cmd_log(args: argparse.Namespace, out: Output) -> int:
     """``orbit log NAME``: the newest entries, their writer, clock and CID, and the DAG's shape."""
     with Session(args, out) as s:
-        db, entry = s.open(args.name, "log", TYPES)
+        db, entry = s.open(args.name, "log", ALL_TYPES)
         log = db.log
         entries: list[Entry] = list(log.iter(reverse=True, amount=args.limit))
         me = s.orbit.identity.public_key
@@ -840,7 +897,7 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     """``orbit export NAME FILE.car``: the manifest and every entry, as a CARv1 file."""
     with Session(args, out) as s:
-        db, entry = s.open(args.name, "export", TYPES)
+        db, entry = s.open(args.name, "export", ALL_TYPES)
         log = db.log
         manifest: Manifest = db.manifest
         blocks = [(manifest.cid, manifest.block)]
@@ -897,10 +954,8 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             entry = RegistryEntry(name, manifest.address, manifest.type, options)
         elif args.as_name and args.as_name != entry.name:
             raise CliError(f"{manifest.address} is already here as {entry.name!r}")
-        db = s.orbit.open(
-            manifest.name, type=manifest.type, write=manifest.write, meta=manifest.meta, **entry.options
-        )
-        assert db.address == manifest.address
+        s.orbit.blocks.put(manifest.cid, manifest.block)  # verified by _manifest_of: opened by address
+        db = s.orbit.open(manifest.address, **entry.options)
         s.register(entry)
         source = MemoryBlockStore()
         source.put_many(blocks.items())
@@ -926,7 +981,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
 def cmd_follow(args: argparse.Namespace, out: Output) -> int:
     """``orbit follow NAME``: replicate and print updates as they come, until Ctrl-C."""
     with Session(args, out) as s:
-        db, _ = s.open(args.name, "follow", TYPES)
+        db, _ = s.open(args.name, "follow", ALL_TYPES)
         replication = _ipfs.connect(args.ipfs, "follow")
         try:
 
@@ -957,7 +1012,7 @@ def cmd_follow(args: argparse.Namespace, out: Output) -> int:
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
     """``orbit status NAME``: replication state through the IPFS node."""
     with Session(args, out) as s:
-        db, _ = s.open(args.name, "status", TYPES)
+        db, _ = s.open(args.name, "status", ALL_TYPES)
         replication = _ipfs.connect(args.ipfs, "status")
         try:
             state = replication.status(db, _TIMEOUT)

@@ -16,7 +16,7 @@ from orbit.cli._output import CliError, Output, UsageError
 
 __all__ = ["build_parser", "main"]
 
-_TYPES = ("eventlog", "keyvalue", "counter", "documents")
+_TYPES = ("eventlog", "keyvalue", "counter", "documents", "table")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--index", action="append", default=[], metavar="FIELD", help="documents: index FIELD for find"
     )
+    p.add_argument(
+        "--schema",
+        metavar="SQL",
+        help="table: the tables, as CREATE TABLE (and CREATE INDEX) statements; fixed in the address",
+    )
 
     p = add("open", "remember a database by its address (from this directory, or an IPFS node)", c.cmd_open)
     p.add_argument("address", metavar="ADDRESS", help="an /orbitdb/<cid> address")
@@ -241,13 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
         "sql",
         "table: run a SQL query (read-only), or with --write a statement that appends one entry",
         c.cmd_sql,
-        description="Runs SQL on a table database (made with the library: orbit.open(name, type='table', "
-        "schema='CREATE TABLE …')), found by name in the directory or by address. Queries go through a "
-        "read-only connection; --write runs INSERT/UPDATE/DELETE through the log, as one signed entry. "
-        "Rows print as a table (NULL for null, blobs as x'…'), or with --json as one JSON array of objects.",
+        description="Runs SQL on a table database (orbit create NAME --type table --schema 'CREATE TABLE "
+        "…'), found by name in the directory or by address. Queries go through a read-only connection; "
+        "--write runs INSERT/UPDATE/DELETE through the log, as one signed entry. Rows print as a table "
+        "(NULL for null, blobs as x'…'), or with --json as one JSON array of objects. Without SQL, "
+        "statements are read from standard input, each ended by ';' (a prompt on a terminal; .quit ends).",
     )
     p.add_argument("name", metavar="NAME", help="a table database (name or address)")
-    p.add_argument("statement", metavar="SQL", help="the statement, with ? placeholders for --param values")
+    p.add_argument(
+        "statement",
+        metavar="SQL",
+        nargs="?",
+        help="the statement, with ? placeholders for --param values (none: read statements from stdin)",
+    )
     p.add_argument(
         "-p",
         "--param",

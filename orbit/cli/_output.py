@@ -221,6 +221,10 @@ class Output:
         for key, value in pairs:
             self.line(f"{self.style(key.ljust(width), 'bold')}  {value}")
 
+    def error(self, text: str) -> None:
+        """Print an error that does not end the command, as one line on stderr (``orbit: error: …``)."""
+        print("orbit: error: " + " ".join(text.split()), file=self.stderr)
+
     def note(self, text: str) -> None:
         """Print a hint for a person on stderr: only on a terminal, never in --json mode."""
         isatty = getattr(self.stderr, "isatty", None)

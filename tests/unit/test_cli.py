@@ -377,7 +377,14 @@ ERRORS = [
     (["bogus"], 2, "invalid choice: 'bogus'"),
     (["inc", "visits", "x"], 2, "invalid int value"),
     (["create", "new"], 2, "--type"),
-    (["create", "new", "--type", "table"], 2, "invalid choice"),
+    (["create", "new", "--type", "table"], 2, "needs --schema"),
+    (["create", "new", "--type", "tables"], 2, "invalid choice"),
+    (
+        ["create", "new", "--type", "keyvalue", "--schema", "CREATE TABLE t (k TEXT PRIMARY KEY)"],
+        2,
+        "--schema",
+    ),
+    (["create", "new", "--type", "table", "--schema", "CREATE TABLE t (k TEXT)"], 1, "no PRIMARY KEY"),
     (["list", "settings", "--limit"], 2, "expected one argument"),
     (["get", "nosuch", "k"], 1, "unknown database 'nosuch'"),
     (["info", "/orbitdb/zdpuAmQcz5Y797jMcHpLX4bwid58sRwgH5GnxUdWxXXS9Kz5V"], 1, NEEDS_NODE),
@@ -619,6 +626,38 @@ def test_sql_reads_as_a_table_and_as_json(tables: Cli) -> None:
     assert quoted.json == [{"n": 1}]
     joined = tables.ok("sql", "todo", "SELECT count(*) AS n FROM orbit_provenance", "--json").json
     assert joined == [{"n": 8}]  # every cell of both rows
+
+
+def test_a_table_database_made_read_and_written_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    made = cli.ok("create", "todo", "--type", "table", "--schema", TODO_SCHEMA, "--json").json
+    assert made["type"] == "table"
+    # statements from standard input, each ended by ';' (one may span lines); a failing one is reported
+    # on its line of stderr, the others run, and the status says one failed
+    script = (
+        "INSERT INTO todos (id, owner) VALUES ('t1', 'ann');\n"
+        "INSERT INTO todos (id, owner)\n  VALUES ('t2', 'bob');\n"
+        "INSERT INTO todos (id) VALUES ('t3');\n"  # owner is NOT NULL
+        "UPDATE todos SET done = 1 WHERE id = 't1';\n"
+    )
+    result = cli("sql", "todo", "--write", stdin=script)
+    assert result.status == 1
+    assert result.err.count("\n") == 1
+    assert "NOT NULL" in result.err
+    assert result.out.count("row changed (entry ") == 3
+    rows = cli.ok(
+        "sql", "todo", "--json", stdin="SELECT id, done FROM todos ORDER BY id;\n.quit\nSELECT 1;\n"
+    )
+    assert rows.json == [{"id": "t1", "done": 1}, {"id": "t2", "done": 0}]  # nothing after .quit ran
+    assert cli("sql", "todo", stdin="DELETE FROM todos;").status == 1  # reads only, without --write
+    assert cli("sql", "todo", "-p", "1", stdin="SELECT ?;").status == 2  # --param needs a statement
+    info = cli.ok("info", "todo", "--json").json
+    assert (info["type"], info["entries"], info["rows"]) == ("table", 3, {"todos": 2})
+    assert len(cli.ok("log", "todo", "--json").out.splitlines()) == 3
+    car = tmp_path / "todo.car"
+    cli.ok("export", "todo", str(car))
+    other = Cli(tmp_path / "other", cli.capsys)
+    other.ok("import", str(car))  # the schema travels in the manifest
+    assert other.ok("sql", "todo", "SELECT count(*) AS n FROM todos", "--json").json == [{"n": 2}]
 
 
 @pytest.mark.parametrize(
