@@ -16,6 +16,12 @@ at them, and a reader only ever sees the last complete meta page. With ``sync=Fa
 operating-system crash or power loss may lose the transactions of the last seconds; with ``sync=True``
 every commit is flushed (fdatasync) first.
 
+Small commits of a log's entries go through the write-behind journal (:mod:`orbit.storage.journal`):
+:meth:`Environment.journal` makes one durable with a single appended record, and the pending records
+reach LMDB in one transaction when enough are waiting, before any read (:meth:`Environment.reader`),
+inside the next write (:meth:`Environment.write`), and at close; opening the environment replays what
+LMDB lacks. So every read sees every commit, and LMDB's state only ever moves forward in commit order.
+
 Memory: pages read through LMDB's map count in the process's resident set until the map goes away,
 and a read fault maps its neighbours too, so the environment re-opens its map once
 :data:`MAPPED_LIMIT` of file pages are resident (checked every :data:`CHECK_EVERY` transactions or
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -35,7 +42,8 @@ from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 import lmdb
 
 from orbit.errors import BlockStoreError, StorageFullError
-from orbit.storage.layout import DATABASES
+from orbit.storage.journal import APPLIED_KEY, Commit, Journal
+from orbit.storage.layout import DATABASES, U64
 
 __all__ = ["DEFAULT_MAP_SIZE", "Environment", "guarded"]
 
@@ -47,6 +55,13 @@ MAPPED_LIMIT: Final = 64 << 20
 CHECK_EVERY: Final = 256
 """Look at the resident file pages every this many transactions, besides every :data:`REMAP_BYTES`."""
 _PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+JOURNAL_FILE: Final = "journal"
+JOURNAL_FLUSH: Final = 512
+"""Apply the journal to LMDB once this many records wait (or :data:`JOURNAL_FLUSH_BYTES`)."""
+JOURNAL_FLUSH_BYTES: Final = 4 << 20
+JOURNAL_LIMIT_BYTES: Final = 32 << 20
+"""Past this many bytes waiting (LMDB failing to take them), a commit first applies them or fails."""
+_log = logging.getLogger("orbit")
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -85,7 +100,17 @@ class Environment:
         self._read_bytes = 0
         self._calls = 0
         self.closed = False
+        self._journal: Journal | None = None
+        self._pending: list[tuple[int, Commit]] = []
+        self._pending_bytes = 0
+        self._generation = 0
         self._map("open the store", self._open)
+        try:
+            self._map("replay the journal", self._recover)
+        except BaseException:
+            if self._env is not None:
+                self._env.close()
+            raise
 
     def _open(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -143,7 +168,12 @@ class Environment:
         self._open()
 
     def reader(self) -> Any:
-        """Return a read transaction on the last committed state (the lock must be held)."""
+        """Return a read transaction on the last committed state (the lock must be held).
+
+        The journal's pending records are applied first, so a read sees every commit.
+        """
+        if self._pending:
+            self.flush()
         if self._rtxn is not None:
             if not self._tick():
                 return self._rtxn
@@ -176,22 +206,104 @@ class Environment:
         """Run ``fn`` with a write transaction and commit it (the lock must be held).
 
         ``fn`` looks up database handles in :attr:`db` itself: opening the transaction may re-map the
-        environment, which replaces them.
+        environment, which replaces them. The journal's pending records are applied first, in the same
+        transaction.
 
         When this returns, the write survives a process kill. If ``fn`` or the commit raises, the
-        transaction is aborted: nothing of it was kept.
+        transaction is aborted: nothing of it was kept (pending records stay in the journal).
         """
         self.drop_reader()
         if self._tick():
             self.remap()
         txn = self._live().begin(write=True)
+        pending = self._pending
         try:
+            if pending:
+                self._apply(txn, pending)
             result = fn(txn)
         except BaseException:
             txn.abort()
             raise
         txn.commit()  # on failure LMDB has aborted the transaction itself
+        if pending:
+            self._applied()
         return result
+
+    # ------------------------------------------------------------------ the journal
+
+    def _recover(self) -> None:
+        """Open the journal and apply the records LMDB lacks (at open, before anything else)."""
+        journal = Journal(self.path / JOURNAL_FILE, sync=self.sync)
+        try:
+            txn = self._live().begin()
+            try:
+                raw = txn.get(APPLIED_KEY, db=self.db[b"heads"])
+            finally:
+                txn.abort()
+            applied = U64.unpack(raw)[0] if raw is not None and len(raw) == U64.size else 0
+            records = list(journal.records())
+            self._generation = max([applied, *(g for g, _ in records)])
+            self._pending = [(g, Commit.decode(p)) for g, p in records if g > applied]
+            self._journal = journal
+            if self._pending:
+                self.flush()
+            else:
+                journal.reset()
+        except BaseException:
+            self._journal = None
+            self._pending = []
+            journal.close()
+            raise
+
+    def _apply(self, txn: Any, pending: list[tuple[int, Commit]]) -> None:
+        db = self.db
+        for _, commit in pending:
+            commit.apply(txn, db)
+        txn.put(APPLIED_KEY, U64.pack(pending[-1][0]), db=db[b"heads"])
+
+    def _applied(self) -> None:
+        """Forget the pending records (LMDB committed them) and empty the file."""
+        self._pending = []
+        self._pending_bytes = 0
+        journal = self._journal
+        if journal is not None:
+            try:
+                journal.reset()
+            except OSError as e:  # harmless: replay skips records LMDB marks as applied
+                _log.warning("journal %s not emptied: %s", journal.path, e)
+
+    def journal(self, commit: Commit) -> None:
+        """Make a commit durable as one journal record; LMDB takes it at the next flush (lock held).
+
+        Raises:
+            OSError: the record could not be written (nothing of it was kept).
+            lmdb.Error: too much waits for LMDB, which failed to take it (nothing was written).
+        """
+        journal = self._journal
+        if journal is None:
+            raise BlockStoreError("the store is closed", self.path)
+        if self._pending_bytes > JOURNAL_LIMIT_BYTES:
+            self.flush()
+        generation = self._generation + 1
+        payload = commit.encode()
+        journal.append(generation, payload)
+        self._generation = generation
+        self._pending.append((generation, commit))
+        self._pending_bytes += len(payload)
+        if len(self._pending) >= JOURNAL_FLUSH or self._pending_bytes >= JOURNAL_FLUSH_BYTES:
+            try:
+                self.flush()
+            except (lmdb.Error, OSError, BlockStoreError) as e:  # the commit is durable: retried later
+                _log.warning("journal of %s not applied yet: %s", self.path, e)
+
+    def flush(self) -> None:
+        """Apply the journal's pending records to LMDB in one transaction (lock held).
+
+        Raises:
+            lmdb.Error, OSError: the transaction failed; the records stay pending.
+        """
+        if self._pending:
+            self.write(lambda txn: None)
 
     def close(self) -> None:
         """Flush to disk and close. Idempotent.
@@ -202,15 +314,25 @@ class Environment:
         with self.lock:
             if self.closed:
                 return
+            unapplied: BlockStoreError | None = None
+            try:  # what the journal holds is replayed at the next open if this fails
+                self._map("apply the journal", self.flush)
+            except BlockStoreError as e:
+                unapplied = e
             self.closed = True
             env, self._env = self._env, None
-            if env is None:
-                return
+            journal, self._journal = self._journal, None
             try:
-                self.drop_reader()
-                self._map("flush the store", lambda: env.sync(True))
+                if env is not None:
+                    self.drop_reader()
+                    self._map("flush the store", lambda: env.sync(True))
             finally:
-                env.close()
+                if env is not None:
+                    env.close()
+                if journal is not None:
+                    journal.close()
+            if unapplied is not None:
+                raise unapplied
 
 
 class _HasEnv(Protocol):

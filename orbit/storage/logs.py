@@ -15,10 +15,13 @@ from ipfs_log.cid import CID
 from ipfs_log.entry import Entry
 from orbit.errors import StorageCorruptError
 from orbit.storage.env import Environment, guarded
-from orbit.storage.layout import CID_LEN, KEY_LEN, RECORD, U32, U64, key_cid, log_prefix, record
+from orbit.storage.journal import Commit
+from orbit.storage.layout import CID_LEN, KEY_LEN, RECORD, U32, U64, key_cid, log_prefix
 
 __all__ = ["LogRecords"]
 
+_JOURNALED: Final = 64
+"""Commits of at most this many entries go through the journal."""
 _ORDER_SEGMENT: Final = 65_536
 """Order keys read between two re-maps when a log is opened."""
 
@@ -71,26 +74,18 @@ class LogRecords:
     def commit(self, lognum: int, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
         """Store admitted entries (block, order key, CID pointer) and the log's new heads, in one commit.
 
-        ``first`` is the admission number of ``entries[0]``. When this returns, the write survives a
-        process kill; when it raises, nothing of it was kept.
+        ``first`` is the admission number of ``entries[0]``. A few entries (an append, a live update)
+        are journaled (one sequential write, applied to LMDB in batches); more go straight to LMDB in
+        one transaction. When this returns, the write survives a process kill; when it raises, nothing
+        of it was kept.
         """
-        env, prefix, pack = self.env, log_prefix(lognum), U64.pack
-
-        def write(txn: Any) -> None:
-            db = env.db  # looked up now: opening the transaction may have re-mapped the environment
-            stored, order, where, head_db = db[b"entries"], db[b"order"], db[b"where"], db[b"heads"]
-            put = txn.put
-            count = first
-            for e in entries:
-                key = prefix + record(e)
-                put(key, U32.pack(e.payload_offset) + e.block, db=stored)
-                put(key, pack(count), db=order)
-                put(e.cid, key, db=where)
-                count += 1
-            put(prefix, b"".join(heads), db=head_db)
-
-        env.write(write)
-        env.note_read(sum(len(e.block) + 200 for e in entries))  # the blocks and the pages their keys touch
+        env = self.env
+        commit = Commit.of(lognum, entries, heads, first)
+        if len(entries) <= _JOURNALED:
+            env.journal(commit)
+        else:
+            env.write(lambda txn: commit.apply(txn, env.db))
+        env.note_read(sum([len(e.block) + 200 for e in entries]))  # the blocks, the pages their keys touch
 
     @guarded("read the order index")
     def order(self, lognum: int, since: int | None = None) -> tuple[bytearray, list[int]]:

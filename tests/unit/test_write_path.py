@@ -93,15 +93,25 @@ def test_a_directory_of_todays_format_opens(tmp_path: Path) -> None:
         verified = Log.load(identity, orbit.blocks, kv.heads(), log_id=kv.address, access=kv.manifest.access)
         assert [e.cid for e in verified] == [e.cid for e in kv.log]
         kv.put("theme", "light")
-    assert (directory / "FORMAT").read_text() == "orbit-directory 1\n"
+    assert (directory / "FORMAT").read_text() == "orbit-directory 2\n"
     with OrbitDB(directory) as orbit:
         assert orbit.open("settings", type="keyvalue").get("theme") == "light"
+
+
+def test_a_directory_of_format_1_opens_and_is_stamped_2(tmp_path: Path) -> None:
+    """Format 2 adds the journal: a format-1 directory reads as before and is stamped 2 (so that an
+    older orbit, which would not apply a journal, refuses it)."""
+    directory = _fixture(tmp_path)
+    (directory / "FORMAT").write_text("orbit-directory 1\n")
+    with OrbitDB(directory) as orbit:
+        assert orbit.open("settings", type="keyvalue").all() == {"theme": "dark", "n": 3}
+    assert (directory / "FORMAT").read_text() == "orbit-directory 2\n"
 
 
 @pytest.mark.parametrize(
     ("stamp", "message"),
     [
-        ("orbit-directory 2\n", "directory format 2 is not supported"),
+        ("orbit-directory 3\n", "directory format 3 is not supported"),
         ("orbit-directory 0\n", "directory format 0 is not supported"),
         ("something else\n", "not an orbit format stamp"),
         ("orbit-directory " + "9" * 100, "not an orbit format stamp"),
