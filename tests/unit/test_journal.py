@@ -151,6 +151,18 @@ def _verified(orbit: OrbitDB, kv: Any) -> list[CID]:
     return [e.cid for e in log]
 
 
+def _check_reopened(directory: Path, expected: dict[str, Any], heads: list[CID], count: int) -> None:
+    """Reopened, the directory shows the acknowledged writes, with the same heads, all verifiable."""
+    with OrbitDB(directory, identity=ALICE) as again:
+        kv = again.open("kv", type="keyvalue", write=WRITE)
+        assert kv.heads() == heads
+        assert kv.all() == expected
+        assert len(_verified(again, kv)) == count
+        kv.put("after", 1)  # generations go on after the ones already used
+    with OrbitDB(directory, identity=ALICE) as again:
+        assert again.open("kv", type="keyvalue", write=WRITE).get("after") == 1
+
+
 def test_journaled_writes_survive_a_kill(tmp_path: Path) -> None:
     orbit = OrbitDB(tmp_path / "a", identity=ALICE)
     kv = orbit.open("kv", type="keyvalue", write=WRITE)
@@ -160,11 +172,7 @@ def test_journaled_writes_survive_a_kill(tmp_path: Path) -> None:
     assert len(_journal_records(tmp_path / "a")) == 40  # not in LMDB yet: reopening must replay them
     crashed = _crash_copy(tmp_path / "a", tmp_path / "crashed")
     orbit.close()
-    with OrbitDB(crashed, identity=ALICE) as again:
-        kv = again.open("kv", type="keyvalue", write=WRITE)
-        assert kv.all() == expected
-        assert kv.heads() == heads
-        assert len(_verified(again, kv)) == 40
+    _check_reopened(crashed, expected, heads, 40)
     assert _journal_records(crashed) == []  # applied, and emptied
 
 
@@ -191,14 +199,7 @@ def test_replay_skips_what_lmdb_already_holds(
         crashed = _crash_copy(tmp_path / "a", tmp_path / "crashed")
         monkeypatch.undo()
         orbit.close()
-    with OrbitDB(crashed, identity=ALICE) as again:
-        kv = again.open("kv", type="keyvalue", write=WRITE)
-        assert kv.heads() == heads
-        assert kv.all() == expected
-        assert len(_verified(again, kv)) == 106
-        kv.put("after", 1)  # generations go on after the ones already used
-    with OrbitDB(crashed, identity=ALICE) as again:
-        assert again.open("kv", type="keyvalue", write=WRITE).get("after") == 1
+    _check_reopened(crashed, expected, heads, 106)
 
 
 def _failing_reset(self: Journal) -> None:
