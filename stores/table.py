@@ -635,13 +635,18 @@ class Table(Store):
         # where dead and alive are [entry, index] or null, and entry is a position in "entries".
         refs: dict[SortKey, int] = {}
         entries: list[IPLDKind] = []
+        last_key: SortKey | None = None  # a row's cells mostly come from one entry, whose sort key
+        last_ref = 0  # is one shared object: looked up once
 
         def ref(sort_key: SortKey) -> int:
-            found = refs.get(sort_key)
-            if found is None:
-                found = refs[sort_key] = len(entries)
-                entries.append([sort_key[0], sort_key[1], sort_key[2]])
-            return found
+            nonlocal last_key, last_ref
+            if sort_key is not last_key:
+                found = refs.get(sort_key)
+                if found is None:
+                    found = refs[sort_key] = len(entries)
+                    entries.append([sort_key[0], sort_key[1], sort_key[2]])
+                last_key, last_ref = sort_key, found
+            return last_ref
 
         tables: dict[str, IPLDKind] = {}
         for table, rows in self._rows.items():
