@@ -267,7 +267,12 @@ def test_with_sync_every_journaled_commit_is_flushed_to_disk(
 ) -> None:
     flushed: list[int] = []
     real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (flushed.append(fd), real(fd))[1])
+
+    def counting(fd: int) -> None:
+        flushed.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
     with OrbitDB(tmp_path / "a", identity=ALICE, sync=True) as orbit:
         kv = orbit.open("kv", type="keyvalue", write=WRITE)
         before = len(flushed)
