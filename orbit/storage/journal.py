@@ -210,7 +210,7 @@ class Journal:
         try:
             self._write_at(at, head + payload)
             if self.sync:
-                os.fdatasync(self._fd)
+                (getattr(os, "fdatasync", None) or os.fsync)(self._fd)  # macOS has no fdatasync
         except BaseException:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, at)
