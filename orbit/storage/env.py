@@ -11,10 +11,11 @@ by a storage operation into :class:`~orbit.errors.BlockStoreError` (:class:`~orb
 when the map or the disk is full), naming the operation and the path.
 
 Durability: a write that returned is in the operating system's page cache, so it survives a kill of
-the process (SIGKILL included): LMDB commits by writing the data pages, then the meta page that points
-at them, and a reader only ever sees the last complete meta page. With ``sync=False`` (the default) an
-operating-system crash or power loss may lose the transactions of the last seconds; with ``sync=True``
-every commit is flushed (fdatasync) first.
+the process (SIGKILL included): a journal record is whole or fails its checksum, and LMDB commits by
+writing the data pages, then the meta page that points at them, so a reader only ever sees the last
+complete meta page. With ``sync=False`` (the default) an operating-system crash or power loss may lose
+the writes of the last seconds; with ``sync=True`` every journal record and every commit is flushed
+(fdatasync) before the write returns.
 
 Small commits of a log's entries go through the write-behind journal (:mod:`orbit.storage.journal`):
 :meth:`Environment.journal` makes one durable with a single appended record, and the pending records
