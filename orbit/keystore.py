@@ -32,6 +32,7 @@ import nacl.utils
 from ipfs_log.errors import IdentityError
 from ipfs_log.identity import Identity
 from orbit.errors import KeystoreError, WrongPassphraseError
+from orbit.files import write_atomically
 
 __all__ = ["Keystore", "export_identity", "import_identity"]
 
@@ -143,20 +144,8 @@ class Keystore:
             KeystoreError: the file cannot be written.
         """
         data = export_identity(identity, passphrase)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomically(self.path, data, mode=0o600)
         except OSError as e:
             raise KeystoreError(f"cannot write the keystore: {e.strerror or e}", self.path) from e

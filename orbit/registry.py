@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from orbit.errors import DatabaseError
+from orbit.files import write_atomically
 
 __all__ = ["REGISTRY_FILE", "Registry", "RegistryEntry", "RegistryError"]
 
@@ -173,22 +174,8 @@ class Registry:
     def _write(self, entries: Mapping[str, RegistryEntry]) -> None:
         record = {"v": _VERSION, "databases": {n: e.to_json() for n, e in sorted(entries.items())}}
         data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomically(self.path, data)
         except OSError as e:
             raise RegistryError(f"cannot write the registry: {e.strerror or e}", self.path) from e
 

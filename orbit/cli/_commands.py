@@ -43,6 +43,7 @@ from orbit.database import (
 )
 from orbit.db import OrbitDB
 from orbit.errors import CarError, DatabaseError, UnknownAddressError
+from orbit.files import write_atomically
 from orbit.keystore import export_identity, import_identity
 from orbit.registry import Registry, RegistryEntry
 from stores.errors import UnindexedFieldError
@@ -455,22 +456,10 @@ def _read_input(path: str, what: str) -> bytes:
 
 
 def _write_file(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file, fsync, rename."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """Write ``data`` to ``path`` atomically (see :func:`orbit.files.write_atomically`)."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+        write_atomically(path, data, mode=mode)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise CliError(f"cannot write {path}: {e.strerror or e}") from None
 
 

@@ -9,11 +9,11 @@ newer format raises :class:`~orbit.errors.UnsupportedFormatError` before anythin
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Final
 
 from orbit.errors import BlockStoreError, UnsupportedFormatError
+from orbit.files import write_atomically
 
 __all__ = ["FORMAT", "check_format", "stamp_format"]
 
@@ -64,12 +64,7 @@ def stamp_format(directory: Path) -> None:
         BlockStoreError: the stamp cannot be written.
     """
     path = directory / _NAME
-    tmp = path.with_name(_NAME + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(f"{_PREFIX}{FORMAT}\n".encode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomically(path, f"{_PREFIX}{FORMAT}\n".encode())
     except OSError as e:
         raise BlockStoreError(f"cannot write the format stamp: {e}", path) from e
