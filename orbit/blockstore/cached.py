@@ -276,16 +276,9 @@ class CachedBlockStore:
             IpfsBlockTooLargeError: a block is over 2 MiB (nothing is stored).
             BlockStoreError: the journal or the local store failed (the write is not acknowledged).
         """
-        items = list(dict(blocks).items())
+        items = _uploadable(blocks)
         if not items:
             return
-        for cid, block in items:
-            if len(block) > MAX_BLOCK_BYTES:
-                raise IpfsBlockTooLargeError(
-                    f"block of {len(block)} bytes is over the {MAX_BLOCK_BYTES}-byte bitswap limit",
-                    "block/put",
-                    cid,
-                )
         self._journal.add(items)  # first: a crash after this can only cause an extra upload
         self._has_pending = True
         self.local.put_many(items)
@@ -310,16 +303,9 @@ class CachedBlockStore:
             IpfsBlockTooLargeError: a block is over 2 MiB (nothing is recorded).
             BlockStoreError: the journal failed.
         """
-        items = list(dict(blocks).items())
+        items = _uploadable(blocks)
         if not items:
             return
-        for cid, block in items:
-            if len(block) > MAX_BLOCK_BYTES:
-                raise IpfsBlockTooLargeError(
-                    f"block of {len(block)} bytes is over the {MAX_BLOCK_BYTES}-byte bitswap limit",
-                    "block/put",
-                    cid,
-                )
         self._journal.add(items)
         self._has_pending = True
         self._wake.set()
@@ -502,3 +488,20 @@ class CachedBlockStore:
 
     def __repr__(self) -> str:
         return f"CachedBlockStore({self.local!r} in front of {self.remote!r})"
+
+
+def _uploadable(blocks: Iterable[tuple[CID, bytes]]) -> list[tuple[CID, bytes]]:
+    """The blocks, once each, checked against the node's size limit.
+
+    Raises:
+        IpfsBlockTooLargeError: a block is over :data:`~orbit.kubo.MAX_BLOCK_BYTES`.
+    """
+    items = list(dict(blocks).items())
+    for cid, block in items:
+        if len(block) > MAX_BLOCK_BYTES:
+            raise IpfsBlockTooLargeError(
+                f"block of {len(block)} bytes is over the {MAX_BLOCK_BYTES}-byte bitswap limit",
+                "block/put",
+                cid,
+            )
+    return items
