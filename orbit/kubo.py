@@ -444,10 +444,7 @@ class KuboClient:
         Raises:
             IpfsError: the call failed or the answer has no ``ID``.
         """
-        answer = self._json("id")
-        if not isinstance(answer, dict) or not isinstance(answer.get("ID"), str):
-            raise IpfsResponseError(f"no ID in {str(answer)[:80]!r}", "id")
-        return answer
+        return self._record("id", "ID")
 
     def version(self) -> dict[str, Any]:
         """Return the node's version record (``Version``, …). Informational only: nothing is gated on it.
@@ -455,9 +452,13 @@ class KuboClient:
         Raises:
             IpfsError: the call failed or the answer has no ``Version``.
         """
-        answer = self._json("version")
-        if not isinstance(answer, dict) or not isinstance(answer.get("Version"), str):
-            raise IpfsResponseError(f"no Version in {str(answer)[:80]!r}", "version")
+        return self._record("version", "Version")
+
+    def _record(self, endpoint: str, field: str) -> dict[str, Any]:
+        """The JSON object ``endpoint`` answers, which must hold the text field ``field``."""
+        answer = self._json(endpoint)
+        if not isinstance(answer, dict) or not isinstance(answer.get(field), str):
+            raise IpfsResponseError(f"no {field} in {str(answer)[:80]!r}", endpoint)
         return answer
 
     # -- blocks -------------------------------------------------------------------------------------------
