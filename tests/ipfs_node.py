@@ -20,8 +20,6 @@ By hand: ``python -m tests.ipfs_node install`` or ``python -m tests.ipfs_node ru
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -31,19 +29,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests import npm_cache
 
 __all__ = ["NODE_FILES", "IpfsNode", "IpfsNodeError", "cache_root", "free_port", "install"]
 
 NODE_FILES = Path(__file__).resolve().parent.parent / "ipfs-node"
 """The project's files that define the node: package.json, package-lock.json, with-resolvers.cjs."""
 
-_PACKAGE_FILES = ("package.json", "package-lock.json")
-_COMPLETE = ".installed"
 INSTALL_TIMEOUT_S = 900.0
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -55,40 +52,7 @@ class IpfsNodeError(RuntimeError):
 
 def cache_root() -> Path:
     """Return the directory under which node installs are cached (outside the repository)."""
-    override = os.environ.get("ORBIT_IPFS_NODE_CACHE")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "orbit" / "ipfs-node"
-
-
-def _install_key(node_files: Path) -> str:
-    digest = hashlib.sha256()
-    for name in _PACKAGE_FILES:
-        digest.update(name.encode() + b"\0" + (node_files / name).read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path``, waiting at most ``timeout`` seconds for it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise IpfsNodeError(
-                        f"timed out after {timeout:.0f} s waiting for the lock {path}"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return npm_cache.cache_root("ORBIT_IPFS_NODE_CACHE", "ipfs-node")
 
 
 def install(
@@ -103,43 +67,17 @@ def install(
     Raises:
         IpfsNodeError: npm is missing, fails, or takes longer than ``timeout`` seconds.
     """
-    root = root or cache_root()
-    target = root / _install_key(node_files)
-    if (target / _COMPLETE).exists():
-        return target
-    with _file_lock(root / f"{target.name}.lock", timeout):
-        if (target / _COMPLETE).exists():
-            return target
-        npm = shutil.which("npm")
-        if npm is None or shutil.which("node") is None:
-            raise IpfsNodeError(
-                "the IPFS test node needs node and npm on PATH (Node 20 and npm 10+ were tested)"
-            )
-        staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=root))
-        try:
-            for name in _PACKAGE_FILES:
-                shutil.copyfile(node_files / name, staging / name)
-            command = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"]
-            try:
-                done = subprocess.run(
-                    command, cwd=staging, capture_output=True, text=True, timeout=timeout, check=False
-                )
-            except subprocess.TimeoutExpired as e:
-                raise IpfsNodeError(f"`npm install` in {staging} took longer than {timeout:.0f} s") from e
-            if done.returncode != 0:
-                raise IpfsNodeError(
-                    f"`npm install` in {staging} failed with status {done.returncode}:\n{done.stderr[-4000:]}"
-                )
-            if not (staging / "node_modules" / "ipfs" / "src" / "cli.js").exists():
-                raise IpfsNodeError(f"`npm install` in {staging} did not install ipfs/src/cli.js")
-            (staging / _COMPLETE).write_text(json.dumps({"installed": time.time()}))
-            if target.exists():  # a partial install left by a killed process without the marker
-                shutil.rmtree(target)
-            staging.rename(target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-    return target
+    if shutil.which("node") is None:
+        raise IpfsNodeError("the IPFS test node needs node and npm on PATH (Node 20 and npm 10+ were tested)")
+    return npm_cache.install(
+        node_files,
+        root or cache_root(),
+        command="install",
+        expect="node_modules/ipfs/src/cli.js",
+        needs="the IPFS test node",
+        timeout=timeout,
+        error=IpfsNodeError,
+    )
 
 
 def free_port() -> int:

