@@ -308,7 +308,10 @@ class Log:
     @property
     def heads(self) -> list[Entry]:
         """The entries no other entry names in ``next``, in log order."""
-        return sorted(self._heads.values(), key=_sort_key)
+        heads = list(self._heads.values())
+        if len(heads) > 1:
+            heads.sort(key=_sort_key)
+        return heads
 
     @property
     def head_cids(self) -> list[CID]:
@@ -466,7 +469,7 @@ class Log:
         identity, log_id, order, create = self.identity, self.id, self._order, Entry.create
         limit, max_refs = self.limits.max_entry_bytes, self.max_refs
         base = len(order)
-        heads = self.heads if len(self._heads) > 1 else list(self._heads.values())
+        heads = self.heads
         next_cids = [e.cid for e in heads]
         time = 1 + max([e.time for e in heads], default=0)
         new: list[Entry] = []
