@@ -24,6 +24,7 @@ from ipfs_log.codec import IPLDKind, check_links, decode_unchecked_links, encode
 from ipfs_log.errors import (
     CodecError,
     EntryDecodeError,
+    EntryTooLargeError,
     HashMismatchError,
     InvalidSignatureError,
     LogIdMismatchError,
@@ -104,16 +105,21 @@ class Entry:
         time: int,
         next: Sequence[CID] = (),
         refs: Sequence[CID] = (),
+        max_bytes: int | None = None,
     ) -> Entry:
         """Sign a new entry. The caller (the log) chooses ``time``, ``next`` and ``refs``.
 
         Raises:
             CodecError: the payload is not an IPLD value.
+            EntryTooLargeError: the block would be over ``max_bytes``; nothing was signed.
         """
         key = identity.public_key
         payload_bytes = encode(payload)
         front = _front(log_id, key)
         back = _back(key, time, next, refs) + payload_bytes
+        size = 1 + len(front) + _SIG_PAIR_LEN + len(back)
+        if max_bytes is not None and size > max_bytes:
+            raise EntryTooLargeError(size, max_bytes)
         sig = identity.sign(b"\xa7" + front + back)
         block = b"\xa8" + front + _SIG_PAIR + sig + back
         cid = CID.for_block(block)

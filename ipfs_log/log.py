@@ -48,7 +48,6 @@ from ipfs_log.errors import (
     ClockError,
     EntryNotFoundError,
     EntryRejectedError,
-    EntryTooLargeError,
     PermissionDeniedError,
 )
 from ipfs_log.identity import Identity, key_to_did
@@ -483,9 +482,8 @@ class Log:
                 distance <<= 1
             if refs and refs[0] in next_cids:
                 refs = [r for r in refs if r not in next_cids]
-            entry = create(identity, log_id, payload, time=time, next=next_cids, refs=refs)
-            if len(entry.block) > limit:  # every replica would refuse it
-                raise EntryTooLargeError(len(entry.block), limit)
+            # over the limit, every replica would refuse it: refused before it is signed
+            entry = create(identity, log_id, payload, time=time, next=next_cids, refs=refs, max_bytes=limit)
             new.append(entry)
             next_cids = [entry.cid]
             time += 1

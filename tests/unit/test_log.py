@@ -119,13 +119,24 @@ def test_entries_are_stored_and_verifiable(store: MemoryBlockStore, log_factory:
     assert again.signing_bytes() == entry.signing_bytes()
 
 
-def test_an_entry_over_the_size_limit_is_never_made(store: MemoryBlockStore, log_factory: LogFactory) -> None:
+def test_an_entry_over_the_size_limit_is_never_made(
+    store: MemoryBlockStore, log_factory: LogFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every replica refuses an entry over max_entry_bytes, so the writer must not sign or store one."""
     log = log_factory()
     first = log.append("small")
     blocks = set(store)
+    signed: list[bytes] = []
+    sign = Identity.sign
+
+    def counting(self: Identity, data: bytes) -> bytes:
+        signed.append(data)
+        return sign(self, data)
+
+    monkeypatch.setattr(Identity, "sign", counting)
     with pytest.raises(EntryTooLargeError) as caught:
         log.append("x" * log.limits.max_entry_bytes)
+    assert signed == []
     assert caught.value.size > caught.value.limit == log.limits.max_entry_bytes
     assert isinstance(caught.value, CodecError)
     with pytest.raises(EntryTooLargeError):
