@@ -279,3 +279,24 @@ def test_with_sync_every_journaled_commit_is_flushed_to_disk(
         for i in range(3):
             kv.put(f"k{i}", i)
         assert len(flushed) - before >= 3
+
+
+def test_with_sync_a_failed_flush_to_disk_leaves_the_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "journal"
+    journal = Journal(path, sync=True)
+    journal.append(1, b"one")
+    before = path.read_bytes()
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(OSError, match="I/O error"):
+        journal.append(2, b"two")  # not acknowledged: it must not be replayed either
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    journal.append(2, b"again")
+    journal.close()
+    assert _records(path) == [(1, b"one"), (2, b"again")]
