@@ -8,12 +8,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
 from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
-from orbit.kubo import KuboClient
-from tests.ipfs_node import IpfsNode
+from tests.kubo_node import KuboNode
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,10 +54,10 @@ def log_factory(store: MemoryBlockStore):
     return make
 
 
-# --- a real IPFS RPC node (tests/ipfs_node.py) ----------------------------------------------------------
-# These fixtures FAIL (an error, never a skip) when the node cannot be installed or started: a green run
-# must mean the IPFS tests ran. Tests that use them are marked ``ipfs`` automatically (deselect with
-# ``-m "not ipfs"`` while developing).
+# --- a real IPFS RPC node: Kubo (tests/kubo_node.py) ----------------------------------------------------
+# These fixtures FAIL (an error, never a skip) when Kubo cannot be built or started: a green run must mean
+# the IPFS tests ran. Tests that use them are marked ``ipfs`` automatically (deselect with ``-m "not ipfs"``
+# while developing). js-ipfs (tests/ipfs_node.py) remains only for tests about js-ipfs itself.
 
 _NODE_FIXTURES = {"ipfs_node", "ipfs_node_factory"}
 
@@ -69,9 +69,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
-    """One js-ipfs node for the whole session, on free loopback ports. Tests must not stop it."""
-    node = IpfsNode(tmp_path_factory.mktemp("ipfs-session") / "repo")
+def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KuboNode]:
+    """One Kubo node for the whole session, on free loopback ports. Tests must not stop it."""
+    node = KuboNode(tmp_path_factory.mktemp("ipfs-session") / "repo")
     node.start()
     try:
         yield node
@@ -81,31 +81,33 @@ def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
 
 @pytest.fixture(autouse=True)
 def _unpin_the_session_node(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After each test on the session node, remove its recursive pins.
+    """After each test on the session node, remove its recursive pins, so tests do not see each other's.
 
-    js-ipfs answers ``pin/ls <cid>`` and ``block/rm`` by walking every recursively pinned DAG path by
-    path (no visited set); an orbit log's skip links make that walk explode after a few dozen
-    entries. Kubo walks with a visited set. Keeping the session node free of pins keeps tests
-    independent of each other's pins.
+    (On js-ipfs this was also a workaround: it walked pinned DAGs path by path, without a visited set, so
+    an orbit log's skip links made ``pin/ls <cid>`` and ``block/rm`` explode. Kubo walks with a visited
+    set.) Two cheap requests: ``pin/ls --type=recursive`` lists the roots without walking them.
     """
     yield
     if "ipfs_node" not in request.fixturenames:
         return
-    node: IpfsNode = request.getfixturevalue("ipfs_node")
-    if node.running:
-        with KuboClient(node.api_url) as kubo:
-            pins = kubo.pin_ls(type="recursive")
-            if pins:
-                kubo.pin_rm(pins)
+    node: KuboNode = request.getfixturevalue("ipfs_node")
+    if not node.running:
+        return
+    with httpx.Client(base_url=f"{node.api_url}/api/v0", timeout=60) as rpc:
+        listed = rpc.post("/pin/ls", params={"type": "recursive"})
+        listed.raise_for_status()
+        pins = list(listed.json().get("Keys") or {})
+        for i in range(0, len(pins), 500):
+            rpc.post("/pin/rm", params=[("arg", cid) for cid in pins[i : i + 500]]).raise_for_status()
 
 
 @pytest.fixture
-def ipfs_node_factory(tmp_path: Path) -> Iterator[Callable[[], IpfsNode]]:
-    """Start extra nodes for one test (multi-node tests, kill/restart tests); all are stopped after it."""
-    nodes: list[IpfsNode] = []
+def ipfs_node_factory(tmp_path: Path) -> Iterator[Callable[[], KuboNode]]:
+    """Start extra Kubo nodes for one test (multi-node, kill/restart tests); all are stopped after it."""
+    nodes: list[KuboNode] = []
 
-    def make() -> IpfsNode:
-        node = IpfsNode(tmp_path / f"ipfs-{len(nodes)}" / "repo")
+    def make() -> KuboNode:
+        node = KuboNode(tmp_path / f"ipfs-{len(nodes)}" / "repo")
         nodes.append(node)
         node.start()
         return node
