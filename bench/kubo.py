@@ -26,8 +26,8 @@ from typing import Any
 from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
 from ipfs_log.cid import CID
 from orbit import OrbitDB
-from orbit.blockstore.ipfs import DEFAULT_CONCURRENCY, IpfsBlockStore
-from orbit.kubo import KuboClient
+from orbit.ipfs.blockstore import DEFAULT_CONCURRENCY, IpfsBlockStore
+from orbit.ipfs.client import KuboClient
 from tests.ipfs_node import IpfsNode
 
 CONCURRENCIES = (1, 4, 8, 16, 32)

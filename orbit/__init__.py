@@ -6,18 +6,14 @@ in a local LMDB store, every write durable against a process kill when it return
 
 from ipfs_log.errors import OrbitError
 from orbit.address import Manifest
-from orbit.blockstore.cached import CachedBlockStore
-from orbit.blockstore.ipfs import IpfsBlockStore
-from orbit.blockstore.local import LocalBlockStore
 from orbit.car import car_bytes, read_car, write_car
-from orbit.database import (
+from orbit.databases import (
     CounterDatabase,
     Database,
     DocumentsDatabase,
     EventLogDatabase,
     KeyValueDatabase,
 )
-from orbit.db import OrbitDB
 from orbit.errors import (
     BlockStoreError,
     CarError,
@@ -46,9 +42,13 @@ from orbit.errors import (
     UnsupportedFormatError,
     WrongPassphraseError,
 )
+from orbit.facade import OrbitDB
+from orbit.ipfs.blockstore import IpfsBlockStore
+from orbit.ipfs.client import KuboClient, PubsubMessage, Subscription
+from orbit.ipfs.uploads import CachedBlockStore
 from orbit.keystore import Keystore, export_identity, import_identity
-from orbit.kubo import KuboClient, PubsubMessage, Subscription
-from orbit.replicator import Replicator
+from orbit.replication.replicator import Replicator
+from orbit.storage.blocks import LocalBlockStore
 
 __all__ = [
     "BlockStoreError",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Final, Self, TypeAlias
+from typing import Any, ClassVar, Final, Self, TypeAlias, TypedDict
 
 from ipfs_log import CID, BlockStore, Entry, Log, Progress
 from ipfs_log.codec import IPLDKind, decode, encode
@@ -28,7 +28,7 @@ from ipfs_log.errors import CodecError
 from ipfs_log.log import Fetched
 from stores.errors import InvalidCheckpointError, InvalidOperationError, StoreClosedError
 
-__all__ = ["CHECKPOINT_VERSION", "Batch", "SortKey", "Store", "Update", "UpdateCallback", "wins"]
+__all__ = ["CHECKPOINT_VERSION", "Batch", "Sharing", "SortKey", "Store", "Update", "UpdateCallback", "wins"]
 
 SortKey: TypeAlias = tuple[int, bytes, bytes]
 """``Entry.sort_key``: ``(clock time, writer key, CID bytes)``, the log's total order."""
@@ -64,6 +64,15 @@ class Update:
 UpdateCallback: TypeAlias = Callable[[Update], None]
 
 
+class Sharing(TypedDict, total=False):
+    """What an owner that shares a store between threads gives its constructor (see :class:`Store`)."""
+
+    guard: AbstractContextManager[Any]
+    """Held around every write and join: the owner's lock."""
+    closed_error: type[StoreClosedError]
+    """What a write to a closed store raises (a subclass of :class:`~stores.errors.StoreClosedError`)."""
+
+
 class Store(abc.ABC):
     """A database type whose state is derived from a log.
 
@@ -91,14 +100,13 @@ class Store(abc.ABC):
         *,
         checkpoint: IPLDKind | None = None,
         catch_up: Sequence[Entry] = (),
-        **options: Any,
+        guard: AbstractContextManager[Any] | None = None,
+        closed_error: type[StoreClosedError] = StoreClosedError,
     ) -> None:
-        if options:
-            raise TypeError(f"{self.TYPE} store takes no option {', '.join(sorted(options))}")
         self._log = log
-        self.guard: AbstractContextManager[Any] = nullcontext()
+        self.guard: AbstractContextManager[Any] = nullcontext() if guard is None else guard
         """Held around every write and join (a lock, when the store is shared between threads)."""
-        self.closed_error: type[StoreClosedError] = StoreClosedError
+        self.closed_error = closed_error
         """What a write to a closed store raises."""
         self._subscribers: list[UpdateCallback] = []
         self._origin: bool | None = None  # set while the store itself appends (True) or joins (False)

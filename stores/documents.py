@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, TypeAlias, Unpack
 
 from ipfs_log import CID, Entry, Log
 from ipfs_log.codec import IPLDKind, encode
 from ipfs_log.errors import CodecError
-from stores.base import Batch, SortKey, Store, sort_key_from_ipld, sort_key_to_ipld, wins
+from stores.base import Batch, Sharing, SortKey, Store, sort_key_from_ipld, sort_key_to_ipld, wins
 from stores.errors import (
     DocumentNotFoundError,
     InvalidCheckpointError,
@@ -82,6 +82,7 @@ class Documents(Store):
         catch_up: Sequence[Entry] = (),
         index_by: str = "_id",
         indexes: Iterable[str] | None = None,
+        **shared: Unpack[Sharing],
     ) -> None:
         fields = None if indexes is None else tuple(dict.fromkeys(indexes))
         for name in (index_by, *(fields or ())):
@@ -92,7 +93,7 @@ class Documents(Store):
         self._docs: dict[str, Document] = {}
         self._winners: dict[str, SortKey] = {}  # every key ever written, tombstones included
         self._indexes: dict[str, dict[bytes, dict[str, None]]] = {f: {} for f in fields or ()}
-        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up, **shared)
 
     @property
     def options(self) -> DocumentsOptions:

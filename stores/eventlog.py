@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import islice
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple, Unpack
 
 from ipfs_log import CID, Entry, Log
 from ipfs_log.codec import IPLDKind
-from stores.base import Batch, Store
+from stores.base import Batch, Sharing, Store
 from stores.errors import InvalidCheckpointError, KeyNotFoundError
 
 __all__ = ["Event", "EventLog", "EventLogBatch"]
@@ -57,10 +57,15 @@ class EventLog(Store):
     TYPE: ClassVar[str] = "eventlog"
 
     def __init__(
-        self, log: Log, *, checkpoint: IPLDKind | None = None, catch_up: Sequence[Entry] = ()
+        self,
+        log: Log,
+        *,
+        checkpoint: IPLDKind | None = None,
+        catch_up: Sequence[Entry] = (),
+        **shared: Unpack[Sharing],
     ) -> None:
         self._count = 0
-        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up, **shared)
 
     # ------------------------------------------------------------------ reading
 

@@ -39,11 +39,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias, Unpack
 
 from ipfs_log import CID, Entry, Log
 from ipfs_log.codec import IPLDKind
-from stores.base import Batch, SortKey, Store, sort_key_from_ipld
+from stores.base import Batch, Sharing, SortKey, Store, sort_key_from_ipld
 from stores.errors import InvalidCheckpointError, InvalidOperationError, SchemaError
 
 __all__ = [
@@ -241,6 +241,7 @@ class Table(Store):
         checkpoint: IPLDKind | None = None,
         catch_up: Sequence[Entry] = (),
         check: CellCheck | None = None,
+        **shared: Unpack[Sharing],
     ) -> None:
         if not isinstance(schema, Schema):
             raise TypeError(f"schema must be a stores.table.Schema, not {type(schema).__name__}")
@@ -277,7 +278,7 @@ class Table(Store):
             )
             for t in schema.tables
         }
-        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up)
+        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up, **shared)
 
     @property
     def schema(self) -> Schema:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from ipfs_log.cid import CID
-from orbit.kubo import KuboClient
+from orbit.ipfs.client import KuboClient
 
 __all__ = ["FakeKubo", "mock_client", "multipart_file"]
 

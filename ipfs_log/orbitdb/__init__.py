@@ -4,7 +4,7 @@ Beside orbit's native format (Ed25519, IPLD links), this subpackage reads, verif
 format of OrbitDB JS: DAG-CBOR entries with base58btc hash strings, secp256k1 signatures (deterministic,
 low-S, DER, hex) and two-key identity blocks. It stays pure (no I/O): blocks come from and go to a
 :class:`ipfs_log.BlockStore`. The manifest, access controller and ``/orbitdb/`` address live in
-:mod:`orbit.orbitdb_compat`.
+:mod:`orbit.orbitdb.compat`.
 
 Verification is stricter than OrbitDB's own in one deliberate way: an entry's ``key`` must be its
 identity's ``publicKey`` (OrbitDB 3.x/4.x checks the signature against ``key`` but permission against

@@ -34,15 +34,15 @@ from orbit.cli._output import (
     short_did,
     to_json,
 )
-from orbit.database import (
+from orbit.databases import (
     CounterDatabase,
     Database,
     DocumentsDatabase,
     EventLogDatabase,
     KeyValueDatabase,
 )
-from orbit.db import OrbitDB
 from orbit.errors import CarError, DatabaseError, UnknownAddressError
+from orbit.facade import OrbitDB
 from orbit.files import write_atomically
 from orbit.keystore import export_identity, import_identity
 from orbit.registry import Registry, RegistryEntry

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from orbit.cli._output import Output, to_json
-from orbit.db import OrbitDB
+from orbit.facade import OrbitDB
 
 __all__ = ["demo"]
 

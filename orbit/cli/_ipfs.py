@@ -2,8 +2,8 @@
 
 Commands that need a node get a :class:`Replication` from :func:`connect`, which reads the node's RPC
 URL from ``--ipfs`` (or ``IPFS_API``); without one, every command that needs a node says so in one line.
-The directory's databases are linked to the node (:class:`~orbit.node_link.NodeLink`: uploads, pins,
-heads record) and replicated (:class:`~orbit.replicator.Replicator`) for as long as the command runs.
+The directory's databases are linked to the node (:class:`~orbit.ipfs.node_link.NodeLink`: uploads, pins,
+heads record) and replicated (:class:`~orbit.replication.Replicator`) for as long as the command runs.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from ipfs_log.identity import key_to_did
 from orbit.address import parse_address
 from orbit.cli._output import CliError
 from orbit.errors import IpfsError, ReplicationTimeoutError
-from orbit.kubo import KuboClient
-from orbit.node_link import NodeLink
-from orbit.replicator import Replicator
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.node_link import NodeLink
+from orbit.replication.replicator import Replicator
 from stores.base import Update
 
 __all__ = ["NEEDS_NODE", "Replication", "connect"]

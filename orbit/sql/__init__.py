@@ -7,6 +7,9 @@
 - :func:`connect` gives a PEP 249 connection (module globals ``apilevel``, ``threadsafety``,
   ``paramstyle`` and the PEP 249 exception classes are here too);
 - :func:`run_sql_command` and :func:`format_rows` are what ``orbit sql NAME "SELECT …"`` prints.
+
+Importing it registers the ``table`` type (:func:`orbit.databases.register`). May import:
+:mod:`ipfs_log`, :mod:`stores`, :mod:`orbit.databases`, :mod:`orbit.errors`, :mod:`orbit.address`.
 """
 
 from orbit.sql.command import format_rows, run_sql_command

@@ -15,22 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.log import gc_paused
 from orbit.address import Manifest
-from orbit.database import Database, _locked
+from orbit.databases.base import Database, DatabaseContext, locked
+from orbit.databases.registry import register
 from orbit.errors import DatabaseError
 from orbit.sql.dbapi import Connection, Cursor
 from orbit.sql.schema import CheckEvaluator, parse_schema, schema_from_sql
 from orbit.sql.view import SqlView
 from stores.errors import SchemaError
 from stores.table import Key, Schema, Table, TableBatch
-
-if TYPE_CHECKING:
-    from orbit.db import OrbitDB
 
 __all__ = ["TableDatabase", "table_meta", "table_options"]
 
@@ -79,6 +77,7 @@ def table_options(manifest: Manifest, options: Mapping[str, Any]) -> dict[str, A
     return out
 
 
+@register
 class TableDatabase(Database[Table]):
     """A table database: SQL tables merged per cell, read and written with SQL.
 
@@ -90,11 +89,11 @@ class TableDatabase(Database[Table]):
       for every cell of every row, the signed entry that set it.
     """
 
-    def __init__(
-        self, orbit: OrbitDB, manifest: Manifest, store: Table, lognum: int, checkpointed: int = 0
-    ) -> None:
-        super().__init__(orbit, manifest, store, lognum, checkpointed)
-        path = Path(orbit.directory) / "sql" / f"{manifest.cid.encode()}.sqlite"
+    STORE = Table
+
+    def __init__(self, manifest: Manifest, store: Table, context: DatabaseContext) -> None:
+        super().__init__(manifest, store, context)
+        path = context.directory / "sql" / f"{manifest.cid.encode()}.sqlite"
         try:
             self.sql_view = SqlView(
                 store, path, address=manifest.address, admitted_since=self._admitted_since
@@ -102,14 +101,22 @@ class TableDatabase(Database[Table]):
         except BaseException:
             store.close()
             raise
-        self._connection = Connection(self.sql_view, autocommit=True, lock=self._lock)
+        self._connection = Connection(self.sql_view, autocommit=True, lock=self.lock)
+
+    @classmethod
+    def manifest_meta(cls, options: dict[str, Any], meta: IPLDKind) -> IPLDKind:
+        """The schema is part of the manifest, so of the address (see :func:`table_meta`)."""
+        return table_meta(options.get("schema"), meta)
+
+    @classmethod
+    def store_options(cls, manifest: Manifest, options: dict[str, Any]) -> dict[str, Any]:
+        """The schema and CHECK evaluator come from the manifest (see :func:`table_options`)."""
+        return table_options(manifest, options)
 
     def _admitted_since(self, since: int) -> list[Any] | None:
         """The entries admitted as number ``since`` or later (for the view's catch-up after a kill)."""
         try:
-            packed, late = self.orbit._logs.order(self._lognum, since)
-            log = self.store.log
-            return [log.get(CID(bytes(packed[i * 76 + 40 : i * 76 + 76]))) for i in late]
+            return list(self._context.admitted_since(since))
         except Exception:  # any doubt: the view is rebuilt instead
             return None
 
@@ -127,7 +134,7 @@ class TableDatabase(Database[Table]):
             DatabaseClosedError: the database is closed.
             SqlError: the query failed, or tried to write (:class:`~orbit.sql.ProgrammingError`).
         """
-        self._check_open()
+        self.check_open()
         return self.sql_view.rows(query, params)
 
     def query(self, query: str, params: Any = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -137,11 +144,11 @@ class TableDatabase(Database[Table]):
             DatabaseClosedError: the database is closed.
             SqlError: the query failed, or tried to write.
         """
-        self._check_open()
+        self.check_open()
         result = self.sql_view.query(query, params)
         return [d[0] for d in result.description or ()], result.rows
 
-    @_locked
+    @locked
     def execute(self, statement: str, params: Any = ()) -> Cursor:
         """Run one SQL statement; if it changed rows, append the changes as one signed entry.
 
@@ -156,7 +163,7 @@ class TableDatabase(Database[Table]):
         """
         return self._connection.cursor().execute(statement, params)
 
-    @_locked
+    @locked
     def executemany(self, statement: str, seq: Iterable[Any]) -> Cursor:
         """Run one statement for each parameter set, appending all their changes as one entry.
 
@@ -172,31 +179,31 @@ class TableDatabase(Database[Table]):
         Raises:
             DatabaseClosedError: the database is closed.
         """
-        self._check_open()
-        return Connection(self.sql_view, autocommit=autocommit, lock=self._lock)
+        self.check_open()
+        return Connection(self.sql_view, autocommit=autocommit, lock=self.lock)
 
     # ------------------------------------------------------------------ rows without SQL
 
-    @_locked
+    @locked
     def get(self, table: str, key: object) -> dict[str, IPLDKind] | None:
         """Return a row by primary key (a value, or a tuple for a composite key), or None."""
         return self.store.get(table, key)
 
-    @_locked
+    @locked
     def rows(self, table: str) -> list[tuple[Key, dict[str, IPLDKind]]]:
         """Return ``(key, row)`` of every row of ``table``."""
         return list(self.store.rows(table))
 
-    @_locked
+    @locked
     def count(self, table: str) -> int:
         """Return the number of rows of ``table``."""
         return self.store.count(table)
 
-    @_locked
+    @locked
     def __len__(self) -> int:
         return len(self.store)
 
-    @_locked
+    @locked
     def provenance(self, table: str, key: object) -> dict[str, dict[str, Any]] | None:
         """Return, per column of a row, the entry that set it: ``{writer (did:key), entry (CID), clock}``."""
         from ipfs_log.identity import key_to_did
@@ -217,7 +224,7 @@ class TableDatabase(Database[Table]):
         """Delete a row without SQL; return the entry's CID once committed."""
         return self.store.delete(table, key)
 
-    @_locked
+    @locked
     def batch(self) -> TableBatch:
         """Return a batch of row changes, appended as one entry when it commits."""
         return self.store.batch()
@@ -240,20 +247,18 @@ class TableDatabase(Database[Table]):
             BlockStoreError: the checkpoint could not be written.
             SqlError: the view's last commit failed (it catches up on the next open).
         """
-        with self._lock:
+        with self.lock:
             try:
                 self.sql_view.close()
             finally:
                 super().close()
 
-    def _drop(self) -> None:
-        with self._lock:
-            try:
-                self.sql_view.close()
-            finally:
-                super()._drop()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(self.sql_view.path) + suffix).unlink(missing_ok=True)
+    def _discard_derived(self) -> None:
+        try:
+            self.sql_view.close()
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.sql_view.path) + suffix).unlink(missing_ok=True)
 
 
 _ = DatabaseError

@@ -22,14 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 from ipfs_log.cid import CID
+from orbit.databases.base import Database
 from orbit.sql.errors import InterfaceError, SqlError
 from orbit.sql.view import Result, SqlView
-
-if TYPE_CHECKING:
-    from orbit.database import Database
 
 __all__ = ["Connection", "Cursor", "apilevel", "connect", "paramstyle", "threadsafety"]
 
@@ -53,7 +51,7 @@ def connect(db: Database[Any] | SqlView, *, autocommit: bool = False) -> Connect
     view = db if isinstance(db, SqlView) else getattr(db, "sql_view", None)
     if not isinstance(view, SqlView):
         raise InterfaceError("orbit.sql.connect needs a table database (open it with type='table')")
-    return Connection(view, autocommit=autocommit, lock=getattr(db, "_lock", None))
+    return Connection(view, autocommit=autocommit, lock=db.lock if isinstance(db, Database) else None)
 
 
 class Connection:

@@ -14,10 +14,10 @@ from ipfs_log.blockstore import BlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import encode
 from ipfs_log.errors import BlockNotFoundError
-from orbit.blockstore.cached import CachedBlockStore
-from orbit.blockstore.ipfs import IpfsBlockStore
-from orbit.blockstore.local import LocalBlockStore
-from orbit.kubo import KuboClient
+from orbit.ipfs.blockstore import IpfsBlockStore
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.uploads import CachedBlockStore
+from orbit.storage.blocks import LocalBlockStore
 from tests.fake_kubo import FakeKubo
 
 IMPLEMENTATIONS = [

@@ -13,11 +13,11 @@ from pathlib import Path
 from ipfs_log import Log, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import encode
-from orbit.blockstore.cached import CachedBlockStore
-from orbit.blockstore.ipfs import IpfsBlockStore
-from orbit.blockstore.local import LocalBlockStore
 from orbit.car import read_car, write_car
-from orbit.kubo import KuboClient
+from orbit.ipfs.blockstore import IpfsBlockStore
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.uploads import CachedBlockStore
+from orbit.storage.blocks import LocalBlockStore
 from tests.conftest import ALICE, BOB, WRITERS
 from tests.ipfs_node import IpfsNode
 

@@ -19,7 +19,7 @@ from orbit.errors import (
     IpfsHttpError,
     IpfsUnreachableError,
 )
-from orbit.kubo import KuboClient
+from orbit.ipfs.client import KuboClient
 from tests.ipfs_node import IpfsNode
 
 

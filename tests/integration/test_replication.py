@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from ipfs_log import CID, Entry, Identity, Log, encode
-from orbit import Database, KuboClient, OrbitDB, ReplicationError, ReplicationTimeoutError, Replicator
-from orbit.replicator import Announcement
+from orbit import KuboClient, OrbitDB, ReplicationError, ReplicationTimeoutError, Replicator
+from orbit.replication.replicator import Announcement
 from stores import STORE_TYPES
 from tests.conftest import ALICE, BOB, CAROL, MALLORY
 from tests.ipfs_node import IpfsNode
@@ -85,10 +85,11 @@ def peers(tmp_path: Path) -> Iterator[Callable[[IpfsNode, Identity], Peer]]:
             peer.close()
 
 
-def _union_state(db: Database[Any], type: str) -> Any:
+def _union_state(peer: Peer, type: str) -> Any:
     """The state of a fresh replay of the whole log, fully verified from the stored blocks."""
+    db = peer.db
     log = Log.load(
-        db.orbit.identity, db.orbit.blocks, db.heads(), log_id=db.address, access=db.manifest.access
+        peer.orbit.identity, peer.orbit.blocks, db.heads(), log_id=db.address, access=db.manifest.access
     )
     store = STORE_TYPES[type](log)
     return _state(store, type)
@@ -145,7 +146,7 @@ def test_three_peers_with_concurrent_writers_converge(
     states = [_state(p.db.store, type) for p in group]
     assert states[0] == states[1] == states[2]
     assert all(p.db.heads() == group[0].db.heads() for p in group)
-    assert states[0] == _union_state(group[0].db, type)
+    assert states[0] == _union_state(group[0], type)
     assert group[0].db.entry_count() == 45
 
 

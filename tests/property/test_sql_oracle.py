@@ -123,7 +123,7 @@ def replicas(directory: Path) -> tuple[list[OrbitDB], list[TableDatabase]]:
     orbits = [OrbitDB(directory / who.did[-6:], identity=who) for who in (ALICE, BOB, CAROL)]
     writers = [i.public_key for i in (ALICE, BOB, CAROL)]
     dbs = [o.open("conv", type="table", schema=DDL, write=writers) for o in orbits]
-    return orbits, dbs  # type: ignore[return-value]
+    return orbits, dbs
 
 
 @settings(max_examples=15)

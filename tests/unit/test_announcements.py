@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from ipfs_log import CID, encode
 from orbit import ReplicationError
-from orbit.replicator import MAX_HEADS, MAX_INLINE, MAX_MESSAGE_BYTES, Announcement, decode_announcement
+from orbit.replication.replicator import (
+    MAX_HEADS,
+    MAX_INLINE,
+    MAX_MESSAGE_BYTES,
+    Announcement,
+    decode_announcement,
+)
 
 ADDRESS = "/orbitdb/zdpuAtest"
 HEAD = CID.for_block(encode({"x": 1}))

@@ -15,11 +15,11 @@ import pytest
 from ipfs_log.cid import CID
 from ipfs_log.codec import encode
 from ipfs_log.errors import BlockNotFoundError
-from orbit.blockstore.cached import CachedBlockStore
-from orbit.blockstore.ipfs import IpfsBlockStore
-from orbit.blockstore.local import LocalBlockStore
 from orbit.errors import IpfsBlockMismatchError, IpfsBlockTooLargeError, IpfsUnreachableError
-from orbit.kubo import MAX_BLOCK_BYTES, KuboClient
+from orbit.ipfs.blockstore import IpfsBlockStore
+from orbit.ipfs.client import MAX_BLOCK_BYTES, KuboClient
+from orbit.ipfs.uploads import CachedBlockStore
+from orbit.storage.blocks import LocalBlockStore
 from tests.fake_kubo import FakeKubo
 
 

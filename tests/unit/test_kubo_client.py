@@ -35,7 +35,14 @@ from orbit.errors import (
     IpfsUnreachableError,
     IpfsUnsupportedError,
 )
-from orbit.kubo import MAX_BLOCK_BYTES, KuboClient, api_url, decode_multibase, encode_topic, verify_block
+from orbit.ipfs.client import (
+    MAX_BLOCK_BYTES,
+    KuboClient,
+    api_url,
+    decode_multibase,
+    encode_topic,
+    verify_block,
+)
 from tests.fake_kubo import FakeKubo, mock_client
 
 BLOCK = encode({"hello": "kubo"})

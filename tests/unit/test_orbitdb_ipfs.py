@@ -13,8 +13,8 @@ from ipfs_log.codec import decode
 from ipfs_log.errors import OrbitError
 from orbit import OrbitDB
 from orbit.errors import IpfsBlockMismatchError, UnknownAddressError
-from orbit.kubo import KuboClient
-from orbit.node_link import NodeLink
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.node_link import NodeLink
 from tests.conftest import ALICE, BOB
 from tests.fake_kubo import FakeKubo
 

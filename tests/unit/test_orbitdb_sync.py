@@ -19,9 +19,9 @@ from ipfs_log import CID, MemoryBlockStore
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.orbitdb import OrbitEntry, OrbitWriter, SigningKey
 from orbit.errors import IpfsHttpError, IpfsUnreachableError, ReplicationTimeoutError
-from orbit.kubo import PubsubMessage
-from orbit.orbitdb_compat import OrbitDBDatabase
-from orbit.orbitdb_sync import OrbitDBSync, OrbitDBSyncOptions
+from orbit.ipfs.client import PubsubMessage
+from orbit.orbitdb.compat import OrbitDBDatabase
+from orbit.orbitdb.sync import OrbitDBSync, OrbitDBSyncOptions
 
 ALICE = OrbitWriter.from_keys(SigningKey(bytes([1]) * 32), SigningKey(bytes([2]) * 32))
 BOB = OrbitWriter.from_keys(SigningKey(bytes([3]) * 32), SigningKey(bytes([4]) * 32))
@@ -384,7 +384,7 @@ def test_wait_for_peers(make) -> None:
 
 def test_an_unknown_address_fails_after_its_tries(hub: Hub, store: SlowStore) -> None:
     from orbit.errors import UnknownAddressError
-    from orbit.orbitdb_compat import orbitdb_address
+    from orbit.orbitdb.compat import orbitdb_address
 
     address = orbitdb_address(CID.for_block(encode({"name": "x"})))
     with pytest.raises(UnknownAddressError):

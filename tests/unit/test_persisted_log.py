@@ -191,16 +191,16 @@ def test_reopen_after_a_kill_applies_only_what_the_checkpoint_lacks(
 
 
 def test_checkpoints_are_saved_as_the_log_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import orbit.database
+    import orbit.databases.base
 
     saved: list[int] = []
-    original = orbit.database.Database.save_checkpoint
+    original = orbit.databases.base.Database.save_checkpoint
 
-    def counting(self: orbit.database.Database[Any]) -> None:
+    def counting(self: orbit.databases.base.Database[Any]) -> None:
         saved.append(len(self.store.log))
         original(self)
 
-    monkeypatch.setattr(orbit.database.Database, "save_checkpoint", counting)
+    monkeypatch.setattr(orbit.databases.base.Database, "save_checkpoint", counting)
     with OrbitDB(tmp_path, identity=ALICE, checkpoint_every=10) as o:
         kv = o.open("kv", type="keyvalue")
         for i in range(45):

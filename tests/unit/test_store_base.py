@@ -301,11 +301,11 @@ def test_unknown_options_are_a_type_error(log_factory, store_type):
 
 def test_options_pass_through_store_types(log_factory):
     cls = STORE_TYPES["documents"]
-    docs = cls(log_factory(), index_by="name", indexes=["city"])
+    docs = cls(log_factory(), index_by="name", indexes=["city"])  # type: ignore[call-arg]
     assert isinstance(docs, Documents)
     assert docs.options.index_by == "name"
     with pytest.raises(TypeError, match="no_such"):
-        Store.__init__(docs, docs.log, no_such=1)
+        Store.__init__(docs, docs.log, no_such=1)  # type: ignore[call-arg]
 
 
 def test_join_reports_progress(log_factory):

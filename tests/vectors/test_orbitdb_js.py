@@ -45,7 +45,7 @@ from ipfs_log.orbitdb import (
 from ipfs_log.orbitdb.keys import CURVE_ORDER
 from orbit.car import car_bytes
 from orbit.errors import DatabaseError, UnknownAddressError, UnknownStoreTypeError
-from orbit.orbitdb_compat import (
+from orbit.orbitdb.compat import (
     IPFSAccessController,
     OrbitDBDatabase,
     OrbitDBManifest,
@@ -703,7 +703,7 @@ def test_database_refuses_entries_from_writers_off_the_list() -> None:
     assert OrbitDBDatabase.open(store, db.address, heads=db.log.heads).keyvalue() == {"a": 1}
 
 
-@pytest.mark.parametrize("module_name", ["ipfs_log.orbitdb", "orbit.orbitdb_compat"])
+@pytest.mark.parametrize("module_name", ["ipfs_log.orbitdb", "orbit.orbitdb.compat"])
 def test_public_names_are_exported(module_name: str) -> None:
     import importlib
     import inspect

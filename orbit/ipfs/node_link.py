@@ -1,7 +1,7 @@
 """What ``OrbitDB(directory, ipfs=…)`` does with an IPFS node: uploads, pins, heads, open by address.
 
 - **Writes** stay local-first: every batch of entries a database commits is first recorded in the
-  upload journal (:class:`~orbit.blockstore.cached.CachedBlockStore`), then committed to the local
+  upload journal (:class:`~orbit.ipfs.uploads.CachedBlockStore`), then committed to the local
   store, and uploaded by a background thread; a write is acknowledged once it is durable locally, and
   what could not reach the node yet is retried, never lost.
 - **Pins**: each database's manifest and heads are pinned recursively on the node (one pin per head
@@ -21,25 +21,47 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from ipfs_log.blockstore import ChainedBlockStore, MemoryBlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, CodecError, OrbitError
 from ipfs_log.log import LogStorage, Progress
-from orbit.blockstore.cached import CachedBlockStore
-from orbit.blockstore.ipfs import IpfsBlockStore
-from orbit.blockstore.local import LocalBlockStore
 from orbit.car import read_car
 from orbit.errors import CarError, IpfsError, IpfsResponseError
-from orbit.kubo import KuboClient
+from orbit.ipfs.blockstore import IpfsBlockStore
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.uploads import CachedBlockStore
+from orbit.storage.blocks import LocalBlockStore
 
-if TYPE_CHECKING:
-    from orbit.database import Database
+
+class LinkedDatabase(Protocol):
+    """What :meth:`NodeLink.attach` needs of a database (e.g. :class:`orbit.databases.Database`)."""
+
+    @property
+    def address(self) -> str:
+        """The database's address."""
+
+    @property
+    def manifest(self) -> Any:
+        """Its manifest (``cid`` and ``block``)."""
+
+    def heads(self) -> list[CID]:
+        """Its heads."""
+
+    def entry_count(self) -> int:
+        """How many entries its log holds."""
+
+    def join_heads(
+        self, heads: Iterable[CID], *, source: Any = None, progress: Progress | None = None
+    ) -> list[Entry]:
+        """Fetch, verify and admit what is reachable from ``heads``."""
+
 
 __all__ = ["HEADS_DIR", "MAX_EXPORT_BYTES", "NodeLink"]
 
@@ -48,12 +70,61 @@ HEADS_DIR: Final = "/orbit"
 MAX_EXPORT_BYTES: Final = 256 << 20
 """Largest ``dag/export`` read into memory when opening from the node; bigger logs go block by block."""
 _MAX_HEADS: Final = 256
+_MAX_SERVED: Final = 1 << 16
 
 _log = logging.getLogger(__name__)
 
 
+class _Served:
+    """The CIDs the node served lately (bounded): blocks that need no upload back to it."""
+
+    def __init__(self, limit: int = _MAX_SERVED) -> None:
+        self._cids: OrderedDict[CID, None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, cids: Iterable[CID]) -> None:
+        for cid in cids:
+            self._cids[cid] = None
+        while len(self._cids) > self._limit:
+            self._cids.popitem(last=False)
+
+    def take(self, cid: CID) -> bool:
+        """Return True, once, if the node served ``cid``."""
+        return self._cids.pop(cid, False) is None
+
+
+class _RecordingSource:
+    """A block store that reads from the node and remembers what it served (see :class:`_Served`)."""
+
+    def __init__(self, inner: IpfsBlockStore, served: _Served) -> None:
+        self._inner = inner
+        self._served = served
+
+    def get(self, cid: CID) -> bytes:
+        block = self._inner.get(cid)
+        self._served.add([cid])
+        return block
+
+    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        blocks = self._inner.get_many(cids)
+        self._served.add(blocks)
+        return blocks
+
+    def has(self, cid: CID) -> bool:
+        return self._inner.has(cid)
+
+    def put(self, cid: CID, block: bytes) -> None:
+        self._inner.put(cid, block)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        self._inner.put_many(blocks)
+
+
 class _UploadingStorage:
-    """A log's storage that journals the entries for upload before the local commit, then asks for pins."""
+    """A log's storage that journals the entries for upload before the local commit, then asks for pins.
+
+    Entries the node itself served (fetched through :attr:`NodeLink.source`) are not uploaded back.
+    """
 
     def __init__(self, inner: LogStorage, link: NodeLink, address: str, manifest: CID) -> None:
         self.inner = inner
@@ -62,7 +133,8 @@ class _UploadingStorage:
         self.manifest = manifest
 
     def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
-        self.link.uploads.queue_upload((e.cid, e.block) for e in entries)
+        served = self.link.served
+        self.link.uploads.queue_upload((e.cid, e.block) for e in entries if not served.take(e.cid))
         self.inner.commit(entries, heads, first)
         try:  # the write is durable now: a failure from here on must not undo it
             self.link.uploads.pin(self.address, [self.manifest, *heads])
@@ -76,7 +148,7 @@ class NodeLink:
     Args:
         directory: the OrbitDB directory (the upload journal lives there).
         local: the directory's local store.
-        ipfs: a :class:`~orbit.kubo.KuboClient`, or the node's API address.
+        ipfs: a :class:`~orbit.ipfs.KuboClient`, or the node's API address.
         retry_interval: seconds between upload retries after a failure.
         close_timeout: how long :meth:`close` waits for pending uploads and pins.
         pin: pin each database's manifest and heads recursively (heads are recorded either way; js-ipfs
@@ -101,6 +173,9 @@ class NodeLink:
         self._owns_client = not isinstance(ipfs, KuboClient)
         self.client = ipfs if isinstance(ipfs, KuboClient) else KuboClient(ipfs)
         self.store = IpfsBlockStore(self.client)
+        self.served = _Served()
+        self.source: BlockStore = _RecordingSource(self.store, self.served)
+        """The node as a source of blocks for joins: what it serves is not uploaded back to it."""
         self.close_timeout = close_timeout
         self.uploads = CachedBlockStore(
             local, self.store, directory, retry_interval=retry_interval, announce=self._announce, pin=pin
@@ -160,12 +235,22 @@ class NodeLink:
         except BlockNotFoundError:
             return None
 
-    def attach(self, db: Database[Any], progress: Progress | None = None, *, by_address: bool = True) -> None:
+    def uploading(self, address: str, manifest: CID) -> Callable[[LogStorage], LogStorage]:
+        """Return a wrapper for a database's log storage that uploads and pins what it commits.
+
+        Committed entries are journaled for upload before the local commit, and the heads pinned after.
+        """
+        return lambda inner: _UploadingStorage(inner, self, address, manifest)
+
+    def attach(
+        self, db: LinkedDatabase, progress: Progress | None = None, *, by_address: bool = True
+    ) -> None:
         """Link an opened database to the node: fetch its log if it is new here, then upload and pin.
 
-        A database opened by name (``by_address=False``) also opens while the node is down, slow or
-        failing (local-first: its log is looked up on the node only if that works); one opened by
-        address fails instead, since its log would be missing.
+        The database's log must commit through :meth:`uploading` (the facade opens it so). A database
+        opened by name (``by_address=False``) also opens while the node is down, slow or failing
+        (local-first: its log is looked up on the node only if that works); one opened by address
+        fails instead, since its log would be missing.
 
         Raises:
             EntryRejectedError: an entry from the node failed verification; nothing was admitted.
@@ -175,8 +260,7 @@ class NodeLink:
             BlockStoreError: the upload journal failed.
         """
         manifest = db.manifest
-        log = db.store.log
-        if len(log) == 0:
+        if db.entry_count() == 0:
             try:
                 heads = self.heads_of(db.address, manifest.cid)
             except IpfsError as e:
@@ -187,10 +271,9 @@ class NodeLink:
             if heads:
                 self.fetch(db, heads, progress)
         self.uploads.queue_upload([(manifest.cid, manifest.block)])
-        log.storage = _UploadingStorage(log.storage, self, db.address, manifest.cid)
-        self.uploads.pin(db.address, [manifest.cid, *log.head_cids])
+        self.uploads.pin(db.address, [manifest.cid, *db.heads()])
 
-    def fetch(self, db: Database[Any], heads: list[CID], progress: Progress | None = None) -> list[Entry]:
+    def fetch(self, db: LinkedDatabase, heads: list[CID], progress: Progress | None = None) -> list[Entry]:
         """Fetch, verify and admit a database's log from the node, starting at ``heads``.
 
         First in bulk (``dag/export`` of each head, up to :data:`MAX_EXPORT_BYTES`), then block by
@@ -213,7 +296,8 @@ class NodeLink:
                 bulk.put_many(blocks.items())
             except (IpfsError, CarError) as e:  # the block-by-block path fetches what is left
                 _log.info("dag/export of %s failed, fetching block by block: %s", head, e)
-        return db.join_heads(heads, source=ChainedBlockStore(bulk, self.store), progress=progress)
+        self.served.add(bulk)  # hash-checked when read from the CAR
+        return db.join_heads(heads, source=ChainedBlockStore(bulk, self.source), progress=progress)
 
     def flush(self, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, for every pending upload and pin to reach the node.

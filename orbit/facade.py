@@ -9,7 +9,12 @@ next open restores the index instead of replaying the log; a checkpoint that doe
 and the index is rebuilt.
 
 One re-entrant lock per OrbitDB (:attr:`OrbitDB.lock`) guards its storage and its databases, so they
-can be shared between threads (see :mod:`orbit.database`).
+can be shared between threads (see :mod:`orbit.databases.base`).
+
+This module is the one place that wires things together: it opens the storage, builds each
+database's store and hands the database a :class:`~orbit.databases.DatabaseContext`; with ``ipfs=``,
+it links the database to the node (:mod:`orbit.ipfs.node_link`) and starts its replicator
+(:mod:`orbit.replication`).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d, OrbitDB(d) as orbit:
@@ -22,6 +27,7 @@ can be shared between threads (see :mod:`orbit.database`).
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
@@ -33,31 +39,32 @@ from ipfs_log.codec import IPLDKind
 from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.identity import Identity
 from orbit.address import Manifest, is_address, normalize_writers, parse_address
-from orbit.blockstore.local import LocalBlockStore
-from orbit.database import (
-    DATABASE_TYPES,
+from orbit.databases import (
     CounterDatabase,
     Database,
+    DatabaseContext,
     DocumentsDatabase,
     EventLogDatabase,
     KeyValueDatabase,
+    database_class,
 )
 from orbit.errors import (
     DatabaseClosedError,
     DatabaseError,
     DatabaseLockedError,
     UnknownAddressError,
-    UnknownStoreTypeError,
 )
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.node_link import NodeLink
 from orbit.keystore import Keystore
-from orbit.kubo import KuboClient
-from orbit.node_link import NodeLink
-from orbit.persisted import open_log
-from orbit.replicator import Replicator
+from orbit.replication.replicator import Replicator
+from orbit.sql.database import TableDatabase
+from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.checkpoints import Checkpoints
 from orbit.storage.fmt import check_format, stamp_format
 from orbit.storage.logs import LogRecords
-from stores import STORE_TYPES
+from orbit.storage.stored_log import admitted_since, open_log
+from stores.base import Sharing
 from stores.errors import InvalidCheckpointError
 
 __all__ = ["OrbitDB"]
@@ -81,15 +88,15 @@ class OrbitDB:
             a process kill.
         checkpoint_every: save a database's index checkpoint after this many new entries.
         ipfs: an IPFS node to keep the blocks on too: its API address (``"http://127.0.0.1:5001"``,
-            ``"/ip4/127.0.0.1/tcp/5001"``) or a :class:`~orbit.kubo.KuboClient`. Writes stay local-first
+            ``"/ip4/127.0.0.1/tcp/5001"``) or a :class:`~orbit.ipfs.KuboClient`. Writes stay local-first
             and are uploaded in the background; heads are pinned; databases this directory lacks are
-            opened by address from the node (see :mod:`orbit.node_link`).
+            opened by address from the node (see :mod:`orbit.ipfs.node_link`).
         replicate: with ``ipfs``, keep every open database in sync with its peers through the node
-            (a :class:`~orbit.replicator.Replicator` per database; ``open(..., replicate=False)`` turns
+            (a :class:`~orbit.replication.Replicator` per database; ``open(..., replicate=False)`` turns
             it off for one database).
         pin: with ``ipfs``, pin each database's manifest and heads recursively on the node (the node
             then keeps the whole log).
-        replication: options for each database's :class:`~orbit.replicator.Replicator` (``interval``:
+        replication: options for each database's :class:`~orbit.replication.Replicator` (``interval``:
             seconds between periodic announcements of the heads, 30 by default; ``peer_poll``,
             ``retry``, ``max_retry``, ``close_timeout``).
 
@@ -168,8 +175,7 @@ class OrbitDB:
             UnknownStoreTypeError: ``type`` is not a store type.
             IdentityError: a writer key is malformed.
         """
-        if type not in STORE_TYPES:
-            raise UnknownStoreTypeError(type, list(STORE_TYPES))
+        database_class(type)  # raises UnknownStoreTypeError
         writers = normalize_writers([self.identity.public_key] if write is None else write)
         return Manifest(name, type, writers, meta)
 
@@ -213,6 +219,10 @@ class OrbitDB:
         meta: IPLDKind = ...,
         **options: Any,
     ) -> DocumentsDatabase: ...
+    @overload
+    def open(
+        self, name: str, type: Literal["table"], write: Writers = ..., meta: IPLDKind = ..., **options: Any
+    ) -> TableDatabase: ...
     @overload
     def open(
         self, name: str, type: str | None = ..., write: Writers = ..., meta: IPLDKind = ..., **options: Any
@@ -260,63 +270,76 @@ class OrbitDB:
             self._check_open()
             if is_address(name):
                 manifest = self.resolve(name)
-                if manifest.type not in STORE_TYPES:
-                    raise UnknownStoreTypeError(manifest.type, list(STORE_TYPES))
+                cls = database_class(manifest.type)
                 if type is not None and type != manifest.type:
                     raise DatabaseError(f"{name} is a {manifest.type} database, not {type}")
             else:
-                if type == "table":  # the schema is part of the manifest, so of the address
-                    from orbit.sql.database import table_meta
-
-                    meta = table_meta(options.get("schema"), meta)
-                manifest = self.manifest(name, type or "eventlog", write, meta)
+                cls = database_class(type or "eventlog")
+                manifest = self.manifest(name, cls.STORE.TYPE, write, cls.manifest_meta(options, meta))
                 if not self.blocks.has(manifest.cid):
                     self.blocks.put(manifest.cid, manifest.block)
             address = manifest.address
             if address in self._databases:
                 return self._databases[address]
-            lognum = self._logs.number(address)
-            assert lognum is not None
-            saved = self._checkpoints.load(lognum, address)
-            since, checkpoint = saved if saved is not None else (None, None)
-            log, late = open_log(
-                self.blocks, self._logs, self.identity, log_id=address, access=manifest.access, since=since
-            )
-            cls = STORE_TYPES[manifest.type]
-            if manifest.type == "table":  # schema and CHECK evaluator from the manifest
-                from orbit.sql.database import table_options
-
-                options = table_options(manifest, options)
-            store = None
-            if checkpoint is not None:
-                try:
-                    store = cls(log, checkpoint=checkpoint, catch_up=late, **options)
-                except InvalidCheckpointError:
-                    store = None
-            if store is None:
-                since = 0
-                store = cls(log, **options)
-            if manifest.type == "table" and "table" not in DATABASE_TYPES:
-                from orbit.sql.database import TableDatabase
-
-                DATABASE_TYPES["table"] = TableDatabase
-            db = DATABASE_TYPES[manifest.type](self, manifest, store, lognum, since or 0)
+            db = self._open_database(cls, manifest, options)
             self._databases[address] = db
         if self.ipfs is not None:
+            link = self.ipfs
             try:  # fetching from the node runs outside the lock (the join takes it to admit)
-                self.ipfs.attach(db, progress, by_address=is_address(name))
-                if replicate and db.replicator is None:
+                link.attach(db, progress, by_address=is_address(name))
+                if replicate:
                     o = self.replication
-                    db.replicator = Replicator(
-                        db, self.ipfs.client, self.ipfs.store, progress=progress, upload=False,
-                        interval=o.get("interval", 30.0), peer_poll=o.get("peer_poll", 1.0),
-                        retry=o.get("retry", 0.5), max_retry=o.get("max_retry", 30.0),
-                        close_timeout=o.get("close_timeout", 2.0),
-                    ).start()  # fmt: skip
+                    db.start_replication(
+                        lambda d: Replicator(
+                            d, link.client, link.source, progress=progress, upload=False,
+                            interval=o.get("interval", 30.0), peer_poll=o.get("peer_poll", 1.0),
+                            retry=o.get("retry", 0.5), max_retry=o.get("max_retry", 30.0),
+                            close_timeout=o.get("close_timeout", 2.0),
+                        ).start()
+                    )  # fmt: skip
             except BaseException:
                 db.close()
                 raise
         return db
+
+    def _open_database(
+        self, cls: type[Database[Any]], manifest: Manifest, options: dict[str, Any]
+    ) -> Database[Any]:
+        """Open the stored log, restore (or rebuild) the store, and give the database its context."""
+        address = manifest.address
+        lognum = self._logs.number(address)
+        assert lognum is not None
+        saved = self._checkpoints.load(lognum, address)
+        since, checkpoint = saved if saved is not None else (None, None)
+        commit_through = None if self.ipfs is None else self.ipfs.uploading(address, manifest.cid)
+        log, late = open_log(
+            self.blocks, self._logs, self.identity, log_id=address, access=manifest.access, since=since,
+            commit_through=commit_through,
+        )  # fmt: skip
+        options = cls.store_options(manifest, options)
+        shared: Sharing = {"guard": self.lock, "closed_error": DatabaseClosedError}
+        store = None
+        if checkpoint is not None:
+            try:
+                store = cls.STORE(log, checkpoint=checkpoint, catch_up=late, **shared, **options)
+            except InvalidCheckpointError:
+                store = None
+        if store is None:
+            since = 0
+            store = cls.STORE(log, **shared, **options)
+        context = DatabaseContext(
+            lock=self.lock,
+            blocks=self.blocks,
+            directory=self.directory,
+            save_checkpoint=functools.partial(self._checkpoints.save, lognum, address),
+            admitted_since=functools.partial(admitted_since, log, self._logs),
+            on_close=self._forget,
+            on_drop=self._dropped,
+            remote=None if self.ipfs is None else self.ipfs.source,
+            checkpoint_every=self.checkpoint_every,
+            checkpointed=since or 0,
+        )
+        return cls(manifest, store, context)
 
     def drop(self, name: str, type: str = "eventlog", write: Writers = None) -> None:
         """Close a database and delete its log's heads, order index and checkpoint.
@@ -329,13 +352,18 @@ class OrbitDB:
         with self.lock:
             self._check_open()
             address = name if is_address(name) else self.manifest(name, type, write).address
-            db = self._databases.pop(address, None)
+            db = self._databases.get(address)
             if db is not None:
-                db._drop()
-            self._logs.drop(address)
+                db.drop()  # calls _dropped
+            else:
+                self._logs.drop(address)
 
     def _forget(self, db: Database[Any]) -> None:
         self._databases.pop(db.address, None)
+
+    def _dropped(self, db: Database[Any]) -> None:
+        self._databases.pop(db.address, None)
+        self._logs.drop(db.address)
 
     @property
     def databases(self) -> list[Database[Any]]:

@@ -1,6 +1,6 @@
 """Live replication with OrbitDB JS peers, through an IPFS node's RPC: OrbitDB's own pubsub messages.
 
-:class:`OrbitDBSync` keeps one OrbitDB v2 database (:class:`~orbit.orbitdb_compat.OrbitDBDatabase`) in
+:class:`OrbitDBSync` keeps one OrbitDB v2 database (:class:`~orbit.orbitdb.compat.OrbitDBDatabase`) in
 step with ``@orbitdb/core`` peers, speaking what OrbitDB 4's ``Sync`` speaks on pubsub (read from its
 ``src/sync.js``): the topic is the database address, and a message is the raw bytes of one head entry
 (OrbitDB publishes each entry it appends; a receiver decodes it and joins it, fetching the entry's
@@ -46,7 +46,6 @@ from ipfs_log.codec import IPLDKind, decode
 from ipfs_log.entry import DEFAULT_LIMITS, Limits
 from ipfs_log.errors import BlockNotFoundError, CodecError, EntryRejectedError, OrbitError
 from ipfs_log.orbitdb import OrbitEntry, OrbitWriter, hash_to_cid
-from orbit.blockstore.ipfs import IpfsBlockStore
 from orbit.errors import (
     DatabaseError,
     IpfsError,
@@ -54,19 +53,20 @@ from orbit.errors import (
     ReplicationTimeoutError,
     UnknownAddressError,
 )
-from orbit.kubo import KuboClient, PubsubMessage
-from orbit.orbitdb_compat import OrbitDBDatabase
+from orbit.ipfs.blockstore import IpfsBlockStore
+from orbit.ipfs.client import KuboClient, PubsubMessage
+from orbit.orbitdb.compat import OrbitDBDatabase
 
 __all__ = ["OrbitDBSync", "OrbitDBSyncOptions", "OrbitDBSyncStats", "PubsubClient", "PubsubSubscription"]
 
-_log = logging.getLogger("orbit.orbitdb_sync")
+_log = logging.getLogger("orbit.orbitdb.sync")
 
 _POLL: Final = 0.2
 """Longest the receiver blocks on the subscription before it looks at retries and the stop flag."""
 
 
 class PubsubSubscription(Protocol):
-    """What :class:`OrbitDBSync` reads messages from (:class:`orbit.kubo.Subscription` is one)."""
+    """What :class:`OrbitDBSync` reads messages from (:class:`orbit.ipfs.client.Subscription` is one)."""
 
     def next(self, timeout: float | None = None) -> PubsubMessage | None:
         """Return the next message, or None after ``timeout`` seconds or once closed."""
@@ -193,8 +193,8 @@ class OrbitDBSync:
     (subscribed when they return). Use it as a context manager, or call :meth:`close`.
 
     Args:
-        client: the node's RPC client (:class:`~orbit.kubo.KuboClient`), for pubsub.
-        store: where blocks are read and written (e.g. an :class:`~orbit.blockstore.ipfs.IpfsBlockStore`
+        client: the node's RPC client (:class:`~orbit.ipfs.KuboClient`), for pubsub.
+        store: where blocks are read and written (e.g. an :class:`~orbit.ipfs.blockstore.IpfsBlockStore`
             over the same node).
         address: ``/orbitdb/<manifest hash>``; its manifest and access controller must be in ``store``.
         writer: who appends (None: read-only).

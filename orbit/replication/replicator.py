@@ -43,31 +43,62 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from ipfs_log.blockstore import BlockStore, ChainedBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import decode, encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, CodecError, EntryRejectedError, OrbitError
+from ipfs_log.log import Log, Progress
 from orbit.errors import DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
+from orbit.ipfs.client import KuboClient, Subscription
 from stores.base import Update
-
-if TYPE_CHECKING:
-    from orbit.database import Database
-    from orbit.kubo import KuboClient, Subscription
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "Announcement",
     "ReplicationEvent",
+    "ReplicatedDatabase",
     "ReplicationStatus",
     "Replicator",
     "decode_announcement",
 ]
 
 _log = logging.getLogger("orbit.replicator")
+
+
+class ReplicatedDatabase(Protocol):
+    """What a :class:`Replicator` needs of the database it keeps in sync (e.g. an orbit ``Database``)."""
+
+    @property
+    def address(self) -> str:
+        """The database's address (the pubsub topic)."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """The lock that guards the database's log."""
+
+    @property
+    def log(self) -> Log:
+        """The database's log (read under :attr:`lock`)."""
+
+    def check_open(self) -> None:
+        """Raise ``DatabaseClosedError`` if the database is closed."""
+
+    def heads(self) -> list[CID]:
+        """The log's heads."""
+
+    def subscribe(self, callback: Callable[[Update], None]) -> Callable[[], None]:
+        """Call ``callback`` after each batch of applied entries; return an unsubscribe function."""
+
+    def join_heads(
+        self, heads: Iterable[CID], *, source: BlockStore | None = None, progress: Progress | None = None
+    ) -> list[Entry]:
+        """Fetch, verify and admit what is reachable from ``heads``."""
+
 
 ANNOUNCEMENT_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 1 << 20
@@ -259,7 +290,7 @@ class Replicator:
     Args:
         db: the database.
         client: the node's RPC client (pubsub).
-        remote: the node's block store (fetches; e.g. :class:`~orbit.blockstore.ipfs.IpfsBlockStore`).
+        remote: the node's block store (fetches; e.g. :class:`~orbit.ipfs.blockstore.IpfsBlockStore`).
         interval: seconds between periodic announcements (anti-entropy), with ±25% jitter.
         peer_poll: seconds between polls of ``pubsub/peers`` (a new peer triggers an announcement).
         retry: first backoff, in seconds, before heads whose blocks were missing are asked for again
@@ -275,7 +306,7 @@ class Replicator:
 
     def __init__(
         self,
-        db: Database[Any],
+        db: ReplicatedDatabase,
         client: KuboClient,
         remote: BlockStore,
         *,
@@ -393,9 +424,9 @@ class Replicator:
 
     def _holds(self, heads: Iterable[CID]) -> bool:
         """Whether the log holds every head (takes the database's lock: never call with _state held)."""
-        log = self.db.store.log
-        with self.db.orbit.lock:
-            self.db._check_open()
+        log = self.db.log
+        with self.db.lock:
+            self.db.check_open()
             return all(h in log for h in heads)
 
     def _wait_until(self, done: Callable[[], bool], deadline: float) -> bool:
@@ -454,12 +485,12 @@ class Replicator:
     def _describe(self) -> str:
         with self._state:
             peers, wanted, error = len(self._peers), len(self._wanted), self._last_error
-        pending = self.db.store.log.pending
+        pending = self.db.log.pending
         return f"{peers} peers, {wanted} heads wanted, {pending} entries pending, last error: {error}"
 
     def status(self) -> ReplicationStatus:
         """Return a snapshot of peers, their heads, what is pending or missing, and the counters."""
-        log = self.db.store.log
+        log = self.db.log
         with self._state:
             return ReplicationStatus(
                 address=self.topic,
@@ -685,7 +716,7 @@ class Replicator:
         if all(self._remote.has(h) for h in heads):
             return
         batch: list[tuple[CID, bytes]] = []
-        for entry in self.db.store.log:  # read in chunks, each under the lock
+        for entry in self.db.log:  # read in chunks, each under the lock
             batch.append((entry.cid, entry.block))
             if len(batch) == 256:
                 self._remote.put_many(batch)
@@ -772,9 +803,9 @@ class Replicator:
         Those after the oldest of its heads in log order (a superset where branches are concurrent),
         the newest first when there are too many.
         """
-        log = self.db.store.log
-        with self.db.orbit.lock:
-            self.db._check_open()
+        log = self.db.log
+        with self.db.lock:
+            self.db.check_open()
             if heads:
                 oldest = min(heads, key=lambda h: log.get(h).sort_key)
                 walk = log.iter(gt=oldest, reverse=True)

@@ -32,13 +32,13 @@ from ipfs_log.codec import IPLDKind, decode_unchecked_links
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError
 from ipfs_log.identity import Identity
-from ipfs_log.log import Log, gc_paused
-from orbit.blockstore.local import LocalBlockStore
+from ipfs_log.log import Log, LogStorage, gc_paused
 from orbit.errors import StorageCorruptError
+from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.layout import RECORD, record, record_cid, record_sort_key
 from orbit.storage.logs import LogRecords
 
-__all__ = ["StoredEntries", "StoredLog", "StoredOrder", "open_log"]
+__all__ = ["StoredEntries", "StoredLog", "StoredOrder", "admitted_since", "open_log"]
 
 _T = TypeVar("_T")
 _CHUNK: Final = 512
@@ -261,6 +261,7 @@ def open_log(
     log_id: str,
     access: AccessController,
     since: int | None = None,
+    commit_through: Callable[[LogStorage], LogStorage] | None = None,
 ) -> tuple[Log, list[Entry]]:
     """Open (or create) the log ``log_id`` stored in ``local``, committing every admission durably.
 
@@ -271,6 +272,7 @@ def open_log(
         log_id: the log's id (its database's address).
         access: who may write.
         since: an admission number, e.g. the one a checkpoint was taken at.
+        commit_through: wraps the log's storage (e.g. to journal committed entries for upload).
 
     Returns:
         The log, and (in log order) the entries it admitted as number ``since`` or later: what a
@@ -292,8 +294,25 @@ def open_log(
     heads = [reader.entry(c) for c in head_cids]
     if any(c not in entries for c in head_cids):
         raise StorageCorruptError(f"a head of log {log_id!r} is not in its order index", local.path)
+    storage: LogStorage = StoredLog(records, lognum)
+    if commit_through is not None:
+        storage = commit_through(storage)
     log = Log.restore(
         identity, local, log_id=log_id, access=access, entries=entries, order=order, heads=heads,
-        storage=StoredLog(records, lognum),
+        storage=storage,
     )  # fmt: skip
     return log, [order[i] for i in late]
+
+
+def admitted_since(log: Log, records: LogRecords, since: int) -> list[Entry]:
+    """Return the entries of a stored ``log`` admitted as number ``since`` or later, in admission order.
+
+    Raises:
+        StorageCorruptError: the order index is damaged.
+        BlockStoreError: the store cannot be read.
+    """
+    lognum = records.number(log.id, create=False)
+    if lognum is None:
+        return []
+    packed, late = records.order(lognum, since)
+    return [log.get(record_cid(packed, i)) for i in late]

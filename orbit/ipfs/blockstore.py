@@ -1,4 +1,4 @@
-"""A block store on an IPFS node, over the Kubo HTTP RPC (:class:`~orbit.kubo.KuboClient`).
+"""A block store on an IPFS node, over the Kubo HTTP RPC (:class:`~orbit.ipfs.KuboClient`).
 
 Every block it returns was hashed and checked against its CID by the client; a block the node does
 not produce within ``timeout`` seconds is missing (:class:`~orbit.errors.IpfsBlockUnavailableError`, a
@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from ipfs_log.cid import CID
 from ipfs_log.errors import BlockNotFoundError, OrbitError
 from orbit.errors import IpfsError, IpfsHttpError
-from orbit.kubo import KuboClient
+from orbit.ipfs.client import KuboClient
 
 __all__ = ["DEFAULT_CONCURRENCY", "IpfsBlockStore"]
 
@@ -34,7 +34,7 @@ class IpfsBlockStore:
     """Blocks on an IPFS node; implements the ``BlockStore`` protocol (get, get_many, put, put_many, has).
 
     Args:
-        client: a :class:`~orbit.kubo.KuboClient`, or an API address for a new one (default:
+        client: a :class:`~orbit.ipfs.KuboClient`, or an API address for a new one (default:
             ``$IPFS_API``, else ``http://127.0.0.1:5001``).
         timeout: seconds the node may take to produce one block (default: the client's block_timeout).
         concurrency: requests in flight for the batch forms.

@@ -32,7 +32,7 @@ from ipfs_log.blockstore import BlockStore
 from ipfs_log.cid import CID
 from ipfs_log.errors import BlockNotFoundError, OrbitError
 from orbit.errors import BlockStoreError, IpfsBlockTooLargeError
-from orbit.kubo import MAX_BLOCK_BYTES
+from orbit.ipfs.client import MAX_BLOCK_BYTES
 
 __all__ = ["JOURNAL_FILE", "CachedBlockStore", "RemoteBlockStore"]
 
@@ -167,7 +167,7 @@ class CachedBlockStore:
 
     Args:
         local: the store that acknowledges writes and serves reads first (e.g. ``LocalBlockStore``).
-        remote: the node's store (e.g. :class:`~orbit.blockstore.ipfs.IpfsBlockStore`).
+        remote: the node's store (e.g. :class:`~orbit.ipfs.blockstore.IpfsBlockStore`).
         directory: where the upload journal lives (``pending-uploads.sqlite``).
         retry_interval: seconds before the first retry after a failure (doubling with each failure in a
             row, up to five minutes); also the background period.
@@ -494,7 +494,7 @@ def _uploadable(blocks: Iterable[tuple[CID, bytes]]) -> list[tuple[CID, bytes]]:
     """The blocks, once each, checked against the node's size limit.
 
     Raises:
-        IpfsBlockTooLargeError: a block is over :data:`~orbit.kubo.MAX_BLOCK_BYTES`.
+        IpfsBlockTooLargeError: a block is over :data:`~orbit.ipfs.client.MAX_BLOCK_BYTES`.
     """
     items = list(dict(blocks).items())
     for cid, block in items:

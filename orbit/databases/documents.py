@@ -1,0 +1,95 @@
+"""A documents database: JSON-like documents by key, with indexed fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind
+from orbit.databases.base import Database, locked
+from orbit.databases.registry import register
+from stores.documents import Document, Documents, DocumentsBatch, DocumentsOptions
+
+__all__ = ["DocumentsDatabase"]
+
+
+@register
+class DocumentsDatabase(Database[Documents]):
+    """A documents database: JSON-like documents by key, with indexed fields for queries."""
+
+    STORE = Documents
+
+    @property
+    def options(self) -> DocumentsOptions:
+        """The key field and indexed fields."""
+        return self.store.options
+
+    @locked
+    def get(self, key: str, default: Document | None = None) -> Document | None:
+        """Return the document under ``key``, or ``default``."""
+        return self.store.get(key, default)
+
+    @locked
+    def __getitem__(self, key: str) -> Document:
+        """Return the document under ``key``; raise :class:`~stores.DocumentNotFoundError` if none."""
+        return self.store[key]
+
+    @locked
+    def __contains__(self, key: object) -> bool:
+        return key in self.store
+
+    @locked
+    def __len__(self) -> int:
+        return len(self.store)
+
+    @locked
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over a copy of the keys."""
+        return iter(list(self.store))
+
+    @locked
+    def keys(self) -> list[str]:
+        """Return the keys."""
+        return list(self.store.keys())
+
+    @locked
+    def items(self) -> list[tuple[str, Document]]:
+        """Return the ``(key, document)`` pairs."""
+        return list(self.store.items())
+
+    @locked
+    def all(self) -> dict[str, Document]:
+        """Return every document by key, as a new dict."""
+        return self.store.all()
+
+    @locked
+    def query(self, predicate: Callable[[Document], bool]) -> list[Document]:
+        """Return the documents for which ``predicate`` is true (it runs under the lock)."""
+        return self.store.query(predicate)
+
+    @locked
+    def find(self, /, **fields: IPLDKind) -> list[Document]:
+        """Return the documents whose indexed ``fields`` have the given values."""
+        return self.store.find(**fields)
+
+    @locked
+    def create_index(self, field: str) -> None:
+        """Index ``field`` for :meth:`find`."""
+        self.store.create_index(field)
+
+    def put(self, doc: Document) -> CID:
+        """Store a document under its key field; return the entry's CID once committed."""
+        return self.store.put(doc)
+
+    def put_many(self, docs: Iterable[Document]) -> CID | None:
+        """Store many documents as one ``PUTALL`` entry; return its CID (None if ``docs`` is empty)."""
+        return self.store.put_many(docs)
+
+    def delete(self, key: str) -> CID:
+        """Delete the document under ``key``; return the entry's CID once committed."""
+        return self.store.delete(key)
+
+    @locked
+    def batch(self) -> DocumentsBatch:
+        """Return a batch of document writes, appended together when it commits."""
+        return self.store.batch()
