@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 import nacl.bindings
 
@@ -22,3 +25,18 @@ def raw_sign_verify(rounds: int = 20_000) -> tuple[float, float]:
         open_(signed, public)
     verify_per_s = rounds / (time.perf_counter() - t)
     return sign_per_s, verify_per_s
+
+
+def ipfs_node(repo: Path) -> tuple[Any, str]:
+    """Return an unstarted IPFS node for a benchmark and its label (``"node"`` in the JSON).
+
+    Kubo (built from ``kubo/`` by ``tests/kubo_node.py``) by default; ``ORBIT_BENCH_NODE=js-ipfs`` runs
+    the archived js-ipfs 0.66.1 instead (``tests/ipfs_node.py``), for the README's comparison.
+    """
+    if os.environ.get("ORBIT_BENCH_NODE", "kubo") == "js-ipfs":
+        from tests.ipfs_node import IpfsNode
+
+        return IpfsNode(repo), "js-ipfs 0.66.1 (Kubo RPC)"
+    from tests import kubo_node
+
+    return kubo_node.KuboNode(repo), f"kubo {kubo_node.version()}"

@@ -1,17 +1,17 @@
 """IPFS node suite: blocks through the Kubo HTTP RPC to a real node that this suite starts.
 
-The node is the project's test node (js-ipfs 0.66.1 from ``ipfs-node/``, installed once into
-``~/.cache/orbit/ipfs-node``), on loopback, in a temporary repository. Blocks are real log entries
-(signed, about 280 bytes each).
+The node is the project's test node (Kubo, built from ``kubo/`` into ``~/.cache/orbit``;
+``ORBIT_BENCH_NODE=js-ipfs`` for the archived js-ipfs 0.66.1), on loopback, in a temporary
+repository. Blocks are real log entries (signed, about 280 bytes each).
 
 - ``block_put_per_s``: ``IpfsBlockStore.put_many`` of ``n`` entry blocks, ``concurrency`` in flight.
 - ``block_put_sequential_per_s``: the same, one ``block/put`` at a time.
 - ``block_get_many_per_s``: ``get_many`` of the ``n`` blocks, held by the node, by a new client and
   store (nothing cached), with the concurrency that measured best.
 - ``get_many_per_s_by_concurrency``: ``get_many`` of a 1,000-block sample at each concurrency tried.
-- ``upload_per_s``: an ``OrbitDB(…, ipfs=…, pin=False)`` eventlog of ``n`` entries (one batch), uploaded
-  by the background uploader until every block is on the node and the heads record is written (no pin:
-  js-ipfs cannot pin a 10k-entry orbit log, see README).
+- ``upload_per_s``: an ``OrbitDB(…, ipfs=…)`` eventlog of ``n`` entries (one batch), uploaded by the
+  background uploader until every block is on the node, the heads pinned and the heads record written
+  (on js-ipfs without pins: it cannot pin a 10k-entry orbit log, see README).
 - ``load_10k_ms``: open that eventlog by address from a fresh directory (its blocks are only on the
   node) and read every value: manifest, heads record, ``dag/export``, verification of every entry.
 """
@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import ipfs_node
 from ipfs_log import Identity, Log, MemoryBlockStore, WriteList
 from ipfs_log.cid import CID
 from orbit import OrbitDB
 from orbit.ipfs.blockstore import DEFAULT_CONCURRENCY, IpfsBlockStore
 from orbit.ipfs.client import KuboClient
-from tests.ipfs_node import IpfsNode
 
 CONCURRENCIES = (1, 4, 8, 16, 32)
 SAMPLE = 1_000
@@ -52,11 +52,11 @@ def _get_rate(api: str, cids: list[CID], concurrency: int) -> float:
     return len(cids) / elapsed
 
 
-def _orbitdb_load(api: str, tmp: Path, n: int) -> dict[str, Any]:
+def _orbitdb_load(api: str, tmp: Path, n: int, pin: bool) -> dict[str, Any]:
     writer = Identity.from_seed(b"bench-kubo-writer".ljust(32, b"\0"))
-    # pin=False: js-ipfs cannot pin a 10k-entry orbit log (its recursive walk runs out of file
-    # descriptors after minutes of work, which would stall the node during the load below)
-    with OrbitDB(tmp / "writer", identity=writer, ipfs=api, pin=False) as orbit:
+    # pins on Kubo (it walks a pinned DAG once per block); not on js-ipfs, which cannot pin a 10k-entry
+    # orbit log (its recursive walk runs out of file descriptors after minutes of work)
+    with OrbitDB(tmp / "writer", identity=writer, ipfs=api, pin=pin) as orbit:
         events = orbit.open("bench-events", type="eventlog")
         t = time.perf_counter()
         with events.batch() as batch:
@@ -69,7 +69,7 @@ def _orbitdb_load(api: str, tmp: Path, n: int) -> dict[str, Any]:
         upload_s = time.perf_counter() - t
         address = events.address
     t = time.perf_counter()
-    with OrbitDB(tmp / "reader", ipfs=api, pin=False) as reader:
+    with OrbitDB(tmp / "reader", ipfs=api, pin=pin) as reader:
         values = [event.value for event in reader.open(address, type="eventlog").iter()]
         load_ms = (time.perf_counter() - t) * 1000
     if len(values) != n:
@@ -80,9 +80,9 @@ def _orbitdb_load(api: str, tmp: Path, n: int) -> dict[str, Any]:
 def run(n: int) -> dict[str, Any]:
     blocks = entry_blocks(n)
     cids = [cid for cid, _ in blocks]
-    result: dict[str, Any] = {"n": n, "node": "js-ipfs 0.66.1 (Kubo RPC)"}
+    result: dict[str, Any] = {"n": n}
     with tempfile.TemporaryDirectory(prefix="orbit-bench-kubo-") as tmp:
-        node = IpfsNode(Path(tmp) / "repo")
+        node, result["node"] = ipfs_node(Path(tmp) / "repo")
         started = time.perf_counter()
         node.start()
         result["node_start_s"] = round(time.perf_counter() - started, 2)
@@ -104,7 +104,7 @@ def run(n: int) -> dict[str, Any]:
             result["concurrency"] = best
             result["default_concurrency"] = DEFAULT_CONCURRENCY
             result["block_get_many_per_s"] = round(_get_rate(node.api_url, cids, best))
-            result.update(_orbitdb_load(node.api_url, Path(tmp), n))
+            result.update(_orbitdb_load(node.api_url, Path(tmp), n, pin=result["node"].startswith("kubo")))
         finally:
             node.stop()
     return result

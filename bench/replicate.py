@@ -1,4 +1,6 @@
-"""``replicate``: two peers, each with its own js-ipfs node on loopback, replicate one eventlog.
+"""``replicate``: two peers, each with its own IPFS node on loopback, replicate one eventlog.
+
+The nodes are Kubo (``ORBIT_BENCH_NODE=js-ipfs`` for js-ipfs 0.66.1, see ``bench/common.py``).
 
 - ``replicate_10k_s``: peer B, starting empty, opens the database and replicates until it holds all
   ``n`` entries peer A wrote before (A's node holds them; B fetches over bitswap through its node,
@@ -20,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import ipfs_node
 from ipfs_log import Identity
 from orbit import KuboClient, OrbitDB
 from stores.base import Update
-from tests.ipfs_node import IpfsNode
 
 LIVE_WRITES = 100
 
@@ -35,19 +37,22 @@ def run(n: int) -> dict[str, Any]:
     alice = Identity.from_seed(b"bench-alice".ljust(32, b"\0"))
     bob = Identity.from_seed(b"bench-bob".ljust(32, b"\0"))
     writers = [alice.did, bob.did]
-    result: dict[str, Any] = {"n": n, "node": "js-ipfs 0.66.1 (Kubo RPC)"}
+    result: dict[str, Any] = {"n": n}
     with tempfile.TemporaryDirectory(prefix="orbit-bench-replicate-") as tmp:
         root = Path(tmp)
-        nodes = [IpfsNode(root / f"node{i}" / "repo") for i in range(2)]
+        made = [ipfs_node(root / f"node{i}" / "repo") for i in range(2)]
+        nodes = [node for node, _ in made]
+        result["node"] = made[0][1]
         for node in nodes:
             node.start()
         clients = [KuboClient(node.api_url, block_timeout=10.0) for node in nodes]
         try:
             clients[0].swarm_connect(nodes[1].swarm_address)
-            # No pins: js-ipfs walks a pinned DAG path by path, which does not end on 10k skip-linked
-            # entries (Kubo walks each block once); replication does not depend on them.
-            a = OrbitDB(root / "a", identity=alice, ipfs=clients[0], pin=False, replication=OPTIONS)
-            b = OrbitDB(root / "b", identity=bob, ipfs=clients[1], pin=False, replication=OPTIONS)
+            # Pins on Kubo; not on js-ipfs, which walks a pinned DAG path by path and does not end on
+            # 10k skip-linked entries (Kubo walks each block once); replication does not depend on them.
+            pin = result["node"].startswith("kubo")
+            a = OrbitDB(root / "a", identity=alice, ipfs=clients[0], pin=pin, replication=OPTIONS)
+            b = OrbitDB(root / "b", identity=bob, ipfs=clients[1], pin=pin, replication=OPTIONS)
             with a, b:
                 assert a.ipfs is not None
                 result["fetch_concurrency"] = a.ipfs.store.concurrency
