@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
-from orbit.databases.base import Database, locked
+from orbit.databases.base import locked
+from orbit.databases.keyed import KeyedDatabase
 from orbit.databases.registry import register
 from stores.documents import Document, Documents, DocumentsBatch, DocumentsOptions
 
@@ -14,7 +15,7 @@ __all__ = ["DocumentsDatabase"]
 
 
 @register
-class DocumentsDatabase(Database[Documents]):
+class DocumentsDatabase(KeyedDatabase[Documents, Document]):
     """A documents database: JSON-like documents by key, with indexed fields for queries."""
 
     STORE = Documents
@@ -23,44 +24,6 @@ class DocumentsDatabase(Database[Documents]):
     def options(self) -> DocumentsOptions:
         """The key field and indexed fields."""
         return self.store.options
-
-    @locked
-    def get(self, key: str, default: Document | None = None) -> Document | None:
-        """Return the document under ``key``, or ``default``."""
-        return self.store.get(key, default)
-
-    @locked
-    def __getitem__(self, key: str) -> Document:
-        """Return the document under ``key``; raise :class:`~stores.DocumentNotFoundError` if none."""
-        return self.store[key]
-
-    @locked
-    def __contains__(self, key: object) -> bool:
-        return key in self.store
-
-    @locked
-    def __len__(self) -> int:
-        return len(self.store)
-
-    @locked
-    def __iter__(self) -> Iterator[str]:
-        """Iterate over a copy of the keys."""
-        return iter(list(self.store))
-
-    @locked
-    def keys(self) -> list[str]:
-        """Return the keys."""
-        return list(self.store.keys())
-
-    @locked
-    def items(self) -> list[tuple[str, Document]]:
-        """Return the ``(key, document)`` pairs."""
-        return list(self.store.items())
-
-    @locked
-    def all(self) -> dict[str, Document]:
-        """Return every document by key, as a new dict."""
-        return self.store.all()
 
     @locked
     def query(self, predicate: Callable[[Document], bool]) -> list[Document]:
