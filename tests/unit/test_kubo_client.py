@@ -317,7 +317,7 @@ def test_truncated_answer(kubo: KuboClient, fake: FakeKubo) -> None:
 
 def test_unknown_endpoint_is_unsupported(kubo: KuboClient) -> None:
     with pytest.raises(IpfsUnsupportedError):
-        kubo._json("no/such/command")
+        kubo.rpc.json("no/such/command")
 
 
 def test_every_failure_is_an_orbit_error(fake: FakeKubo) -> None:
@@ -476,8 +476,8 @@ def test_subscription_queue_is_bounded() -> None:
     kubo = KuboClient("http://x", transport=httpx.MockTransport(lambda r: httpx.Response(200, content=lines)))
     sub = kubo.pubsub_sub("t", max_queued=5)
     deadline = time.monotonic() + 5
-    while len(sub._queue) < 5 and time.monotonic() < deadline:
+    while sub.queued < 5 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(sub._queue) == 5  # the reader waits for the consumer
+    assert sub.queued == 5  # the reader waits for the consumer
     assert [sub.next(timeout=5).data for _ in range(20)] == [bytes([i]) for i in range(20)]  # type: ignore[union-attr]
     sub.close()
