@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -518,6 +519,7 @@ class KuboNode:
                     )
             if not (self.repo / "config").exists():
                 self.init()
+            self._clear_stale_lock()
             argv = [str(self.binary), "daemon"]
             started = time.monotonic()
             with open(self.log_path, "ab") as log:
@@ -526,6 +528,27 @@ class KuboNode:
                 self.process = _spawn(argv, self._env(), log)
             self._wait_ready(argv, started + timeout, timeout)
             self.startup_s = time.monotonic() - started
+
+    def _clear_stale_lock(self) -> None:
+        """Remove a ``repo.lock`` that has content and that no process holds.
+
+        Kubo locks an empty ``repo.lock`` with ``fcntl(F_SETLK)`` and refuses a non-empty one ("has non-zero
+        size"). A SIGKILLed daemon leaves the empty file and no lock, which is harmless; a file with content
+        (what js-ipfs leaves, and what tests simulate) would stop the node for good. A lock held by a
+        running daemon is left alone: starting then fails and says why.
+        """
+        lock = self.repo / "repo.lock"
+        try:
+            handle = open(lock, "rb+")  # noqa: SIM115 (closed below; must stay open while locked)
+        except FileNotFoundError:
+            return
+        with handle:
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return
+            if os.fstat(handle.fileno()).st_size:
+                lock.unlink()
 
     def _wait_ready(self, argv: list[str], deadline: float, timeout: float) -> None:
         process = self.process
