@@ -28,8 +28,10 @@ from ipfs_log.errors import (
     PermissionDeniedError,
     SignerMismatchError,
 )
+from ipfs_log.fetch import Progress
 from ipfs_log.identity import Identity, key_from_did, key_to_did, verify
-from ipfs_log.log import Log, Progress, Subscriber
+from ipfs_log.log import Log, Subscriber
+from ipfs_log.ranges import Range, RangeArgs
 
 __all__ = [
     "CID",
@@ -59,6 +61,8 @@ __all__ = [
     "OrbitError",
     "PermissionDeniedError",
     "Progress",
+    "Range",
+    "RangeArgs",
     "SignerMismatchError",
     "Subscriber",
     "WriteList",

@@ -33,7 +33,7 @@ from ipfs_log.errors import (
 )
 from ipfs_log.identity import Identity, key_to_did, verify
 
-__all__ = ["ENTRY_VERSION", "Entry", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "ENTRY_VERSION", "Entry", "Limits", "check_block", "check_link_count"]
 
 ENTRY_VERSION: Final = 1
 _FIELDS: Final = frozenset(("v", "id", "clock", "next", "refs", "payload", "key", "sig"))
@@ -55,6 +55,41 @@ class Limits:
 
 
 DEFAULT_LIMITS: Final = Limits()
+
+
+def check_block(cid: CID, block: bytes, limits: Limits, *, kind: str = "entries") -> None:
+    """Check what an untrusted entry block shows before it is decoded: its size, its CID's form, its hash.
+
+    The first checks of both entry formats (this one and :class:`ipfs_log.orbitdb.OrbitEntry`).
+
+    Args:
+        cid: the CID the block was asked for.
+        block: the block's bytes.
+        limits: the size limit.
+        kind: the entry format, as the error names it.
+
+    Raises:
+        EntryDecodeError: the block is over ``limits.max_entry_bytes``, or ``cid`` is not a CIDv1
+            dag-cbor sha2-256.
+        HashMismatchError: the block does not hash to ``cid``.
+    """
+    if len(block) > limits.max_entry_bytes:
+        raise EntryDecodeError(f"{len(block)} bytes is over the {limits.max_entry_bytes}-byte limit", cid)
+    if not cid.is_entry_cid:
+        raise EntryDecodeError(f"{kind} are CIDv1 dag-cbor sha2-256", cid)
+    if hashlib.sha256(block).digest() != cid[4:]:
+        raise HashMismatchError("block bytes do not hash to the CID", cid)
+
+
+def check_link_count(field: str, count: int, limits: Limits, cid: CID, *, unit: str = "links") -> None:
+    """Check that an entry's ``next`` or ``refs`` (``field``) holds no more than ``limits`` allow.
+
+    Raises:
+        EntryDecodeError: ``count`` is over ``limits.max_next`` (for ``next``) or ``limits.max_refs``.
+    """
+    limit = limits.max_next if field == "next" else limits.max_refs
+    if count > limit:
+        raise EntryDecodeError(f"{field} has {count} {unit}, over the limit of {limit}", cid)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -159,12 +194,7 @@ class Entry:
             PermissionDeniedError: ``access`` is given and refuses the key.
             InvalidSignatureError: the signature does not verify.
         """
-        if len(block) > limits.max_entry_bytes:
-            raise EntryDecodeError(f"{len(block)} bytes is over the {limits.max_entry_bytes}-byte limit", cid)
-        if not cid.is_entry_cid:
-            raise EntryDecodeError("entries are CIDv1 dag-cbor sha2-256", cid)
-        if hashlib.sha256(block).digest() != bytes(cid)[4:]:
-            raise HashMismatchError("block bytes do not hash to the CID", cid)
+        check_block(cid, block, limits)
         try:
             body = decode_unchecked_links(block)
         except CodecError as e:
@@ -190,8 +220,8 @@ class Entry:
         time = clock["time"]
         if type(time) is not int or not 1 <= time <= _MAX_TIME:
             raise EntryDecodeError(f"clock.time must be an int in [1, 2**63), got {time!r}", cid)
-        next_ = _links(nxt, "next", limits.max_next, cid)
-        refs_ = _links(refs, "refs", limits.max_refs, cid)
+        next_ = _links(nxt, "next", limits, cid)
+        refs_ = _links(refs, "refs", limits, cid)
         if block.count(b"\xd8\x2a") > len(next_) + len(refs_):  # the payload may hold links
             try:
                 check_links(body["payload"])
@@ -308,11 +338,10 @@ def _unsigned(block: bytes, log_id: str) -> bytes:
     return b"\xa7" + block[1:at] + block[at + _SIG_PAIR_LEN :]
 
 
-def _links(value: IPLDKind, field: str, limit: int, cid: CID) -> tuple[CID, ...]:
+def _links(value: IPLDKind, field: str, limits: Limits, cid: CID) -> tuple[CID, ...]:
     if type(value) is not list:
         raise EntryDecodeError(f"{field} must be a list of links", cid)
-    if len(value) > limit:
-        raise EntryDecodeError(f"{field} has {len(value)} links, over the limit of {limit}", cid)
+    check_link_count(field, len(value), limits, cid)
     for link in value:
         if type(link) is not CID or len(link) != 36 or not link.startswith(_ENTRY_PREFIX):
             raise EntryDecodeError(f"{field} must hold dag-cbor sha2-256 CIDv1 links", cid)

@@ -30,220 +30,31 @@ True
 
 from __future__ import annotations
 
-import gc
 import heapq
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Final, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Final, Unpack
 
 from ipfs_log.access import AccessController, WriteList
-from ipfs_log.blockstore import BlockStore, ChainedBlockStore
+from ipfs_log.blockstore import BlockStore
 from ipfs_log.cid import CID
+from ipfs_log.clock import by_sort_key, check_clock_rule
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import DEFAULT_LIMITS, Entry, Limits
-from ipfs_log.errors import (
-    BlockNotFoundError,
-    ClockError,
-    EntryNotFoundError,
-    EntryRejectedError,
-    PermissionDeniedError,
-)
+from ipfs_log.errors import BlockNotFoundError, ClockError, EntryNotFoundError, PermissionDeniedError
+from ipfs_log.fetch import Fetched, FetchFlow, Progress, fetch_flow, run_flow
+from ipfs_log.gc import gc_paused
 from ipfs_log.identity import Identity, key_to_did
+from ipfs_log.ranges import Range, RangeArgs
+from ipfs_log.storage import BlockStorage, Entries, EntryList, LogStorage, Order
 
-__all__ = [
-    "BlockStorage",
-    "Entries",
-    "FetchFlow",
-    "Fetched",
-    "Log",
-    "LogStorage",
-    "Order",
-    "Progress",
-    "Subscriber",
-    "gc_paused",
-    "run_flow",
-]
+__all__ = ["DEFAULT_MAX_REFS", "Log", "Subscriber"]
 
-Progress = Callable[[int], None]
-"""Called during a join or load with the number of entries verified so far."""
 Subscriber = Callable[[Sequence[Entry]], None]
 """Called with the entries just admitted to the log (by an append or a join), in log order."""
 
-_sort_key: Final = attrgetter("sort_key")
 _INVERT: Final = bytes(range(255, -1, -1))
 DEFAULT_MAX_REFS: Final = 16
-
-
-class LogStorage(Protocol):
-    """Where a log makes its admissions durable: the one write the log calls, before it changes.
-
-    Admission is one step that the log drives: verify, then :meth:`commit` the new entries and the
-    new heads, and only when that returned change the log's memory, notify subscribers and let stores
-    apply. So nothing a caller can read changes before the write behind it is committed.
-    """
-
-    def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
-        """Store ``entries`` (in log order) and the log's new ``heads`` durably, in one step.
-
-        ``first`` is how many entries the log held before these (a log only grows, so it is also the
-        admission number of ``entries[0]``).
-
-        Raises:
-            OrbitError: the write failed; storage is as it was before the call.
-        """
-        ...
-
-
-class BlockStorage:
-    """The default :class:`LogStorage`: each admitted entry's block is put into a block store."""
-
-    __slots__ = ("store",)
-
-    def __init__(self, store: BlockStore) -> None:
-        self.store = store
-
-    def commit(self, entries: Sequence[Entry], heads: Sequence[CID], first: int) -> None:
-        """Put the entries' blocks with one ``put_many`` (heads live in the log's memory only)."""
-        self.store.put_many((e.cid, e.block) for e in entries)
-
-
-@dataclass(slots=True)
-class Fetched:
-    """What a fetch flow found: the input of :meth:`Log.admit`."""
-
-    heads: list[CID]
-    """The heads the flow was asked for."""
-    entries: dict[CID, Entry] = field(default_factory=dict)
-    """Entries verified by this flow (not yet admitted)."""
-    not_found: list[CID] = field(default_factory=list)
-    """CIDs no store held."""
-    failures: dict[CID, EntryRejectedError] = field(default_factory=dict)
-    """Blocks that failed verification, by CID."""
-    required: set[CID] = field(default_factory=set)
-    """CIDs the heads need (the heads and every ``next`` link); a failure among them fails the join."""
-    rounds: int = 0
-    """How many batches of blocks the flow asked for."""
-
-
-FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]
-"""A sans-I/O walk: yields the CIDs it wants next, is sent the blocks found (missing ones absent)."""
-
-
-def run_flow(flow: FetchFlow, *stores: BlockStore) -> Fetched:
-    """Drive ``flow`` against ``stores``, asking each store in turn for what the earlier ones lacked."""
-    source = ChainedBlockStore(*stores)
-    try:
-        want = next(flow)
-        while True:
-            want = flow.send(source.get_many(want))
-    except StopIteration as stop:
-        fetched: Fetched = stop.value
-        return fetched
-
-
-class Order(Protocol):
-    """The log's entries in log order: what :meth:`Log.restore` accepts besides the default list.
-
-    A persistent implementation can keep only the CIDs and sort keys in memory and read entries from
-    its store when asked for them.
-    """
-
-    def __len__(self) -> int:
-        """Return the number of entries."""
-        ...
-
-    def __iter__(self) -> Iterator[Entry]:
-        """Iterate over every entry, oldest first."""
-        ...
-
-    def cid_at(self, i: int) -> CID:
-        """Return the CID of the entry at position ``i`` (negative counts from the end)."""
-        ...
-
-    def sort_key_at(self, i: int) -> tuple[int, bytes, bytes]:
-        """Return the sort key of the entry at position ``i`` (negative counts from the end)."""
-        ...
-
-    def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
-        """Iterate over positions ``lo`` to ``hi - 1``, newest first if ``reverse``."""
-        ...
-
-    def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
-        """Like :meth:`span`, but yield ``(cid, payload)`` pairs."""
-        ...
-
-    def extend(self, entries: Sequence[Entry]) -> None:
-        """Add newly admitted entries at the end (they may then need :meth:`resort`)."""
-        ...
-
-    def resort(self) -> None:
-        """Restore log order after :meth:`extend` added entries that sort before the last one."""
-        ...
-
-
-class Entries(Protocol):
-    """CID → entry for every admitted entry: what :meth:`Log.restore` accepts besides a dict."""
-
-    def __contains__(self, cid: object) -> bool:
-        """Return whether the log holds the entry."""
-        ...
-
-    def __getitem__(self, cid: CID) -> Entry:
-        """Return the entry; raise KeyError if the log does not hold it."""
-        ...
-
-    def __setitem__(self, cid: CID, entry: Entry) -> None:
-        """Record a newly admitted entry."""
-        ...
-
-    def get(self, cid: CID) -> Entry | None:
-        """Return the entry, or None."""
-        ...
-
-
-class _EntryList(list[Entry]):
-    """The default :class:`Order`: every entry in memory."""
-
-    __slots__ = ()
-
-    def cid_at(self, i: int) -> CID:
-        return self[i].cid
-
-    def sort_key_at(self, i: int) -> tuple[int, bytes, bytes]:
-        return self[i].sort_key
-
-    def span(self, lo: int, hi: int, reverse: bool) -> Iterator[Entry]:
-        # A copy of the range: the iterator holds, whatever is admitted while it runs.
-        return reversed(self[lo:hi]) if reverse else iter(self[lo:hi])
-
-    def payloads(self, lo: int, hi: int, reverse: bool) -> Iterator[tuple[CID, IPLDKind]]:
-        return ((e.cid, e.payload) for e in self.span(lo, hi, reverse))
-
-    def resort(self) -> None:
-        self.sort(key=_sort_key)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during bulk ingestion.
-
-    Building thousands of entries (each with its payload containers) makes CPython run full
-    collections over the whole heap again and again, about a fifth of a join's time (two fifths of
-    a table replica's catch-up; a 100k-row table index dump took 14.6 us/row with the collector on,
-    2.5 with it paused). Entries and indexes hold no reference cycles, so reference counting frees
-    everything as usual; collection resumes right after. Pauses in several threads may overlap: the
-    collector comes back when the first ends, which only costs time.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+"""The most skip pointers an appended entry carries, unless a log is given another ``max_refs``."""
 
 
 class Log:
@@ -279,7 +90,7 @@ class Log:
         self.limits = limits
         self.max_refs = min(max_refs, limits.max_refs)
         self._entries: Entries = {}
-        self._order: Order = _EntryList()
+        self._order: Order = EntryList()
         self._heads: dict[CID, Entry] = {}
         # CIDs named in some entry's ``next``, kept only for a log loaded with a length limit: in a
         # complete log an entry is admitted after its parents, so no admitted entry can name it.
@@ -309,7 +120,7 @@ class Log:
         """The entries no other entry names in ``next``, in log order."""
         heads = list(self._heads.values())
         if len(heads) > 1:
-            heads.sort(key=_sort_key)
+            heads.sort(key=by_sort_key)
         return heads
 
     @property
@@ -342,42 +153,21 @@ class Log:
         """Return all entries in log order, oldest first."""
         return list(self)
 
-    def iter(
-        self,
-        *,
-        gt: CID | None = None,
-        gte: CID | None = None,
-        lt: CID | None = None,
-        lte: CID | None = None,
-        amount: int | None = None,
-        reverse: bool = False,
-    ) -> Iterator[Entry]:
-        """Iterate over a range of the log.
+    def iter(self, **bounds: Unpack[RangeArgs]) -> Iterator[Entry]:
+        """Iterate over a range of the log, oldest first unless reversed.
 
         Args:
-            gt: start after this entry.
-            gte: start at this entry.
-            lt: stop before this entry.
-            lte: stop after this entry.
-            amount: yield at most this many entries (counted from the start of the iteration).
-            reverse: newest first; ``reverse=True, amount=n`` gives the newest ``n``.
+            **bounds: the range, as the fields of a :class:`~ipfs_log.Range` (``gt``, ``gte``, ``lt``,
+                ``lte``, ``amount``, ``reverse``); none given: every entry.
 
         Raises:
             EntryNotFoundError: a bound names an entry the log does not hold.
         """
-        lo, hi = self._bounds(gt, gte, lt, lte, amount, reverse)
-        return self._order.span(lo, hi, reverse) if lo < hi else iter(())
+        where = Range(**bounds)
+        lo, hi = where.positions(len(self._order), self._index)
+        return self._order.span(lo, hi, where.reverse) if lo < hi else iter(())
 
-    def payloads(
-        self,
-        *,
-        gt: CID | None = None,
-        gte: CID | None = None,
-        lt: CID | None = None,
-        lte: CID | None = None,
-        amount: int | None = None,
-        reverse: bool = False,
-    ) -> Iterator[tuple[CID, IPLDKind]]:
+    def payloads(self, **bounds: Unpack[RangeArgs]) -> Iterator[tuple[CID, IPLDKind]]:
         """Iterate over ``(cid, payload)`` of a range of the log, as :meth:`iter` selects it.
 
         For readers that need only the operations: a persisted log reads them without building
@@ -386,35 +176,9 @@ class Log:
         Raises:
             EntryNotFoundError: a bound names an entry the log does not hold.
         """
-        lo, hi = self._bounds(gt, gte, lt, lte, amount, reverse)
-        return self._order.payloads(lo, hi, reverse) if lo < hi else iter(())
-
-    def _bounds(
-        self,
-        gt: CID | None,
-        gte: CID | None,
-        lt: CID | None,
-        lte: CID | None,
-        amount: int | None,
-        reverse: bool,
-    ) -> tuple[int, int]:
-        lo, hi = 0, len(self._order)
-        if gt is not None:
-            lo = self._index(gt) + 1
-        if gte is not None:
-            lo = max(lo, self._index(gte))
-        if lt is not None:
-            hi = self._index(lt)
-        if lte is not None:
-            hi = min(hi, self._index(lte) + 1)
-        if amount is not None:
-            if amount <= 0:
-                return 0, 0
-            if reverse:
-                lo = max(lo, hi - amount)
-            else:
-                hi = min(hi, lo + amount)
-        return lo, hi
+        where = Range(**bounds)
+        lo, hi = where.positions(len(self._order), self._index)
+        return self._order.payloads(lo, hi, where.reverse) if lo < hi else iter(())
 
     def _index(self, cid: CID) -> int:
         target = self.get(cid).sort_key
@@ -547,7 +311,7 @@ class Log:
         """Fetch, verify and admit everything reachable from ``heads`` that this log lacks.
 
         Blocks are looked up in this log's store first, then in ``source``. It is :meth:`fetch` driven
-        by :func:`run_flow` against those stores, then :meth:`admit`.
+        by :func:`~ipfs_log.fetch.run_flow` against those stores, then :meth:`admit`.
 
         Returns:
             The entries newly admitted, in log order.
@@ -571,58 +335,18 @@ class Log:
         and is sent the blocks found (missing ones left out); every block is verified as an entry of
         this log before it is used. It changes nothing in the log, so it can run while the log is in
         use (e.g. fetching over a network outside the lock that guards the log); :meth:`admit` then
-        admits its result. Driven by :func:`run_flow`, or by any caller that fetches concurrently.
+        admits its result. Driven by :func:`~ipfs_log.fetch.run_flow`, or by any caller that fetches
+        concurrently (see :func:`~ipfs_log.fetch.fetch_flow`).
         """
-        entries, pending = self._entries, self._pending
-        fetched = Fetched(list(dict.fromkeys(heads)))
-        found = fetched.entries
-        want = [c for c in fetched.heads if c not in entries]
-        required = fetched.required
-        required.update(want)
-        seen: set[CID] = set(want)
-        verified = 0
-        frontier = want
-        while frontier:
-            resolved: list[Entry] = []
-            ask: list[CID] = []
-            for cid in frontier:
-                held = pending.get(cid)
-                if held is None:
-                    ask.append(cid)
-                else:
-                    resolved.append(held)
-            if ask:
-                fetched.rounds += 1
-                blocks = yield ask
-                for cid in ask:
-                    block = blocks.get(cid)
-                    if block is None:
-                        fetched.not_found.append(cid)
-                        continue
-                    try:
-                        entry = Entry.from_block(
-                            cid, block, log_id=self.id, access=self.access, limits=self.limits
-                        )
-                    except EntryRejectedError as e:
-                        fetched.failures[cid] = e
-                        continue
-                    found[cid] = entry
-                    resolved.append(entry)
-                    verified += 1
-                if progress is not None:
-                    progress(verified)
-            frontier = []
-            for entry in resolved:
-                for link in entry.next:
-                    required.add(link)
-                    if link not in seen and link not in entries:
-                        seen.add(link)
-                        frontier.append(link)
-                for link in entry.refs:
-                    if link not in seen and link not in entries:
-                        seen.add(link)
-                        frontier.append(link)
-        return fetched
+        return fetch_flow(
+            heads,
+            log_id=self.id,
+            access=self.access,
+            limits=self.limits,
+            entries=self._entries,
+            pending=self._pending,
+            progress=progress,
+        )
 
     def admit(self, fetched: Fetched) -> list[Entry]:
         """Admit what a :meth:`fetch` flow verified: commit to storage, then change the log.
@@ -678,9 +402,12 @@ class Log:
                 continue
             parents = [entries.get(c) or pending.get(c) for c in entry.next]
             times = [p.time for p in parents if p is not None]
-            if len(times) == len(parents) and entry.time != 1 + max(times):
-                del pending[cid]
-                raise ClockError(f"clock.time is {entry.time}, but its next have max time {max(times)}", cid)
+            if len(times) == len(parents):
+                try:
+                    check_clock_rule(entry.time, times, cid)
+                except ClockError:
+                    del pending[cid]
+                    raise
 
     def _admit(self) -> list[Entry]:
         # Parents sort before their children (the clock rule), so one pass in log order finds every
@@ -689,7 +416,7 @@ class Log:
         entries, pending = self._entries, self._pending
         admitted: list[Entry] = []
         admitting: set[CID] = set()
-        for entry in sorted(pending.values(), key=_sort_key):
+        for entry in sorted(pending.values(), key=by_sort_key):
             if entry.cid in entries:  # admitted meanwhile (e.g. by a join that ran alongside)
                 del pending[entry.cid]
             elif all(c in entries or c in admitting for c in entry.next):
@@ -707,7 +434,7 @@ class Log:
             if cid not in named and (referenced is None or cid not in referenced):
                 heads[cid] = entry
         order = self._order
-        self.storage.commit(admitted, [e.cid for e in sorted(heads.values(), key=_sort_key)], len(order))
+        self.storage.commit(admitted, [e.cid for e in sorted(heads.values(), key=by_sort_key)], len(order))
         for entry in admitted:
             entries[entry.cid] = entry
             del pending[entry.cid]
@@ -820,10 +547,10 @@ class Log:
         by_cid = {e.cid: e for e in loaded}
         for entry in loaded:
             times = [by_cid[c].time for c in entry.next if c in by_cid]
-            if len(times) == len(entry.next) and times and entry.time != 1 + max(times):
-                raise ClockError(f"clock.time is {entry.time}, next max is {max(times)}", entry.cid)
+            if times and len(times) == len(entry.next):
+                check_clock_rule(entry.time, times, entry.cid)
         loaded.reverse()
         self._entries = by_cid
-        self._order = _EntryList(loaded)
+        self._order = EntryList(loaded)
         self._referenced = {c for e in loaded for c in e.next}
         self._heads = {e.cid: e for e in loaded if e.cid not in self._referenced}

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Final, Self, TypeAlias, TypedDict
 from ipfs_log import CID, BlockStore, Entry, Log, Progress
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
-from ipfs_log.log import Fetched
+from ipfs_log.fetch import Fetched
 from stores.errors import InvalidCheckpointError, InvalidOperationError, StoreClosedError
 
 __all__ = ["CHECKPOINT_VERSION", "Batch", "Sharing", "SortKey", "Store", "Update", "UpdateCallback", "wins"]

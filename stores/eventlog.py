@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import ClassVar, NamedTuple, Unpack
 
-from ipfs_log import CID, Entry, Log
+from ipfs_log import CID, Entry, Log, RangeArgs
 from ipfs_log.codec import IPLDKind
 from stores.base import Batch, Sharing, Store
 from stores.errors import InvalidCheckpointError, KeyNotFoundError
@@ -97,30 +97,19 @@ class EventLog(Store):
         """Iterate over every event, oldest first."""
         return self.iter()
 
-    def iter(
-        self,
-        *,
-        gt: CID | None = None,
-        gte: CID | None = None,
-        lt: CID | None = None,
-        lte: CID | None = None,
-        amount: int | None = None,
-        reverse: bool = False,
-    ) -> Iterator[Event]:
-        """Iterate over a range of events in the log's order.
+    def iter(self, **bounds: Unpack[RangeArgs]) -> Iterator[Event]:
+        """Iterate over a range of events in the log's order, oldest first unless reversed.
 
         Args:
-            gt: start after this entry.
-            gte: start at this entry.
-            lt: stop before this entry.
-            lte: stop after this entry.
-            amount: yield at most this many events.
-            reverse: newest first; ``reverse=True, amount=n`` gives the newest ``n``.
+            **bounds: the range, as the fields of a :class:`~ipfs_log.Range` (``gt``, ``gte``, ``lt``,
+                ``lte``, ``amount``, ``reverse``); ``amount`` counts events (entries that are not events
+                are skipped).
 
         Raises:
             EntryNotFoundError: a bound names an entry the log does not hold.
         """
-        pairs = self._log.payloads(gt=gt, gte=gte, lt=lt, lte=lte, reverse=reverse)
+        amount = bounds.pop("amount", None)
+        pairs = self._log.payloads(**bounds)
         events = (event for cid, payload in pairs if (event := _event(cid, payload)) is not None)
         if amount is None:
             return events

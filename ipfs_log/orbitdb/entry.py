@@ -18,18 +18,16 @@ by :class:`ipfs_log.orbitdb.OrbitLog`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
-from ipfs_log.entry import DEFAULT_LIMITS, Limits
+from ipfs_log.entry import DEFAULT_LIMITS, Limits, check_block, check_link_count
 from ipfs_log.errors import (
     CodecError,
     EntryDecodeError,
-    HashMismatchError,
     IdentityError,
     InvalidSignatureError,
     LogIdMismatchError,
@@ -153,12 +151,7 @@ class OrbitEntry:
             SignerMismatchError: ``clock.id`` is not ``key``.
             InvalidSignatureError: ``sig`` is malformed or does not verify against ``key``.
         """
-        if len(block) > limits.max_entry_bytes:
-            raise EntryDecodeError(f"{len(block)} bytes is over the {limits.max_entry_bytes}-byte limit", cid)
-        if not cid.is_entry_cid:
-            raise EntryDecodeError("OrbitDB entries are CIDv1 dag-cbor sha2-256", cid)
-        if hashlib.sha256(block).digest() != cid.digest:
-            raise HashMismatchError("block bytes do not hash to the CID", cid)
+        check_block(cid, block, limits, kind="OrbitDB entries")
         try:
             body = decode(block)
             canonical = encode(body) == block
@@ -188,8 +181,8 @@ class OrbitEntry:
             raise EntryDecodeError(f"clock.time must be an int in [1, 2**53), got {time!r}", cid)
         if type(clock["id"]) is not str:
             raise EntryDecodeError("clock.id must be a string", cid)
-        nxt, next_cids = _hashes(body["next"], "next", limits.max_next, cid)
-        refs, refs_cids = _hashes(body["refs"], "refs", limits.max_refs, cid)
+        nxt, next_cids = _hashes(body["next"], "next", limits, cid)
+        refs, refs_cids = _hashes(body["refs"], "refs", limits, cid)
         identity = body["identity"]
         try:
             identity_cid = hash_to_cid(identity)
@@ -246,11 +239,10 @@ def _signed(
     }
 
 
-def _hashes(value: IPLDKind, field: str, limit: int, cid: CID) -> tuple[tuple[str, ...], tuple[CID, ...]]:
+def _hashes(value: IPLDKind, field: str, limits: Limits, cid: CID) -> tuple[tuple[str, ...], tuple[CID, ...]]:
     if type(value) is not list:
         raise EntryDecodeError(f"{field} must be a list of hashes", cid)
-    if len(value) > limit:
-        raise EntryDecodeError(f"{field} has {len(value)} hashes, over the limit of {limit}", cid)
+    check_link_count(field, len(value), limits, cid, unit="hashes")
     try:
         cids = tuple(hash_to_cid(h) for h in value)
     except CodecError as e:

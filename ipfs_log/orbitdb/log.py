@@ -38,11 +38,11 @@ from typing import Final, Protocol
 
 from ipfs_log.blockstore import BlockStore
 from ipfs_log.cid import CID
+from ipfs_log.clock import by_sort_key, check_clock_rule
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import DEFAULT_LIMITS, Limits
 from ipfs_log.errors import (
     BlockNotFoundError,
-    ClockError,
     CodecError,
     EntryNotFoundError,
     IdentityError,
@@ -147,7 +147,7 @@ class OrbitLog:
     @property
     def heads(self) -> list[OrbitEntry]:
         """The entries no other entry names in ``next``, newest first (OrbitDB's ``heads()`` order)."""
-        return sorted((self._entries[c] for c in self._heads), key=_sort_key, reverse=True)
+        return sorted((self._entries[c] for c in self._heads), key=by_sort_key, reverse=True)
 
     def values(self) -> list[OrbitEntry]:
         """Every entry, oldest first: OrbitDB's ``values()`` order."""
@@ -244,13 +244,10 @@ class OrbitLog:
                 progress(len(new))
             frontier = next_frontier - entries.keys() - new.keys()
         for entry in new.values():
-            times = [(new.get(c) or entries[c]).time for c in entry.next_cids]
-            expected = 1 + max(times, default=0)
-            if entry.time != expected:
-                raise ClockError(
-                    f"clock.time is {entry.time}, not 1 + max(time of next) = {expected}", entry.cid
-                )
-        admitted = sorted(new.values(), key=_sort_key)
+            check_clock_rule(
+                entry.time, [(new.get(c) or entries[c]).time for c in entry.next_cids], entry.cid
+            )
+        admitted = sorted(new.values(), key=by_sort_key)
         self._admit(admitted)
         return admitted
 
@@ -296,14 +293,10 @@ class OrbitLog:
         tail = order[-1].sort_key if order else None
         order.extend(entries)
         if len(entries) > 1 or (tail is not None and entries and entries[0].sort_key < tail):
-            order.sort(key=_sort_key)
+            order.sort(key=by_sort_key)
 
 
 def _head_cid(head: CID | str | OrbitEntry) -> CID:
     if isinstance(head, OrbitEntry):
         return head.cid
     return hash_to_cid(head) if isinstance(head, str) else head
-
-
-def _sort_key(entry: OrbitEntry) -> tuple[int, str, bytes]:
-    return entry.sort_key

@@ -35,7 +35,9 @@ from ipfs_log.blockstore import BlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
-from ipfs_log.log import Log, Progress, gc_paused, run_flow
+from ipfs_log.fetch import Progress, run_flow
+from ipfs_log.gc import gc_paused
+from ipfs_log.log import Log
 from orbit.address import Manifest
 from orbit.car import read_car, write_car
 from orbit.errors import BlockStoreError, CarError, DatabaseClosedError, DatabaseError, ReplicationError

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Unpack
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
+from ipfs_log.ranges import RangeArgs
 from orbit.databases.base import Database, locked
 from orbit.databases.registry import register
 from stores.eventlog import Event, EventLog, EventLogBatch
@@ -42,18 +44,9 @@ class EventLogDatabase(Database[EventLog]):
         return self.iter()
 
     @locked
-    def iter(
-        self,
-        *,
-        gt: CID | None = None,
-        gte: CID | None = None,
-        lt: CID | None = None,
-        lte: CID | None = None,
-        amount: int | None = None,
-        reverse: bool = False,
-    ) -> Iterator[Event]:
+    def iter(self, **bounds: Unpack[RangeArgs]) -> Iterator[Event]:
         """Iterate over a range of events (see :meth:`stores.EventLog.iter`), read in chunks."""
-        return self.store.iter(gt=gt, gte=gte, lt=lt, lte=lte, amount=amount, reverse=reverse)
+        return self.store.iter(**bounds)
 
     def all(self) -> list[Event]:
         """Return every event, oldest first."""

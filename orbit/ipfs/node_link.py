@@ -31,7 +31,8 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, CodecError, OrbitError
-from ipfs_log.log import LogStorage, Progress
+from ipfs_log.fetch import Progress
+from ipfs_log.storage import LogStorage
 from orbit.car import read_car
 from orbit.errors import CarError, IpfsError, IpfsResponseError
 from orbit.ipfs.blockstore import IpfsBlockStore

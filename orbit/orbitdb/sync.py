@@ -32,7 +32,6 @@ fetch ends within its block timeout and finds the sync closed).
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -56,6 +55,14 @@ from orbit.errors import (
 from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.ipfs.client import KuboClient, PubsubMessage
 from orbit.orbitdb.compat import OrbitDBDatabase
+from orbit.replication.loops import (
+    Backoff,
+    PeerWatch,
+    PubsubSubscription,
+    SubscriptionKeeper,
+    Workers,
+    jittered,
+)
 
 __all__ = ["OrbitDBSync", "OrbitDBSyncOptions", "OrbitDBSyncStats", "PubsubClient", "PubsubSubscription"]
 
@@ -63,18 +70,8 @@ _log = logging.getLogger("orbit.orbitdb.sync")
 
 _POLL: Final = 0.2
 """Longest the receiver blocks on the subscription before it looks at retries and the stop flag."""
-
-
-class PubsubSubscription(Protocol):
-    """What :class:`OrbitDBSync` reads messages from (:class:`orbit.ipfs.client.Subscription` is one)."""
-
-    def next(self, timeout: float | None = None) -> PubsubMessage | None:
-        """Return the next message, or None after ``timeout`` seconds or once closed."""
-        ...
-
-    def close(self, timeout: float = 2.0) -> None:
-        """End the subscription within ``timeout`` seconds."""
-        ...
+_RESUBSCRIBE_LONGEST: Final = 30.0
+"""Longest wait between two tries to subscribe again (the waits double from ``resubscribe_delay``)."""
 
 
 class PubsubClient(Protocol):
@@ -229,27 +226,26 @@ class OrbitDBSync:
         self._rejections: Counter[str] = Counter()
         self._pending: dict[CID, _Pending] = {}
         self._identities: set[CID] = set()
-        self._peers: set[str] = set()
-        self._subscription: PubsubSubscription | None = None
-        self._threads: list[threading.Thread] = []
+        self._subscription = SubscriptionKeeper(
+            lambda: client.pubsub_sub(address, max_queued=options.max_queued),
+            self._stop,
+            Backoff(options.resubscribe_delay, _RESUBSCRIBE_LONGEST),
+            close_timeout=0.5,
+            on_open=self._on_resubscribed,
+            on_open_failed=lambda e: _log.info("%s: subscribing again failed: %s", address, e),
+            on_end=self._on_stream_end,
+        )
+        self._threads = Workers()
         self._released = False
         self._release_lock = threading.Lock()
         try:
             self.db = self._open(address, writer)
-            self._subscription = client.pubsub_sub(address, max_queued=options.max_queued)
+            self._subscription.subscribe()
         except BaseException:
             self._release()
             raise
-        self._threads = [
-            threading.Thread(
-                target=self._receive_loop, name=f"orbitdb-sync recv {address[-12:]}", daemon=True
-            ),
-            threading.Thread(
-                target=self._announce_loop, name=f"orbitdb-sync peers {address[-12:]}", daemon=True
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads.start(f"orbitdb-sync recv {address[-12:]}", self._receive_loop)
+        self._threads.start(f"orbitdb-sync peers {address[-12:]}", self._announce_loop)
 
     def _open(self, address: str, writer: OrbitWriter | None) -> OrbitDBDatabase:
         attempts = max(1, self.options.open_attempts)
@@ -638,28 +634,34 @@ class OrbitDBSync:
             self._store.cache.clear()
 
     def _receive_loop(self) -> None:
-        backoff = self.options.resubscribe_delay
-        while not self._stop.is_set():
-            try:
-                self._receive_once()
-            except _Stopped:
-                break
-            except IpfsError as e:  # the node ended the stream (restart, crash): subscribe again
-                if self._stop.is_set():
-                    break
-                _log.info("%s: subscription ended (%s); subscribing again", self.address, e)
-                self._resubscribe(backoff)
-            except Exception:  # never let the thread die silently
-                if self._stop.is_set():
-                    break
-                _log.exception("%s: receiver failed; going on", self.address)
-                self._stop.wait(backoff)
-        self._finish()
+        try:
+            self._subscription.run(self._receive_step)
+        finally:
+            self._finish()
 
-    def _receive_once(self) -> None:
-        subscription = self._subscription
-        if subscription is None:
-            raise _Stopped
+    def _receive_step(self, subscription: PubsubSubscription) -> None:
+        """Receive once; an ``IpfsError`` (the node ended the stream) goes up: the keeper subscribes again."""
+        try:
+            self._receive_once(subscription)
+        except _Stopped:
+            return  # the stop flag is set: the keeper returns
+        except IpfsError:
+            raise
+        except Exception:  # never let the thread die silently
+            if self._stop.is_set():
+                return
+            _log.exception("%s: receiver failed; going on", self.address)
+            self._stop.wait(self.options.resubscribe_delay)
+
+    def _on_stream_end(self, error: IpfsError) -> None:
+        if not self._stop.is_set():
+            _log.info("%s: subscription ended (%s); subscribing again", self.address, error)
+
+    def _on_resubscribed(self, reopened: bool) -> None:
+        if reopened:
+            self._count("resubscriptions")
+
+    def _receive_once(self, subscription: PubsubSubscription) -> None:
         now = time.monotonic()
         due = [(cid, p) for cid, p in self._pending.items() if p.due <= now]
         wait = 0.0 if due else _POLL
@@ -678,40 +680,25 @@ class OrbitDBSync:
                 raise _Stopped
             self._resolve(cid, pending)
 
-    def _resubscribe(self, delay: float) -> None:
-        old, self._subscription = self._subscription, None
-        if old is not None:
-            old.close(0.5)
-        while not self._stop.wait(delay):
-            try:
-                self._subscription = self.client.pubsub_sub(self.address, max_queued=self.options.max_queued)
-            except IpfsError as e:
-                _log.info("%s: subscribing again failed: %s", self.address, e)
-                delay = min(delay * 2, 30.0)
-                continue
-            self._count("resubscriptions")
-            if self._stop.is_set():
-                self._subscription.close(0.5)
-            return
-
     def _announce_loop(self) -> None:
         interval = self.options.announce_interval
-        next_announce = time.monotonic() + _jitter(interval) if interval > 0 else float("inf")
+        next_announce = time.monotonic() + jittered(interval, 0.2) if interval > 0 else float("inf")
+        peers = PeerWatch(
+            lambda: self.client.pubsub_peers(self.address),
+            lambda e: _log.debug("%s: pubsub/peers failed: %s", self.address, e),
+        )
         while not self._stop.wait(self.options.peer_poll):
             try:
-                peers = set(self.client.pubsub_peers(self.address))
-            except IpfsError as e:
-                _log.debug("%s: pubsub/peers failed: %s", self.address, e)
-                continue
+                new = peers.poll()
             except Exception:
                 _log.exception("%s: peer watcher failed; going on", self.address)
                 continue
-            new = peers - self._peers
-            self._peers = peers
+            if new is None:  # the node did not answer
+                continue
             if new or time.monotonic() >= next_announce:
                 self.announce()
                 if interval > 0:
-                    next_announce = time.monotonic() + _jitter(interval)
+                    next_announce = time.monotonic() + jittered(interval, 0.2)
 
     # ------------------------------------------------------------------ closing
 
@@ -723,14 +710,8 @@ class OrbitDBSync:
         self._stop.set()
         with self._changed:
             self._changed.notify_all()
-        subscription = self._subscription
-        if subscription is not None:
-            subscription.close(min(0.5, self.options.close_timeout))
-        deadline = time.monotonic() + self.options.close_timeout
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        if not any(t.is_alive() for t in self._threads):
+        self._subscription.close(min(0.5, self.options.close_timeout))
+        if self._threads.join(self.options.close_timeout):
             self._release()
 
     def _finish(self) -> None:
@@ -743,9 +724,7 @@ class OrbitDBSync:
             if self._released:
                 return
             self._released = True
-        subscription = self._subscription
-        if subscription is not None:
-            subscription.close(0.5)
+        self._subscription.close(0.5)
         if self._owns_store:
             closer = getattr(self._store.backing, "close", None)
             if callable(closer):
@@ -756,7 +735,3 @@ class OrbitDBSync:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _jitter(seconds: float) -> float:
-    return seconds * random.uniform(0.8, 1.2)

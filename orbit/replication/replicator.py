@@ -38,34 +38,35 @@ under way (a fetch still running then finds the database closed and stops).
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from ipfs_log.blockstore import BlockStore, ChainedBlockStore
 from ipfs_log.cid import CID
-from ipfs_log.codec import decode, encode
 from ipfs_log.entry import Entry
-from ipfs_log.errors import BlockNotFoundError, CodecError, EntryRejectedError, OrbitError
-from ipfs_log.log import Log, Progress
+from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError
+from ipfs_log.fetch import Progress
+from ipfs_log.log import Log
 from orbit.errors import DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
 from orbit.ipfs.client import KuboClient, Subscription
+from orbit.replication.lanes import WantedHeads
+from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
+from orbit.replication.sources import CountingBlockStore, InlineBlocks
+from orbit.replication.status import COUNTERS, PeerState, ReplicationEvent, ReplicationStatus
+from orbit.replication.wire import (
+    BUNDLE_TOTAL,
+    MAX_HEADS,
+    Announcement,
+    bundle_messages,
+    decode_announcement,
+    live_inline,
+)
 from stores.base import Update
 
-__all__ = [
-    "MAX_MESSAGE_BYTES",
-    "Announcement",
-    "ReplicationEvent",
-    "ReplicatedDatabase",
-    "ReplicationStatus",
-    "Replicator",
-    "decode_announcement",
-]
+__all__ = ["ReplicatedDatabase", "Replicator"]
 
 _log = logging.getLogger("orbit.replicator")
 
@@ -98,190 +99,6 @@ class ReplicatedDatabase(Protocol):
         self, heads: Iterable[CID], *, source: BlockStore | None = None, progress: Progress | None = None
     ) -> list[Entry]:
         """Fetch, verify and admit what is reachable from ``heads``."""
-
-
-ANNOUNCEMENT_VERSION: Final = 1
-MAX_MESSAGE_BYTES: Final = 1 << 20
-"""Largest announcement accepted (libp2p gossipsub's default message limit)."""
-MAX_HEADS: Final = 256
-MAX_INLINE: Final = 8192
-"""Most blocks one message may carry."""
-LIVE_INLINE: Final = 64
-"""Most new entries a writer inlines in the announcement after a write (the newest first)."""
-INLINE_BUDGET: Final = 512 * 1024
-"""Bytes of entry blocks one message carries at most (announcement or catch-up bundle)."""
-BUNDLE_TOTAL: Final = 32 << 20
-"""Bytes of entries sent to a peer that lacks them, as bundles, at most (the rest it fetches)."""
-INLINE_CACHE_BYTES: Final = 64 << 20
-"""Bytes of inline blocks kept until a fetch uses them (oldest dropped first)."""
-_KEYS: Final = frozenset({"v", "address", "heads", "entries"})
-
-
-@dataclass(frozen=True, slots=True)
-class Announcement:
-    """A peer's heads of one database, with the blocks of its newest entries (untrusted until verified)."""
-
-    address: str
-    heads: tuple[CID, ...]
-    entries: tuple[bytes, ...] = ()
-
-    def encode(self) -> bytes:
-        """Return the message bytes (DAG-CBOR)."""
-        return encode(
-            {
-                "v": ANNOUNCEMENT_VERSION,
-                "address": self.address,
-                "heads": list(self.heads),
-                "entries": list(self.entries),
-            }
-        )
-
-
-def decode_announcement(data: bytes, address: str) -> Announcement:
-    """Decode and check a pubsub message: a well-formed announcement of the database ``address``.
-
-    Raises:
-        ReplicationError: the message is oversize, not canonical DAG-CBOR, not an announcement of
-            this version and database, or holds malformed or too many heads or blocks.
-    """
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ReplicationError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
-    try:
-        body = decode(data)
-    except CodecError as e:
-        raise ReplicationError(f"message is not DAG-CBOR: {e}") from e
-    if not isinstance(body, dict) or not {"v", "address", "heads"} <= body.keys() <= _KEYS:
-        raise ReplicationError("message is not an announcement {v, address, heads, entries?}")
-    if body["v"] != ANNOUNCEMENT_VERSION:
-        raise ReplicationError(f"announcement version {body['v']!r} is not {ANNOUNCEMENT_VERSION}")
-    if body["address"] != address:
-        raise ReplicationError(f"announcement is for another database ({str(body['address'])[:80]!r})")
-    heads, entries = body["heads"], body.get("entries", [])
-    if not isinstance(heads, list) or len(heads) > MAX_HEADS:
-        raise ReplicationError(f"an announcement names at most {MAX_HEADS} heads")
-    if not all(type(h) is CID and h.is_entry_cid for h in heads):
-        raise ReplicationError("announced heads must be CIDv1 dag-cbor sha2-256 links")
-    if not isinstance(entries, list) or len(entries) > MAX_INLINE:
-        raise ReplicationError(f"an announcement inlines at most {MAX_INLINE} blocks")
-    if not all(type(b) is bytes for b in entries):
-        raise ReplicationError("inline entries must be byte strings")
-    return Announcement(address, tuple(heads), tuple(entries))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicationEvent:
-    """Entries a replicator admitted, and the peer whose announcement led to them."""
-
-    entries: tuple[Entry, ...]
-    peer: str
-
-
-@dataclass(slots=True)
-class PeerState:
-    """What the replicator knows of one peer on the topic."""
-
-    heads: tuple[CID, ...] = ()
-    last_seen: float = 0.0
-    messages: int = 0
-
-
-@dataclass(slots=True)
-class ReplicationStatus:
-    """A snapshot of a replicator's state (see :meth:`Replicator.status`)."""
-
-    address: str
-    running: bool
-    subscribed: bool
-    peers: dict[str, tuple[CID, ...]]
-    """Each peer seen, with the last heads it announced."""
-    pending: int
-    """Verified entries waiting for a missing ancestor."""
-    missing: int
-    """Blocks a join needed and could not find yet."""
-    wanted: int
-    """Announced heads not yet held."""
-    verifying: int = 0
-    """Entries verified so far by the fetch under way (progress of a long catch-up)."""
-    counters: dict[str, int] = field(default_factory=dict)
-    """messages, invalid, own, announced, bundles, admitted, rejected, fetch_errors, bytes_fetched,
-    resubscribed."""
-    last_error: str | None = None
-
-
-class _InlineBlocks:
-    """Blocks inlined in announcements, by CID, until a fetch uses them; bounded (a block store)."""
-
-    def __init__(self, budget: int = INLINE_CACHE_BYTES) -> None:
-        self._blocks: OrderedDict[CID, bytes] = OrderedDict()
-        self._size = 0
-        self._budget = budget
-        self._lock = threading.Lock()
-
-    def add(self, blocks: Iterable[bytes]) -> None:
-        with self._lock:
-            for block in blocks:
-                cid = CID.for_block(block)
-                if cid in self._blocks:
-                    continue
-                self._blocks[cid] = block
-                self._size += len(block)
-            while self._size > self._budget and self._blocks:
-                _, old = self._blocks.popitem(last=False)
-                self._size -= len(old)
-
-    def get(self, cid: CID) -> bytes:
-        with self._lock:
-            block = self._blocks.get(cid)
-        if block is None:
-            raise BlockNotFoundError(cid)
-        return block
-
-    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
-        with self._lock:
-            return {c: b for c in cids if (b := self._blocks.get(c)) is not None}
-
-    def put(self, cid: CID, block: bytes) -> None:
-        self.add([block])
-
-    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        self.add(b for _, b in blocks)
-
-    def has(self, cid: CID) -> bool:
-        with self._lock:
-            return cid in self._blocks
-
-    def discard(self, cids: Iterable[CID]) -> None:
-        with self._lock:
-            for cid in cids:
-                block = self._blocks.pop(cid, None)
-                if block is not None:
-                    self._size -= len(block)
-
-
-class _Counting:
-    """A block store that counts the bytes it returns (what the replicator fetched from the node)."""
-
-    def __init__(self, store: BlockStore, count: Callable[[int], None]) -> None:
-        self._store, self._count = store, count
-
-    def get(self, cid: CID) -> bytes:
-        block = self._store.get(cid)
-        self._count(len(block))
-        return block
-
-    def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
-        blocks = self._store.get_many(cids)
-        self._count(sum(map(len, blocks.values())))
-        return blocks
-
-    def put(self, cid: CID, block: bytes) -> None:
-        self._store.put(cid, block)
-
-    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        self._store.put_many(blocks)
-
-    def has(self, cid: CID) -> bool:
-        return self._store.has(cid)
 
 
 class Replicator:
@@ -331,21 +148,17 @@ class Replicator:
         self._pin = pin
         self._progress = progress
         self._verifying = 0  # entries verified so far by the fetch under way
-        self._inline = _InlineBlocks()
+        self._inline = InlineBlocks()
         self._remote = remote
-        self._source = ChainedBlockStore(self._inline, _Counting(remote, self._count_bytes))
+        self._source = ChainedBlockStore(self._inline, CountingBlockStore(remote, self._count_bytes))
         # Guards everything below and wakes waiters. Never held while taking the database's lock (the
-        # database calls _on_update with its lock held, and that takes this one).
+        # database calls _on_update with its lock held, and that takes this one). The subscription
+        # keeper's lock may be taken inside it (the keeper never calls out while holding its own).
         self._state = threading.Condition()
         self._generation = 0  # bumped on every admission and message: waiters re-check after a bump
         self._peers: dict[str, PeerState] = {}
-        # head -> (peer, next try at, backoff, tries so far): tries == 0 in the fresh lane, else retry lane
-        self._wanted: dict[CID, tuple[str, float, float, int]] = {}
-        self._rejected: set[CID] = set()
-        names = (
-            "messages invalid own announced bundles admitted rejected fetch_errors bytes_fetched resubscribed"
-        )
-        self._counters: dict[str, int] = dict.fromkeys(names.split(), 0)
+        self._wanted = WantedHeads(Backoff(retry, max_retry))  # heads announced and not held yet
+        self._counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_error: str | None = None
         self._subscribers: list[Callable[[ReplicationEvent], None]] = []
         self._stop = threading.Event()
@@ -353,9 +166,17 @@ class Replicator:
         self._fresh: list[Entry] = []  # local entries not yet announced (inlined next time)
         self._bundle_requests: dict[str, tuple[CID, ...]] = {}  # peer -> the heads it announced
         self._bundled_at = -float("inf")
-        self._subscription: Subscription | None = None
+        self._subscription = SubscriptionKeeper(
+            self._subscribe,
+            self._stop,
+            Backoff(retry, max_retry),
+            close_timeout=close_timeout,
+            on_open=lambda _reopened: self._announce_now.set(),  # (re)joined the topic: tell whoever is there
+            on_open_failed=lambda e: self._error(f"cannot subscribe: {e}"),
+            on_end=self._on_stream_end,
+        )
         self._self_id: str | None = None
-        self._threads: list[threading.Thread] = []
+        self._threads = Workers()
         self._running = False
         self._unsubscribe = db.subscribe(self._on_update)
 
@@ -374,9 +195,7 @@ class Replicator:
             ("announce", self._announce_loop),
         ]
         for name, target in targets:
-            thread = threading.Thread(target=target, name=f"orbit-replicate-{name}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            self._threads.start(f"orbit-replicate-{name}", target)
         return self
 
     @property
@@ -394,13 +213,8 @@ class Replicator:
         with self._state:
             self._running = False
             self._state.notify_all()
-            subscription = self._subscription
-        if subscription is not None:
-            subscription.close(self.close_timeout)
-        deadline = time.monotonic() + self.close_timeout
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
+        self._subscription.close(self.close_timeout)
+        self._threads.join(self.close_timeout)
 
     def __enter__(self) -> Replicator:
         return self.start()
@@ -491,11 +305,12 @@ class Replicator:
     def status(self) -> ReplicationStatus:
         """Return a snapshot of peers, their heads, what is pending or missing, and the counters."""
         log = self.db.log
+        subscription = self._subscription.current
         with self._state:
             return ReplicationStatus(
                 address=self.topic,
                 running=self.running,
-                subscribed=self._subscription is not None and not self._subscription.closed,
+                subscribed=subscription is not None and not subscription.closed,
                 peers={p: s.heads for p, s in self._peers.items()},
                 pending=log.pending,
                 missing=len(log.missing),
@@ -532,38 +347,22 @@ class Replicator:
             self._generation += 1
             self._state.notify_all()
 
+    def _subscribe(self) -> Subscription:
+        if self._self_id is None:
+            self._self_id = str(self.client.id().get("ID", ""))
+        return self.client.pubsub_sub(self.topic)
+
     def _listen(self) -> None:
-        backoff = self.retry
-        while not self._stop.is_set():
-            try:
-                if self._self_id is None:
-                    self._self_id = str(self.client.id().get("ID", ""))
-                subscription = self.client.pubsub_sub(self.topic)
-            except IpfsError as e:
-                self._error(f"cannot subscribe: {e}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_retry)
-                continue
-            with self._state:
-                if self._stop.is_set():
-                    subscription.close(self.close_timeout)
-                    return
-                self._subscription = subscription
-            self._announce_now.set()  # (re)joined the topic: tell whoever is there
-            backoff = self.retry
-            try:
-                while not self._stop.is_set():
-                    message = subscription.next(timeout=1.0)
-                    if message is not None:
-                        self._receive(message.sender, message.data)
-            except IpfsError as e:
-                self._error(f"subscription ended: {e}")
-                self._count("resubscribed")
-            finally:
-                subscription.close(self.close_timeout)
-                with self._state:
-                    self._subscription = None
-            self._stop.wait(backoff)
+        self._subscription.run(self._read)
+
+    def _read(self, subscription: Subscription) -> None:
+        message = subscription.next(timeout=1.0)
+        if message is not None:
+            self._receive(message.sender, message.data)
+
+    def _on_stream_end(self, error: IpfsError) -> None:
+        self._error(f"subscription ended: {error}")
+        self._count("resubscribed")
 
     def _receive(self, sender: str, data: bytes) -> None:
         self._count("messages")
@@ -588,10 +387,7 @@ class Replicator:
             peer.messages += 1
             # A peer whose earlier heads did not resolve gets its new ones tried in the retry lane, so
             # announcing blocks that never arrive cannot stall the fresh lane.
-            suspect = any(p == sender and tries > 0 for p, _, _, tries in self._wanted.values())
-            for head in announcement.heads:
-                if head not in self._rejected and head not in self._wanted:
-                    self._wanted[head] = (sender, now, self.retry, 1 if suspect else 0)
+            self._wanted.add(sender, announcement.heads, now)
             self._generation += 1
             self._state.notify_all()
 
@@ -611,19 +407,13 @@ class Replicator:
         """
         now = time.monotonic()
         with self._state:
-            candidates = [
-                h for h, (_, at, _, tries) in self._wanted.items() if at <= now and (tries > 0) == retries
-            ]
+            candidates = self._wanted.ready(retries, now)
         if not candidates:
             return None
         held = {h for h in candidates if self._holds([h])}
         with self._state:
-            for head in held:
-                self._wanted.pop(head, None)
-            due = [h for h in candidates if h not in held and h in self._wanted]
-            if not due:
-                return None
-            return due, self._wanted[due[0]][0]
+            self._wanted.drop(held)
+            return self._wanted.pick(candidates)
 
     def _fetch_loop(self, retries: bool) -> None:
         while not self._stop.is_set():
@@ -654,8 +444,7 @@ class Replicator:
             self._count("rejected")
             self._error(f"rejected entries announced by {peer[:16]}: {e}")
             with self._state:
-                self._rejected.add(heads[0])
-                self._wanted.pop(heads[0], None)
+                self._wanted.reject(heads[0])
             return
         except BlockNotFoundError as e:
             self._backoff(heads, f"blocks missing, will retry: {e}")
@@ -665,8 +454,7 @@ class Replicator:
             self._backoff(heads, f"fetch failed, will retry: {e}")
             return
         with self._state:
-            for head in heads:
-                self._wanted.pop(head, None)
+            self._wanted.drop(heads)
         if admitted:
             self._admitted(admitted, peer, before)
 
@@ -680,11 +468,7 @@ class Replicator:
         self._error(message)
         now = time.monotonic()
         with self._state:
-            for head in heads:
-                item = self._wanted.get(head)
-                if item is not None:
-                    peer, _, delay, tries = item
-                    self._wanted[head] = (peer, now + delay, min(delay * 2, self.max_retry), tries + 1)
+            self._wanted.retry_later(heads, now)
 
     def _admitted(self, entries: Sequence[Entry], peer: str, before: set[CID]) -> None:
         self._inline.discard(e.cid for e in entries)
@@ -726,7 +510,9 @@ class Replicator:
 
     def _announce_loop(self) -> None:
         uploaded = False
-        known_peers: set[str] = set()
+        peers = PeerWatch(
+            lambda: self.client.pubsub_peers(self.topic), lambda e: self._error(f"cannot list peers: {e}")
+        )
         next_round = time.monotonic()
         next_poll = time.monotonic()
         while not self._stop.is_set():
@@ -739,18 +525,12 @@ class Replicator:
             due = self._announce_now.is_set() or now >= next_round
             if now >= next_poll:
                 next_poll = now + self.peer_poll
-                try:
-                    peers = set(self.client.pubsub_peers(self.topic))
-                except IpfsError as e:
-                    self._error(f"cannot list peers: {e}")
-                    peers = known_peers
-                if peers - known_peers:
+                if peers.poll():  # a new peer on the topic: tell it the heads
                     due = True
-                known_peers = peers
             if not due:
                 continue
             self._announce_now.clear()
-            next_round = now + self.interval * random.uniform(0.75, 1.25)
+            next_round = now + jittered(self.interval, 0.25)
             try:
                 if not uploaded:
                     self._upload_missing()
@@ -783,16 +563,9 @@ class Replicator:
         except OrbitError as e:
             self._error(f"cannot read entries for a bundle: {e}")
             return
-        chunk: list[bytes] = []
-        size = 0
         try:
-            for entry in entries:
-                if chunk and (size + len(entry.block) > INLINE_BUDGET or len(chunk) == MAX_INLINE):
-                    self.client.pubsub_pub(self.topic, Announcement(self.topic, (), tuple(chunk)).encode())
-                    chunk, size = [], 0
-                chunk.append(entry.block)
-                size += len(entry.block)
-            self.client.pubsub_pub(self.topic, Announcement(self.topic, ours, tuple(chunk)).encode())
+            for message in bundle_messages(self.topic, (e.block for e in entries), ours):
+                self.client.pubsub_pub(self.topic, message.encode())
             self._count("bundles")
         except IpfsError as e:
             self._error(f"cannot send a bundle: {e}")
@@ -837,14 +610,8 @@ class Replicator:
             with self._state:
                 self._fresh = fresh + self._fresh
             return
-        inline: list[bytes] = []
-        size = 0
-        for entry in reversed(fresh):  # the newest first, within the budget
-            if len(inline) == LIVE_INLINE or size + len(entry.block) > INLINE_BUDGET:
-                break
-            inline.append(entry.block)
-            size += len(entry.block)
-        message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), tuple(inline)).encode()
+        inline = live_inline([e.block for e in fresh])  # the newest first, within the budget
+        message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), inline).encode()
         try:
             self.client.pubsub_pub(self.topic, message)
             self._count("announced")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
-from ipfs_log.log import gc_paused
+from ipfs_log.gc import gc_paused
 from orbit.address import Manifest
 from orbit.databases.base import Database, DatabaseContext, locked
 from orbit.databases.registry import register

@@ -46,8 +46,8 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
 from ipfs_log.errors import EntryTooLargeError
+from ipfs_log.gc import gc_paused
 from ipfs_log.identity import key_to_did
-from ipfs_log.log import gc_paused
 from orbit.sql.errors import DataError, OperationalError, SqlError, translate
 from orbit.sql.schema import quote
 from stores.base import SortKey, Update

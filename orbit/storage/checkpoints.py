@@ -8,7 +8,7 @@ be forged by someone who can write the directory but does not hold the key, nor 
 database. A record that does not match is ignored (the index is rebuilt from the log), never trusted.
 
 A checkpoint only ever covers committed entries: the log changes its memory, and so the store its
-index, only after the entries were committed (see :class:`ipfs_log.log.LogStorage`).
+index, only after the entries were committed (see :class:`ipfs_log.storage.LogStorage`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The layout is :mod:`orbit.storage.layout`'s. :meth:`LogRecords.commit` writes a batch of admitted entries
 and the log's new heads in one transaction: the one write a persisted log makes (see
-:class:`ipfs_log.log.LogStorage`).
+:class:`ipfs_log.storage.LogStorage`).
 """
 
 from __future__ import annotations

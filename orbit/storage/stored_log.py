@@ -13,7 +13,7 @@ million-entry log keeps about 76 MB of order records in memory, not a million en
 
 Every batch of entries the log admits (an append or a join) is written, with the log's new heads, in one
 transaction committed before the log changes (:class:`StoredLog` is the log's
-:class:`~ipfs_log.log.LogStorage`): durable before visible.
+:class:`~ipfs_log.storage.LogStorage`): durable before visible.
 
 Iterators over a stored log stay valid while the log grows: positions before an iterator's end do not
 move when entries are appended, and when a join inserts entries in the middle (a re-sort), every live
@@ -31,8 +31,10 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode_unchecked_links
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError
+from ipfs_log.gc import gc_paused
 from ipfs_log.identity import Identity
-from ipfs_log.log import Log, LogStorage, gc_paused
+from ipfs_log.log import Log
+from ipfs_log.storage import LogStorage
 from orbit.errors import StorageCorruptError
 from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.layout import RECORD, record, record_cid, record_sort_key
@@ -45,7 +47,7 @@ _CHUNK: Final = 512
 
 
 class StoredLog:
-    """A stored log's :class:`~ipfs_log.log.LogStorage`: one commit per admission, before the log changes."""
+    """A stored log's :class:`~ipfs_log.storage.LogStorage`: commits each admission before the log changes."""
 
     __slots__ = ("lognum", "records")
 
@@ -114,7 +116,7 @@ class _Cursor:
 
 
 class StoredOrder:
-    """A stored log's entries in log order (an :class:`ipfs_log.log.Order`), read on demand.
+    """A stored log's entries in log order (an :class:`ipfs_log.storage.Order`), read on demand.
 
     Only the packed 76-byte order records live in memory; every position reads from the store, where
     the entries were committed before the log added their records here.
@@ -223,7 +225,7 @@ class StoredOrder:
 
 
 class StoredEntries:
-    """CID → entry for a stored log (an :class:`ipfs_log.log.Entries`), through the ``where`` index.
+    """CID → entry for a stored log (an :class:`ipfs_log.storage.Entries`), through the ``where`` index.
 
     Membership is read from the store, where an entry is committed before the log admits it.
     """

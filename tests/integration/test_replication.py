@@ -14,7 +14,7 @@ import pytest
 
 from ipfs_log import CID, Entry, Identity, Log, encode
 from orbit import KuboClient, OrbitDB, ReplicationError, ReplicationTimeoutError, Replicator
-from orbit.replication.replicator import Announcement
+from orbit.replication import Announcement
 from stores import STORE_TYPES
 from tests.conftest import ALICE, BOB, CAROL, MALLORY
 from tests.ipfs_node import IpfsNode

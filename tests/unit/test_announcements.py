@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ipfs_log import CID, encode
 from orbit import ReplicationError
-from orbit.replication.replicator import (
+from orbit.replication.wire import (
     MAX_HEADS,
     MAX_INLINE,
     MAX_MESSAGE_BYTES,

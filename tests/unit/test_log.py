@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +22,8 @@ from ipfs_log import (
     Identity,
     Log,
     MemoryBlockStore,
+    Range,
+    RangeArgs,
 )
 from tests.conftest import ALICE, BOB, CAROL, WRITERS
 
@@ -254,6 +257,15 @@ def test_iter_examples() -> None:
     assert list(log.iter(gte=order[2].cid, lt=order[5].cid, reverse=True)) == order[2:5][::-1]
     assert list(log.iter(gt=order[5].cid, lt=order[2].cid)) == []
     assert list(log.iter(amount=0)) == []
+
+
+def test_a_range_is_a_frozen_value_whose_fields_are_the_read_keywords() -> None:
+    assert list(RangeArgs.__annotations__) == [f.name for f in dataclasses.fields(Range)]
+    where = Range(gte=RANGE_CIDS[2], amount=3)
+    assert where == Range(gte=RANGE_CIDS[2], amount=3)
+    assert where.positions(len(RANGE_CIDS), RANGE_CIDS.index) == (2, 5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        where.amount = 4  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("name", ["gt", "gte", "lt", "lte"])

@@ -18,7 +18,7 @@ import pytest
 from ipfs_log import CID, MemoryBlockStore
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.orbitdb import OrbitEntry, OrbitWriter, SigningKey
-from orbit.errors import IpfsHttpError, IpfsUnreachableError, ReplicationTimeoutError
+from orbit.errors import DatabaseError, IpfsHttpError, IpfsUnreachableError, ReplicationTimeoutError
 from orbit.ipfs.client import PubsubMessage
 from orbit.orbitdb.compat import OrbitDBDatabase
 from orbit.orbitdb.sync import OrbitDBSync, OrbitDBSyncOptions
@@ -91,6 +91,7 @@ class Client:
         self.pub_error: Exception | None = None
         self.published: list[bytes] = []
         self.subs: list[Sub] = []
+        self.peer_looks = 0  # answers to pubsub_peers that named a peer
 
     def pubsub_sub(self, topic: str | bytes, *, max_queued: int = 10_000) -> Sub:
         sub = Sub(self.peer, str(topic))
@@ -107,19 +108,28 @@ class Client:
 
     def pubsub_peers(self, topic: str | bytes | None = None) -> list[str]:
         with self.hub.lock:
-            return sorted({s.owner for s in self.hub.subs if s.topic == topic and s.owner != self.peer})
+            peers = sorted({s.owner for s in self.hub.subs if s.topic == topic and s.owner != self.peer})
+        if peers:
+            self.peer_looks += 1
+        return peers
 
 
 class SlowStore(MemoryBlockStore):
-    """Hides ``hidden`` blocks (a peer that does not serve them yet); ``gate`` blocks every fetch."""
+    """Hides ``hidden`` blocks (a peer that does not serve them yet); ``gate`` blocks every fetch.
+
+    ``held`` is set once a fetch waits at the closed gate.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.hidden: set[CID] = set()
         self.gate = threading.Event()
         self.gate.set()
+        self.held = threading.Event()
 
     def get_many(self, cids: Iterable[CID]) -> dict[CID, bytes]:
+        if not self.gate.is_set():
+            self.held.set()
         self.gate.wait(10)
         return {c: b for c, b in super().get_many(cids).items() if c not in self.hidden}
 
@@ -166,6 +176,9 @@ def inject(hub: Hub, address: str, data: bytes) -> None:
 
 def test_two_syncs_converge_on_the_same_entries_in_the_same_order(make, address: str) -> None:
     alice, bob = make("alice", ALICE), make("bob", BOB)
+    # Alice greets Bob (with no heads yet) at her first look at the topic: wait for the look after it,
+    # so that every publication counted below is one of her writes.
+    until(lambda: alice.client.peer_looks >= 2)
     written = []
     for i in range(5):
         written.append(alice.add(f"a{i}").hash)
@@ -358,12 +371,12 @@ def test_close_is_prompt_while_a_fetch_hangs(make, hub, store: SlowStore, addres
     bob = make("bob", options=OrbitDBSyncOptions(close_timeout=0.5))
     store.gate.clear()  # every block fetch now hangs (up to 10 s)
     inject(hub, address, head.block)
-    time.sleep(0.3)  # let the receiver enter the hanging fetch
+    assert store.held.wait(5), "the receiver never entered the fetch"
     started = time.monotonic()
     bob.close()
     assert time.monotonic() - started < 1.5
     store.gate.set()
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(DatabaseError, match="closed"):
         bob.add("x")
 
 

@@ -1,0 +1,142 @@
+"""The announcement message: what a replicator publishes on a database's pubsub topic, and its limits.
+
+One small, versioned DAG-CBOR map per message, ``{v: 1, address, heads: [CID], entries: [block]}``:
+
+- ``address`` is the database address (also the topic), so a message meant for another database is
+  recognised and dropped;
+- ``heads`` are the sender's heads (at most :data:`MAX_HEADS`), as CIDv1 dag-cbor sha2-256 links;
+- ``entries`` are the raw blocks of some entries (at most :data:`MAX_INLINE`), inlined so that a live
+  update or a catch-up needs no fetch: after a local write, the newest new entries
+  (:func:`live_inline`); in a catch-up bundle, the entries a peer lacks (:func:`bundle_messages`).
+
+A message is untrusted: :func:`decode_announcement` checks its size (:data:`MAX_MESSAGE_BYTES`, libp2p
+gossipsub's default limit), its encoding (canonical DAG-CBOR), its keys, version and address, and the
+types and counts of its heads and blocks. The inline blocks are still unverified: the log verifies
+every entry it admits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ipfs_log.cid import CID
+from ipfs_log.codec import decode, encode
+from ipfs_log.errors import CodecError
+from orbit.errors import ReplicationError
+
+__all__ = [
+    "ANNOUNCEMENT_VERSION",
+    "BUNDLE_TOTAL",
+    "INLINE_BUDGET",
+    "LIVE_INLINE",
+    "MAX_HEADS",
+    "MAX_INLINE",
+    "MAX_MESSAGE_BYTES",
+    "Announcement",
+    "bundle_messages",
+    "decode_announcement",
+    "live_inline",
+]
+
+ANNOUNCEMENT_VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 1 << 20
+"""Largest announcement accepted (libp2p gossipsub's default message limit)."""
+MAX_HEADS: Final = 256
+MAX_INLINE: Final = 8192
+"""Most blocks one message may carry."""
+LIVE_INLINE: Final = 64
+"""Most new entries a writer inlines in the announcement after a write (the newest first)."""
+INLINE_BUDGET: Final = 512 * 1024
+"""Bytes of entry blocks one message carries at most (announcement or catch-up bundle)."""
+BUNDLE_TOTAL: Final = 32 << 20
+"""Bytes of entries sent to a peer that lacks them, as bundles, at most (the rest it fetches)."""
+_KEYS: Final = frozenset({"v", "address", "heads", "entries"})
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A peer's heads of one database, with the blocks of its newest entries (untrusted until verified)."""
+
+    address: str
+    heads: tuple[CID, ...]
+    entries: tuple[bytes, ...] = ()
+
+    def encode(self) -> bytes:
+        """Return the message bytes (DAG-CBOR)."""
+        return encode(
+            {
+                "v": ANNOUNCEMENT_VERSION,
+                "address": self.address,
+                "heads": list(self.heads),
+                "entries": list(self.entries),
+            }
+        )
+
+
+def decode_announcement(data: bytes, address: str) -> Announcement:
+    """Decode and check a pubsub message: a well-formed announcement of the database ``address``.
+
+    Raises:
+        ReplicationError: the message is oversize, not canonical DAG-CBOR, not an announcement of
+            this version and database, or holds malformed or too many heads or blocks.
+    """
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ReplicationError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        body = decode(data)
+    except CodecError as e:
+        raise ReplicationError(f"message is not DAG-CBOR: {e}") from e
+    if not isinstance(body, dict) or not {"v", "address", "heads"} <= body.keys() <= _KEYS:
+        raise ReplicationError("message is not an announcement {v, address, heads, entries?}")
+    if body["v"] != ANNOUNCEMENT_VERSION:
+        raise ReplicationError(f"announcement version {body['v']!r} is not {ANNOUNCEMENT_VERSION}")
+    if body["address"] != address:
+        raise ReplicationError(f"announcement is for another database ({str(body['address'])[:80]!r})")
+    heads, entries = body["heads"], body.get("entries", [])
+    if not isinstance(heads, list) or len(heads) > MAX_HEADS:
+        raise ReplicationError(f"an announcement names at most {MAX_HEADS} heads")
+    if not all(type(h) is CID and h.is_entry_cid for h in heads):
+        raise ReplicationError("announced heads must be CIDv1 dag-cbor sha2-256 links")
+    if not isinstance(entries, list) or len(entries) > MAX_INLINE:
+        raise ReplicationError(f"an announcement inlines at most {MAX_INLINE} blocks")
+    if not all(type(b) is bytes for b in entries):
+        raise ReplicationError("inline entries must be byte strings")
+    return Announcement(address, tuple(heads), tuple(entries))  # type: ignore[arg-type]
+
+
+def live_inline(blocks: Sequence[bytes]) -> tuple[bytes, ...]:
+    """Pick the blocks an announcement after a write inlines: the newest first, within the limits.
+
+    Args:
+        blocks: the blocks of the new local entries, oldest first.
+
+    Returns:
+        At most :data:`LIVE_INLINE` blocks of at most :data:`INLINE_BUDGET` bytes in all, newest first.
+    """
+    inline: list[bytes] = []
+    size = 0
+    for block in reversed(blocks):
+        if len(inline) == LIVE_INLINE or size + len(block) > INLINE_BUDGET:
+            break
+        inline.append(block)
+        size += len(block)
+    return tuple(inline)
+
+
+def bundle_messages(address: str, blocks: Iterable[bytes], heads: Sequence[CID]) -> Iterator[Announcement]:
+    """Split entry blocks into catch-up messages, lazily: each within the limits, the last naming ``heads``.
+
+    Every message but the last carries no heads (a receiver keeps its blocks until an announcement
+    names heads that reach them); the last one always comes, with the blocks left over (maybe none).
+    """
+    chunk: list[bytes] = []
+    size = 0
+    for block in blocks:
+        if chunk and (size + len(block) > INLINE_BUDGET or len(chunk) == MAX_INLINE):
+            yield Announcement(address, (), tuple(chunk))
+            chunk, size = [], 0
+        chunk.append(block)
+        size += len(block)
+    yield Announcement(address, tuple(heads), tuple(chunk))
