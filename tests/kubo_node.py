@@ -375,6 +375,8 @@ class KuboNode:
         swarm_port: the libp2p TCP port (default: a free one, kept across restarts).
         gateway_port: serve the HTTP gateway on this port (default: no gateway).
         config: extra ``ipfs config --json`` settings, dotted key to value, applied after the defaults.
+        auth: the ``Authorization`` header value the node's own readiness check sends, for a node whose
+            config sets ``API.Authorizations`` (e.g. ``"Bearer <token>"``).
     """
 
     def __init__(
@@ -386,6 +388,7 @@ class KuboNode:
         swarm_port: int | None = None,
         gateway_port: int | None = None,
         config: dict[str, Any] | None = None,
+        auth: str | None = None,
     ) -> None:
         self.repo = Path(repo)
         self._binary = binary
@@ -393,6 +396,7 @@ class KuboNode:
         self.swarm_port = swarm_port or free_port()
         self.gateway_port = gateway_port
         self.extra_config = dict(config or {})
+        self.auth = auth
         self.process: subprocess.Popen[bytes] | None = None
         self.peer_id: str | None = None
         self.agent_version: str | None = None
@@ -553,7 +557,8 @@ class KuboNode:
     def _wait_ready(self, argv: list[str], deadline: float, timeout: float) -> None:
         process = self.process
         assert process is not None
-        with httpx.Client(timeout=2.0) as client:
+        headers = {"Authorization": self.auth} if self.auth else {}
+        with httpx.Client(timeout=2.0, headers=headers) as client:
             while True:
                 if process.poll() is not None:
                     self.process = None
