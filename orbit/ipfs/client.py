@@ -399,7 +399,11 @@ class KuboClient:
     def dag_import(
         self, car: str | os.PathLike[str] | IO[bytes], *, pin_roots: bool = True, timeout: float | None = None
     ) -> list[CID]:
-        """Import a CARv1 file (streamed from disk or a binary file object); return its root CIDs.
+        """Import a CARv1 file (streamed from disk or a binary file object); return the roots it pinned.
+
+        Kubo pins the CAR's roots (not its other blocks: those are kept only through the roots' links)
+        and reports each root from that pinning step: with ``pin_roots=False`` it reports none, and the
+        list is empty.
 
         ``timeout`` bounds the whole call (default: ten times the client timeout).
 
