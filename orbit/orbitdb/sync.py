@@ -24,9 +24,11 @@ ancestors and its writer's identity block by CID).
   (``pubsub/peers`` is polled) and periodically; OrbitDB joins them like any update. The other way
   round, an OrbitDB JS peer's heads are learnt from its next write only.
 
-Threads: one receives and fetches, one watches peers and announces. Every wait is bounded, and
-:meth:`OrbitDBSync.close` returns within ``close_timeout`` seconds even while a fetch is under way (the
-fetch ends within its block timeout and finds the sync closed).
+Threads: one receives and fetches, one watches peers and announces. They run on the loop machinery
+orbit's own replicator uses (:mod:`orbit.replication.loops`: the threads and their bounded join, the
+subscription kept open and re-opened with backoff after the node ends it, the ``pubsub/peers`` watch,
+jitter). Every wait is bounded, and :meth:`OrbitDBSync.close` returns within ``close_timeout`` seconds
+even while a fetch is under way (the fetch ends within its block timeout and finds the sync closed).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ from orbit.errors import (
     UnknownAddressError,
 )
 from orbit.ipfs.blockstore import IpfsBlockStore
-from orbit.ipfs.client import KuboClient, PubsubMessage
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.pubsub import PubsubMessage
 from orbit.orbitdb.compat import OrbitDBDatabase
 from orbit.replication.loops import (
     Backoff,

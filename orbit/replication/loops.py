@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from orbit.errors import IpfsError
-from orbit.ipfs.client import PubsubMessage
+from orbit.ipfs.pubsub import PubsubMessage
 
 __all__ = ["Backoff", "PeerWatch", "PubsubSubscription", "SubscriptionKeeper", "Workers", "jittered"]
 
 
 class PubsubSubscription(Protocol):
-    """A pubsub subscription as the loops read it (:class:`orbit.ipfs.client.Subscription` is one)."""
+    """A pubsub subscription as the loops read it (:class:`orbit.ipfs.pubsub.Subscription` is one)."""
 
     def next(self, timeout: float | None = None) -> PubsubMessage | None:
         """Return the next message, or None after ``timeout`` seconds or once closed.

@@ -2,22 +2,26 @@
 
 A :class:`Replicator` subscribes to the database's pubsub topic (its address) and keeps it in sync:
 
-- **announces** its heads in a small, versioned DAG-CBOR message :class:`Announcement`
-  ``{v: 1, address, heads: [CID], entries: [block]}`` after every local write (inlining the blocks of
-  the newest entries, so a live update needs no fetch), when a new peer appears on the topic (the RPC
-  has no "peer subscribed" event, so ``pubsub/peers`` is polled), and periodically with jitter
-  (anti-entropy: a missed message is repaired by the next round, never lost for good);
+- **announces** its heads in a small, versioned DAG-CBOR message
+  :class:`~orbit.replication.wire.Announcement` ``{v: 1, address, heads: [CID], entries: [block]}``
+  after every local write (inlining the blocks of the newest entries, so a live update needs no fetch),
+  when a new peer appears on the topic (the RPC has no "peer subscribed" event, so ``pubsub/peers`` is
+  polled), and periodically with jitter (anti-entropy: a missed message is repaired by the next round,
+  never lost for good);
 - **sends catch-up bundles**: when a peer announces heads that this replica holds and has gone past (or
   no heads at all: a new replica), it publishes the entries the peer lacks as a few messages of up to
   512 KiB of blocks each, the last naming its heads: a peer catching up reads them instead of fetching
   block by block (one ``block/get`` across nodes takes about 250 ms on js-ipfs, and its bitswap does
   not scale past about a hundred blocks per second);
 - **fetches** what it hears of and lacks: the database's join is a sans-I/O flow, driven here against
-  the announced inline blocks first and then the IPFS block store, which keeps many ``block/get``
-  requests in flight per breadth-first frontier; every entry is verified before it is admitted;
+  the announced inline blocks first and then the IPFS block store (:mod:`orbit.replication.sources`),
+  which keeps many ``block/get`` requests in flight per breadth-first frontier; every entry is verified
+  before it is admitted;
 - **retries** with backoff: heads whose blocks the node cannot produce yet wait and are asked for
-  again, and the log keeps what it verified, so nothing is fetched twice;
-- **re-subscribes** when the node's stream ends (the node restarted or went away), with backoff.
+  again (the fresh and retry lanes of :mod:`orbit.replication.lanes`), and the log keeps what it
+  verified, so nothing is fetched twice;
+- **re-subscribes** when the node's stream ends (the node restarted or went away), with backoff
+  (:class:`~orbit.replication.loops.SubscriptionKeeper`).
 
 Everything a peer sends is untrusted. A message that is not a well-formed announcement of this
 database (garbage, oversize, wrong version or address, malformed CIDs or blocks) is counted and dropped;
@@ -30,9 +34,15 @@ once it holds the last heads every known peer (or one peer) announced; both rais
 their last heads, pending and missing entries, counters and bytes fetched.
 
 Threads: one reads the subscription, one fetches newly announced heads, one retries heads that did not
-resolve (so blocks that never arrive cannot stall new ones), one announces. All waits are
-bounded; :meth:`Replicator.close` returns within about ``close_timeout`` seconds even while a fetch is
-under way (a fetch still running then finds the database closed and stops).
+resolve (so blocks that never arrive cannot stall new ones), one announces (the shared machinery of
+:mod:`orbit.replication.loops`). All waits are bounded; :meth:`Replicator.close` returns within about
+``close_timeout`` seconds even while a fetch is under way (a fetch still running then finds the
+database closed and stops).
+
+Locks: the replicator's state (peers, wanted heads, counters, waiters) is guarded by one condition,
+``_state``, which is never held while taking the database's lock: the database calls back (on each
+update) with its own lock held, and that callback takes ``_state``. So whether the log holds some heads
+is checked between two sections under ``_state``, never inside one.
 """
 
 from __future__ import annotations
@@ -51,7 +61,8 @@ from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError
 from ipfs_log.fetch import Progress
 from ipfs_log.log import Log
 from orbit.errors import DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
-from orbit.ipfs.client import KuboClient, Subscription
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.pubsub import Subscription
 from orbit.replication.lanes import WantedHeads
 from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
 from orbit.replication.sources import CountingBlockStore, InlineBlocks
@@ -157,7 +168,8 @@ class Replicator:
         self._state = threading.Condition()
         self._generation = 0  # bumped on every admission and message: waiters re-check after a bump
         self._peers: dict[str, PeerState] = {}
-        self._wanted = WantedHeads(Backoff(retry, max_retry))  # heads announced and not held yet
+        backoff = Backoff(retry, max_retry)  # between fetches of a head, and between tries to subscribe
+        self._wanted = WantedHeads(backoff)  # heads announced and not held yet
         self._counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_error: str | None = None
         self._subscribers: list[Callable[[ReplicationEvent], None]] = []
@@ -169,7 +181,7 @@ class Replicator:
         self._subscription = SubscriptionKeeper(
             self._subscribe,
             self._stop,
-            Backoff(retry, max_retry),
+            backoff,
             close_timeout=close_timeout,
             on_open=lambda _reopened: self._announce_now.set(),  # (re)joined the topic: tell whoever is there
             on_open_failed=lambda e: self._error(f"cannot subscribe: {e}"),

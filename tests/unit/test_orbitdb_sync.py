@@ -19,7 +19,7 @@ from ipfs_log import CID, MemoryBlockStore
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.orbitdb import OrbitEntry, OrbitWriter, SigningKey
 from orbit.errors import DatabaseError, IpfsHttpError, IpfsUnreachableError, ReplicationTimeoutError
-from orbit.ipfs.client import PubsubMessage
+from orbit.ipfs.pubsub import PubsubMessage
 from orbit.orbitdb.compat import OrbitDBDatabase
 from orbit.orbitdb.sync import OrbitDBSync, OrbitDBSyncOptions
 
