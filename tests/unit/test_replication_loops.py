@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import deque
 
 from ipfs_log import CID, encode
 from orbit.errors import IpfsError, IpfsUnreachableError
 from orbit.ipfs.pubsub import PubsubMessage
 from orbit.replication.lanes import WantedHeads
 from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
+from tests.fake_pubsub import Sub
 
 HEADS = [CID.for_block(encode({"n": i})) for i in range(4)]
 
@@ -45,36 +45,9 @@ def test_workers_join_within_one_deadline() -> None:
     assert workers.join(5.0)
 
 
-class FakeSubscription:
-    def __init__(self) -> None:
-        self.messages: deque[PubsubMessage] = deque()
-        self.error: IpfsError | None = None
-        self.closed = False
-        self.cond = threading.Condition()
-
-    def next(self, timeout: float | None = None) -> PubsubMessage | None:
-        with self.cond:
-            self.cond.wait_for(lambda: self.messages or self.error or self.closed, timeout)
-            if self.messages:
-                return self.messages.popleft()
-            if self.error is not None and not self.closed:
-                raise self.error
-            return None
-
-    def close(self, timeout: float = 2.0) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-    def end(self, error: IpfsError) -> None:
-        with self.cond:
-            self.error = error
-            self.cond.notify_all()
-
-
 def test_the_keeper_subscribes_again_after_the_stream_ends_and_stops_promptly() -> None:
     stop = threading.Event()
-    opened: list[FakeSubscription] = []
+    opened: list[Sub] = []
     failures = [IpfsUnreachableError("node away", "pubsub/sub")]  # the first try after the end fails
     events: list[str] = []
     changed = threading.Condition()
@@ -84,10 +57,10 @@ def test_the_keeper_subscribes_again_after_the_stream_ends_and_stops_promptly() 
             events.append(event)
             changed.notify_all()
 
-    def open_subscription() -> FakeSubscription:
+    def open_subscription() -> Sub:
         if len(opened) == 1 and failures:
             raise failures.pop()
-        subscription = FakeSubscription()
+        subscription = Sub("me", "t")
         opened.append(subscription)
         return subscription
 
@@ -103,15 +76,15 @@ def test_the_keeper_subscribes_again_after_the_stream_ends_and_stops_promptly() 
     first = keeper.subscribe()
     read: list[bytes] = []
 
-    def step(subscription: FakeSubscription) -> None:
+    def step(subscription: Sub) -> None:
         message = subscription.next(timeout=0.05)
         if message is not None:
             read.append(message.data)
 
     thread = threading.Thread(target=keeper.run, args=(step,), daemon=True)
     thread.start()
-    first.messages.append(PubsubMessage("peer", b"one", b"", ("t",)))
-    first.end(IpfsUnreachableError("the node ended the stream", "pubsub/sub"))
+    first.push(PubsubMessage("peer", b"one", b"", ("t",)))
+    first.fail(IpfsUnreachableError("the node ended the stream", "pubsub/sub"))
     with changed:
         assert changed.wait_for(lambda: "open reopened=True" in events, 5)
     assert events == ["end", "open failed", "open reopened=True"]
@@ -128,11 +101,11 @@ def test_the_keeper_subscribes_again_after_the_stream_ends_and_stops_promptly() 
 
 def test_a_keeper_stopped_before_it_subscribes_closes_what_it_opened() -> None:
     stop = threading.Event()
-    opened: list[FakeSubscription] = []
+    opened: list[Sub] = []
 
-    def open_subscription() -> FakeSubscription:
+    def open_subscription() -> Sub:
         stop.set()  # the owner closes while the subscription request is under way
-        opened.append(FakeSubscription())
+        opened.append(Sub("me", "t"))
         return opened[-1]
 
     keeper = SubscriptionKeeper(open_subscription, stop, Backoff(0.01, 0.05), close_timeout=0.1)
