@@ -4,7 +4,8 @@ Layout: ``varint(len(header)) header`` where the header is DAG-CBOR ``{roots: [C
 then for each block ``varint(len(cid) + len(block)) cid block``. CAR files come from outside and are
 read as untrusted input: every varint is bounded and minimal, every section must fit in the file, and
 every block must hash to its CID; anything else raises :class:`CarError`. (The blocks are then verified
-as entries by the log that joins them.)
+as entries by the log that joins them.) :func:`write_car` and :class:`CarReader` stream, one block in
+memory at a time; :func:`read_car` and :func:`car_bytes` hold a whole file.
 
 >>> from ipfs_log.codec import encode
 >>> block = encode({"hello": "car"})
@@ -20,15 +21,17 @@ import contextlib
 import hashlib
 import io
 import os
-from collections.abc import Iterable
-from typing import IO, Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Final, Self, TypeVar
 
 from ipfs_log.cid import CID, SHA2_256, read_uvarint
 from ipfs_log.codec import decode, encode
-from ipfs_log.errors import CodecError
+from ipfs_log.errors import CodecError, OrbitError
 from orbit.errors import CarError
 
-__all__ = ["MAX_SECTION_BYTES", "car_bytes", "read_car", "write_car"]
+__all__ = ["MAX_SECTION_BYTES", "CarReader", "car_bytes", "read_car", "write_car"]
+
+T = TypeVar("T")
 
 MAX_SECTION_BYTES: Final = 2 << 20
 """Largest header or section accepted (entries are at most 1 MB)."""
@@ -46,11 +49,14 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
+def _read_varint(data: bytes, pos: int, what: str, base: int = 0) -> tuple[int, int]:
+    """The varint at ``data[pos:]``; an error names its byte in the file (``base + pos``)."""
     try:
         return read_uvarint(data, pos)
     except CodecError as e:
-        raise CarError(f"{what}: {e}") from e
+        ended = any(b < 0x80 for b in data[pos : pos + 9])
+        problem = "is not minimally encoded" if ended else "is truncated or longer than 9 bytes"
+        raise CarError(f"{what}: varint at byte {base + pos} {problem}") from e
 
 
 def car_bytes(roots: Iterable[CID], blocks: Iterable[tuple[CID, bytes]]) -> bytes:
@@ -102,23 +108,167 @@ def _write_sections(out: IO[bytes], header: bytes, blocks: Iterable[tuple[CID, b
     return count
 
 
-def _cid_length(data: bytes, pos: int, end: int) -> int:
-    """Return the length of the binary CID starting at ``pos``."""
-    if data[pos : pos + 2] == b"\x12\x20":
+def _cid_length(section: bytes, base: int) -> int:
+    """Return the length of the binary CID that starts ``section`` (found at byte ``base`` of the file)."""
+    if section[:2] == b"\x12\x20":
         return 34  # CIDv0: a bare sha2-256 multihash
-    p = pos
+    p = 0
     for what in ("CID version", "CID codec", "CID hash function", "CID digest length"):
-        value, p = _read_varint(data, p, what)
+        value, p = _read_varint(section, p, what, base)
         if what == "CID version" and value != 1:
-            raise CarError(f"section at byte {pos}: unsupported CID version {value}")
-    length = p - pos + value
-    if pos + length > end:
-        raise CarError(f"section at byte {pos}: CID runs past the end of its section")
+            raise CarError(f"section at byte {base}: unsupported CID version {value}")
+    length = p + value
+    if length > len(section):
+        raise CarError(f"section at byte {base}: CID runs past the end of its section")
     return length
 
 
+class CarReader:
+    """A CARv1 file read one section at a time, as untrusted input (see the module documentation).
+
+    The header is read when the reader is made (:attr:`roots`); iterating yields ``(cid, block)`` in
+    file order, each block checked against its CID, with one section in memory at a time. Use it as a
+    context manager to close the file.
+
+    Args:
+        source: a path, or the file's contents.
+
+    Raises:
+        CarError: the file cannot be read (its ``__cause__`` is the :class:`OSError`), or its header
+            is malformed; iterating, a section is malformed.
+
+    >>> from ipfs_log.codec import encode
+    >>> block = encode({"hello": "car"})
+    >>> cid = CID.for_block(block)
+    >>> with CarReader(car_bytes([cid], [(cid, block)])) as car:
+    ...     car.roots == [cid], [c for c, _ in car] == [cid], car.sections
+    (True, True, 1)
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | bytes) -> None:
+        self.where = "the CAR data" if isinstance(source, bytes) else repr(os.fspath(source))
+        """How messages name the file."""
+        try:
+            self._file: IO[bytes] = (
+                io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+            )
+        except OSError as e:
+            raise CarError(f"cannot read {self.where}: {e.strerror or e}") from e
+        self._pos = 0
+        self.sections = 0
+        """How many sections (blocks) were read so far."""
+        try:
+            self.roots: list[CID] = self._header()
+            """The root CIDs the header names."""
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _read(self, n: int) -> bytes:
+        try:
+            data = self._file.read(n)
+        except OSError as e:
+            raise CarError(f"cannot read {self.where}: {e.strerror or e}") from e
+        self._pos += len(data)
+        return data
+
+    def _varint(self, what: str) -> tuple[int, int] | None:
+        """Read a varint: ``(value, its position)``, or None at the end of the file."""
+        at = self._pos
+        raw = b""
+        while len(raw) < 9:
+            byte = self._read(1)
+            raw += byte
+            if not byte or byte[0] < 0x80:
+                break
+        if not raw and what == "section length":
+            return None
+        return _read_varint(raw, 0, what, at)[0], at
+
+    def _header(self) -> list[CID]:
+        read = self._varint("header length")
+        assert read is not None
+        length = read[0]
+        if length == 0 or length > MAX_SECTION_BYTES:
+            raise CarError(f"header length {length} is out of range")
+        data = self._read(length)
+        if len(data) < length:
+            raise CarError(f"header is truncated ({len(data)} of {length} bytes)")
+        try:
+            header = decode(data)
+        except CodecError as e:
+            raise CarError(f"header is not DAG-CBOR: {e}") from e
+        if (
+            not isinstance(header, dict)
+            or header.get("version") != 1
+            or not isinstance(header.get("roots"), list)
+        ):
+            raise CarError("header must be {roots: [CID…], version: 1}")
+        roots: list[CID] = []
+        for root in header["roots"]:  # type: ignore[union-attr]
+            if type(root) is not CID:
+                raise CarError("header roots must be CID links")
+            roots.append(root)
+        return roots
+
+    def __iter__(self) -> Iterator[tuple[CID, bytes]]:
+        return self
+
+    def __next__(self) -> tuple[CID, bytes]:
+        read = self._varint("section length")
+        if read is None:
+            raise StopIteration
+        length, start = read
+        if length == 0 or length > MAX_SECTION_BYTES:
+            raise CarError(f"section at byte {start}: length {length} is out of range")
+        base = self._pos
+        section = self._read(length)
+        if len(section) < length:
+            raise CarError(f"section at byte {start} is truncated ({len(section)} of {length} bytes)")
+        cid_len = _cid_length(section, base)
+        try:
+            cid = CID.from_bytes(section[:cid_len])
+        except CodecError as e:
+            raise CarError(f"section at byte {start}: {e}") from e
+        block = section[cid_len:]
+        if cid.hash_code != SHA2_256:
+            raise CarError(
+                f"section at byte {start}: CID {cid} uses hash function {cid.hash_code:#x}, not sha2-256"
+            )
+        if hashlib.sha256(block).digest() != cid.digest:
+            raise CarError(f"section at byte {start}: block does not hash to its CID {cid}")
+        self.sections += 1
+        return cid, block
+
+    def first(self, parse: Callable[[CID, bytes], T]) -> T | None:
+        """Read on to the first block ``parse`` accepts, and return what it returned (None at the end).
+
+        ``parse`` refuses a block by raising an :class:`~ipfs_log.errors.OrbitError` (e.g.
+        ``Manifest.from_block`` on a block that is no manifest). Iterating goes on after that block.
+
+        Raises:
+            CarError: a section before it is malformed.
+        """
+        for cid, block in self:
+            try:
+                return parse(cid, block)
+            except OrbitError:
+                continue
+        return None
+
+    def close(self) -> None:
+        """Close the file. Idempotent."""
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_car(data: bytes) -> tuple[list[CID], dict[CID, bytes]]:
-    """Parse and check a CARv1 file.
+    """Parse and check a CARv1 file held in memory (:class:`CarReader` reads one section at a time).
 
     Returns:
         The root CIDs of the header, and every block by CID.
@@ -127,48 +277,5 @@ def read_car(data: bytes) -> tuple[list[CID], dict[CID, bytes]]:
         CarError: a varint is bad, a section is truncated or too large, the header is not
             ``{roots, version: 1}``, a CID is malformed, or a block does not hash to its CID.
     """
-    length, pos = _read_varint(data, 0, "header length")
-    if length == 0 or length > MAX_SECTION_BYTES:
-        raise CarError(f"header length {length} is out of range")
-    if pos + length > len(data):
-        raise CarError(f"header is truncated ({len(data) - pos} of {length} bytes)")
-    try:
-        header = decode(data[pos : pos + length])
-    except CodecError as e:
-        raise CarError(f"header is not DAG-CBOR: {e}") from e
-    if (
-        not isinstance(header, dict)
-        or header.get("version") != 1
-        or not isinstance(header.get("roots"), list)
-    ):
-        raise CarError("header must be {roots: [CID…], version: 1}")
-    roots: list[CID] = []
-    for root in header["roots"]:  # type: ignore[union-attr]
-        if type(root) is not CID:
-            raise CarError("header roots must be CID links")
-        roots.append(root)
-    pos += length
-    blocks: dict[CID, bytes] = {}
-    while pos < len(data):
-        start = pos
-        length, pos = _read_varint(data, pos, "section length")
-        if length == 0 or length > MAX_SECTION_BYTES:
-            raise CarError(f"section at byte {start}: length {length} is out of range")
-        end = pos + length
-        if end > len(data):
-            raise CarError(f"section at byte {start} is truncated ({len(data) - pos} of {length} bytes)")
-        cid_len = _cid_length(data, pos, end)
-        try:
-            cid = CID.from_bytes(data[pos : pos + cid_len])
-        except CodecError as e:
-            raise CarError(f"section at byte {start}: {e}") from e
-        block = data[pos + cid_len : end]
-        if cid.hash_code != SHA2_256:
-            raise CarError(
-                f"section at byte {start}: CID {cid} uses hash function {cid.hash_code:#x}, not sha2-256"
-            )
-        if hashlib.sha256(block).digest() != cid.digest:
-            raise CarError(f"section at byte {start}: block does not hash to its CID {cid}")
-        blocks[cid] = block
-        pos = end
-    return roots, blocks
+    with CarReader(data) as car:
+        return car.roots, dict(car)

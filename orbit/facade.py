@@ -39,6 +39,7 @@ from ipfs_log.codec import IPLDKind
 from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.identity import Identity
 from orbit.address import Manifest, is_address, normalize_writers, parse_address
+from orbit.car import CarReader
 from orbit.databases import (
     CounterDatabase,
     Database,
@@ -49,6 +50,7 @@ from orbit.databases import (
     database_class,
 )
 from orbit.errors import (
+    CarError,
     DatabaseClosedError,
     DatabaseError,
     DatabaseLockedError,
@@ -300,6 +302,34 @@ class OrbitDB:
             except BaseException:
                 db.close()
                 raise
+        return db
+
+    def open_car(self, car: str | os.PathLike[str] | bytes, **options: Any) -> Database[Any]:
+        """Open the database a CAR file holds, creating it here if it is new (its entries are not read yet).
+
+        The file's manifest (its first block that is one: an export writes it first) is checked and kept in
+        the local store, and the database opened by address; :meth:`Database.import_car` then verifies
+        and merges the file's entries.
+
+        Args:
+            car: a CAR file (e.g. from :meth:`Database.export_car`), or its contents.
+            **options: the store type's open options, as for :meth:`open`.
+
+        Raises:
+            CarError: the file cannot be read, is malformed before its manifest, or holds none.
+            DatabaseClosedError: this OrbitDB is closed.
+            UnknownStoreTypeError: the manifest's type is not a store type.
+            BlockStoreError: the store cannot be read or written.
+        """
+        with CarReader(car) as reader:
+            manifest = reader.first(Manifest.from_block)
+        if manifest is None:
+            raise CarError(f"{reader.where} holds no database manifest")
+        with self.lock:
+            self._check_open()
+            if not self.blocks.has(manifest.cid):
+                self.blocks.put(manifest.cid, manifest.block)  # it hashes to its CID: checked
+        db: Database[Any] = self.open(manifest.address, **options)
         return db
 
     def _open_database(

@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ipfs_log.errors import OrbitError
-from orbit.cli import _commands as c
+from orbit.cli._databases import cmd_create, cmd_drop, cmd_info, cmd_ls, cmd_open
 from orbit.cli._demo import demo
+from orbit.cli._documents import cmd_find, cmd_query
+from orbit.cli._identity import cmd_id, cmd_id_export, cmd_id_import
+from orbit.cli._log import cmd_log
 from orbit.cli._output import CliError, Output, UsageError
+from orbit.cli._replication import cmd_follow, cmd_status
+from orbit.cli._sql import cmd_sql
+from orbit.cli._transfer import cmd_export, cmd_import
+from orbit.cli._values import cmd_add, cmd_dec, cmd_del, cmd_get, cmd_inc, cmd_list, cmd_put, cmd_value
 
 __all__ = ["build_parser", "main"]
 
@@ -124,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rounds", type=int, default=3, help="concurrent writes per writer (default 3)")
 
-    p = add("id", "show this directory's identity (did:key), created on first use", c.cmd_id)
+    p = add("id", "show this directory's identity (did:key), created on first use", cmd_id)
     ids = p.add_subparsers(
         dest="id_command", metavar="ACTION", parser_class=_Parser, help="export or import the identity"
     )
@@ -133,14 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("file", nargs="?", metavar="FILE", help="where to write (default: standard output)")
     q.add_argument("--passphrase-file", metavar="PATH", help="seal the record with the passphrase in PATH")
-    q.set_defaults(func=c.cmd_id_export)
+    q.set_defaults(func=cmd_id_export)
     q = ids.add_parser("import", help="make the identity in FILE this directory's identity", parents=[common])
     q.add_argument("file", metavar="FILE", help="a record from `orbit id export` (- for stdin)")
     q.add_argument("--passphrase-file", metavar="PATH", help="the passphrase that opens a sealed record")
     q.add_argument("--force", action="store_true", help="replace the directory's existing identity")
-    q.set_defaults(func=c.cmd_id_import)
+    q.set_defaults(func=cmd_id_import)
 
-    p = add("create", "create a database and remember its name", c.cmd_create)
+    p = add("create", "create a database and remember its name", cmd_create)
     p.add_argument("name", metavar="NAME", help="the database's name")
     p.add_argument("--type", required=True, choices=_TYPES, help="the store type")
     p.add_argument(
@@ -162,22 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="table: the tables, as CREATE TABLE (and CREATE INDEX) statements; fixed in the address",
     )
 
-    p = add("open", "remember a database by its address (from this directory, or an IPFS node)", c.cmd_open)
+    p = add("open", "remember a database by its address (from this directory, or an IPFS node)", cmd_open)
     p.add_argument("address", metavar="ADDRESS", help="an /orbitdb/<cid> address")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="the name to use (default: the manifest's)")
     p.add_argument(
         "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
     )
 
-    add("ls", "list the databases of the directory", c.cmd_ls)
+    add("ls", "list the databases of the directory", cmd_ls)
 
-    p = add("info", "address, type, writers, heads, entries and size of a database", c.cmd_info)
+    p = add("info", "address, type, writers, heads, entries and size of a database", cmd_info)
     p.add_argument("target", metavar="NAME|ADDRESS", help="a database name or address")
 
-    p = add("drop", "delete a database's log and forget its name", c.cmd_drop)
+    p = add("drop", "delete a database's log and forget its name", cmd_drop)
     p.add_argument("target", metavar="NAME|ADDRESS", help="a database name or address")
 
-    p = add("add", "eventlog: append an event (prints its CID)", c.cmd_add)
+    p = add("add", "eventlog: append an event (prints its CID)", cmd_add)
     p.add_argument("name", metavar="NAME", help="an eventlog database")
     p.add_argument("value", metavar="VALUE", help="the event (JSON, or - for stdin)")
     value_options(p)
@@ -186,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "put",
         "keyvalue: put KEY VALUE; documents: put DOC (prints the entry's CID)",
-        c.cmd_put,
+        cmd_put,
         description="keyvalue: `orbit put NAME KEY VALUE`; documents: `orbit put NAME DOC`, where DOC is a "
         "JSON object holding its key field (a JSON array puts many documents in one entry).",
     )
@@ -198,33 +205,33 @@ def build_parser() -> argparse.ArgumentParser:
     value_options(p)
     create_type(p, ["keyvalue", "documents"])
 
-    p = add("get", "print a key's value, a document, or an event (by CID) as JSON", c.cmd_get)
+    p = add("get", "print a key's value, a document, or an event (by CID) as JSON", cmd_get)
     p.add_argument("name", metavar="NAME", help="a keyvalue, documents or eventlog database")
     p.add_argument("key", metavar="KEY", help="the key (eventlog: a CID, or its last 6+ characters)")
     p.add_argument("--default", metavar="JSON", help="print this instead of failing when the key is missing")
 
-    p = add("del", "delete a key (keyvalue) or a document (documents)", c.cmd_del)
+    p = add("del", "delete a key (keyvalue) or a document (documents)", cmd_del)
     p.add_argument("name", metavar="NAME", help="a keyvalue or documents database")
     p.add_argument("key", metavar="KEY", help="the key")
 
-    p = add("list", "list events, keys, documents, or a counter's writers", c.cmd_list)
+    p = add("list", "list events, keys, documents, or a counter's writers", cmd_list)
     p.add_argument("name", metavar="NAME", help="a database")
     p.add_argument("-r", "--reverse", action="store_true", help="newest (or last key) first")
     list_options(p, None)
 
-    for name, verb, func in (("inc", "add to", c.cmd_inc), ("dec", "subtract from", c.cmd_dec)):
+    for name, verb, func in (("inc", "add to", cmd_inc), ("dec", "subtract from", cmd_dec)):
         p = add(name, f"counter: {verb} the counter (prints the new value)", func)
         p.add_argument("name", metavar="NAME", help="a counter database")
         p.add_argument("amount", nargs="?", type=int, default=1, metavar="N", help="how much (default 1)")
         create_type(p, ["counter"])
 
-    p = add("value", "counter: print the counter's value", c.cmd_value)
+    p = add("value", "counter: print the counter's value", cmd_value)
     p.add_argument("name", metavar="NAME", help="a counter database")
 
     p = add(
         "find",
         "documents: the documents whose fields equal values (FIELD=VALUE…)",
-        c.cmd_find,
+        cmd_find,
         description="Documents whose fields equal the given values, by index when one of the fields is "
         "indexed (`orbit create --index FIELD`), else by a scan. VALUE is JSON, or else plain text.",
     )
@@ -234,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "query",
         "documents: the documents matching conditions (FIELD OP VALUE, OP one of = != < <= > >= ~)",
-        c.cmd_query,
+        cmd_query,
         description="A scan of every document. `~` is 'contains' (a substring, or a list member). VALUE is "
         "JSON, or else plain text; quote conditions for the shell: 'age>=30'.",
     )
@@ -245,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "sql",
         "table: run a SQL query (read-only), or with --write a statement that appends one entry",
-        c.cmd_sql,
+        cmd_sql,
         description="Runs SQL on a table database (orbit create NAME --type table --schema 'CREATE TABLE "
         "…'), found by name in the directory or by address. Queries go through a read-only connection; "
         "--write runs INSERT/UPDATE/DELETE through the log, as one signed entry. Rows print as a table "
@@ -273,29 +280,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a write (INSERT, UPDATE, DELETE) as one signed entry; prints rows changed and the CID",
     )
 
-    p = add(
-        "log", "the newest entries: writer, clock, CID, and the DAG drawn like git log --graph", c.cmd_log
-    )
+    p = add("log", "the newest entries: writer, clock, CID, and the DAG drawn like git log --graph", cmd_log)
     p.add_argument("name", metavar="NAME", help="a database")
     list_options(p, 20)
 
-    p = add("export", "write a database (manifest and entries) to a CAR file", c.cmd_export)
+    p = add("export", "write a database (manifest and entries) to a CAR file", cmd_export)
     p.add_argument("name", metavar="NAME", help="a database")
     p.add_argument("file", metavar="FILE.car", help="the CAR file to write")
 
-    p = add("import", "verify and merge a CAR file's entries (creating the database if new)", c.cmd_import)
+    p = add("import", "verify and merge a CAR file's entries (creating the database if new)", cmd_import)
     p.add_argument("file", metavar="FILE.car", help="a CAR file from `orbit export` (- for stdin)")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="the name to use (default: the manifest's)")
     p.add_argument(
         "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
     )
 
-    p = add(
-        "follow", "replicate a database and print updates as they come (needs an IPFS node)", c.cmd_follow
-    )
+    p = add("follow", "replicate a database and print updates as they come (needs an IPFS node)", cmd_follow)
     p.add_argument("name", metavar="NAME", help="a database")
 
-    p = add("status", "replication state of a database (needs an IPFS node)", c.cmd_status)
+    p = add("status", "replication state of a database (needs an IPFS node)", cmd_status)
     p.add_argument("name", metavar="NAME", help="a database")
     return parser
 

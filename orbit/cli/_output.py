@@ -22,10 +22,13 @@ __all__ = [
     "CliError",
     "Output",
     "UsageError",
+    "entry_summary",
     "from_json",
+    "human_bytes",
     "parse_value",
     "short_cid",
     "short_did",
+    "text",
     "to_json",
 ]
 
@@ -139,6 +142,56 @@ def short_did(did: str, full: bool = False) -> str:
     """
     key = did.removeprefix("did:key:")
     return did if full or len(key) <= 12 else f"{key[:4]}…{key[-4:]}"
+
+
+def text(value: Any) -> str:
+    """A value as one line of JSON, for a table cell.
+
+    >>> text({"b": b"hi", "a": 1})
+    '{"a": 1, "b": {"/": {"bytes": "aGk"}}}'
+    """
+    return json.dumps(to_json(value), ensure_ascii=False, sort_keys=True)
+
+
+def entry_summary(payload: Any, limit: int = 60) -> str:
+    """A log entry's operation in one short line (``orbit log``, ``orbit follow``).
+
+    >>> entry_summary({"op": "PUT", "key": "k", "value": [1]}), entry_summary({"op": "INC", "value": 2})
+    ('PUT k = [1]', 'INC +2')
+    """
+    if isinstance(payload, dict):
+        op = payload.get("op")
+        if op == "ADD":
+            line = f"ADD {text(payload.get('value'))}"
+        elif op == "PUT":
+            line = f"PUT {payload.get('key')} = {text(payload.get('value'))}"
+        elif op == "DEL":
+            line = f"DEL {payload.get('key')}"
+        elif op == "INC":
+            amount = payload.get("value")
+            line = f"INC {'+' if isinstance(amount, int) and amount >= 0 else ''}{amount}"
+        elif op == "PUTALL":
+            docs = payload.get("docs")
+            line = f"PUTALL {len(docs) if isinstance(docs, list) else '?'} documents"
+        else:
+            line = text(payload)
+    else:
+        line = text(payload)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def human_bytes(n: int) -> str:
+    """A size for people.
+
+    >>> human_bytes(531), human_bytes(1394), human_bytes(3 << 30)
+    ('531 B', '1.4 KiB', '3.0 GiB')
+    """
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError
 
 
 # ---------------------------------------------------------------------- output

@@ -24,7 +24,7 @@ import functools
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ S = TypeVar("S", bound=Store)
 _D = TypeVar("_D", bound="Database[Any]")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 
 def locked(method: Callable[Concatenate[_D, _P], _R]) -> Callable[Concatenate[_D, _P], _R]:
@@ -62,6 +63,13 @@ def locked(method: Callable[Concatenate[_D, _P], _R]) -> Callable[Concatenate[_D
             return method(self, *args, **kwargs)
 
     return run
+
+
+def _reporting(items: Iterator[_T], progress: Progress) -> Iterator[_T]:
+    """``items``, calling ``progress(n)`` after the ``n``-th was consumed."""
+    for n, item in enumerate(items, 1):
+        yield item
+        progress(n)
 
 
 class ReplicatorHandle(Protocol):
@@ -271,10 +279,14 @@ class Database(Generic[S]):
         heads = other.heads()
         return self.join_heads(heads, source=other._context.blocks)
 
-    def export_car(self, path: str | os.PathLike[str]) -> int:
+    def export_car(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
         """Write the manifest and every entry to a CARv1 file whose roots are the log's heads.
 
         The entries are those held when the export began (it reads under the lock).
+
+        Args:
+            path: the file to write (replaced once complete).
+            progress: called with the number of entries written so far, after each one.
 
         Returns:
             The number of blocks written.
@@ -286,19 +298,23 @@ class Database(Generic[S]):
         with self.lock:  # streamed: one entry in memory at a time, written under the lock
             self.check_open()
             log = self.store.log
-            blocks = itertools.chain(
-                [(self.manifest.cid, self.manifest.block)], ((e.cid, e.block) for e in log)
-            )
+            entries: Iterator[tuple[CID, bytes]] = ((e.cid, e.block) for e in log)
+            if progress is not None:
+                entries = _reporting(entries, progress)
+            blocks = itertools.chain([(self.manifest.cid, self.manifest.block)], entries)
             try:
                 return write_car(path, log.head_cids, blocks)
             except CarError as e:
                 raise BlockStoreError(f"cannot write the CAR file: {e}", path) from e
 
-    def import_car(self, path: str | os.PathLike[str] | bytes) -> list[Entry]:
+    def import_car(
+        self, path: str | os.PathLike[str] | bytes, *, progress: Progress | None = None
+    ) -> list[Entry]:
         """Merge the entries of a CAR file (untrusted: every entry is verified by the log's join).
 
         Args:
             path: the file, or its contents as bytes.
+            progress: called with the number of entries verified so far.
 
         Returns:
             The entries newly admitted, in log order.
@@ -319,7 +335,7 @@ class Database(Generic[S]):
         source = MemoryBlockStore()
         source.put_many(blocks.items())
         heads = [r for r in roots if r != self.manifest.cid]
-        return self.join_heads(heads, source=source)
+        return self.join_heads(heads, source=source, progress=progress)
 
     # ------------------------------------------------------------------ replication
 

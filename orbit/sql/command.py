@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from orbit.address import is_address
 from orbit.errors import DatabaseError
+from orbit.registry import Registry
 
-__all__ = ["format_rows", "run_sql_command"]
+__all__ = ["SqlHost", "format_rows", "run_sql_command"]
 
 
 def _text(value: Any) -> str:
@@ -52,8 +55,19 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, as_jso
     return "\n".join(lines)
 
 
+class SqlHost(Protocol):
+    """What :func:`run_sql_command` needs of an :class:`orbit.OrbitDB`."""
+
+    @property
+    def directory(self) -> Path:
+        """The OrbitDB directory (its registry names the databases)."""
+
+    def open(self, name: str) -> Any:
+        """Open a database by address."""
+
+
 def run_sql_command(
-    orbit: Any,
+    orbit: SqlHost,
     name: str,
     query: str,
     params: Sequence[Any] = (),
@@ -65,7 +79,8 @@ def run_sql_command(
 
     Args:
         orbit: an open :class:`orbit.OrbitDB`.
-        name: the database's address, or its name (then it must already exist in this directory).
+        name: the database's address, or the name the directory's registry (:mod:`orbit.registry`,
+            kept by the command line) knows it by.
         query: the SQL query (read-only, unless ``write``).
         params: its parameters.
         as_json: print a JSON array of row objects instead of a table (with ``write`` and no rows
@@ -77,12 +92,12 @@ def run_sql_command(
         DatabaseError: no table database of that name here, or it is not a table database.
         SqlError: the statement failed (nothing was written), or a read tried to write.
     """
-    from orbit.address import is_address
-
     address = name
     if not is_address(name):
-        found = [db for db in orbit.databases if db.name == name and db.store_type == "table"]
-        address = found[0].address if found else _find_address(orbit, name)
+        entry = Registry(orbit.directory).get(name)
+        if entry is None or entry.type != "table":
+            raise DatabaseError(f"no table database named {name!r} in {orbit.directory}")
+        address = entry.address
     db = orbit.open(address)
     if db.store_type != "table":
         raise DatabaseError(f"{name} is a {db.store_type} database, not a table database")
@@ -92,31 +107,8 @@ def run_sql_command(
     cursor = db.execute(query, list(params))
     if cursor.description:
         return format_rows([d[0] for d in cursor.description], cursor.fetchall(), as_json=as_json)
-    entry = None if cursor.entry is None else str(cursor.entry)
+    entry_cid = None if cursor.entry is None else str(cursor.entry)
     if as_json:
-        return json.dumps({"rowcount": cursor.rowcount, "entry": entry})
+        return json.dumps({"rowcount": cursor.rowcount, "entry": entry_cid})
     changed = f"{cursor.rowcount} row{'' if cursor.rowcount == 1 else 's'} changed"
-    return changed if entry is None else f"{changed} (entry {entry})"
-
-
-def _find_address(orbit: Any, name: str) -> str:
-    """The address of the table database called ``name`` whose view lives in ``orbit``'s directory."""
-    from ipfs_log.cid import CID
-    from orbit.address import ADDRESS_PREFIX, Manifest
-
-    matches = []
-    for path in sorted((orbit.directory / "sql").glob("*.sqlite")):
-        try:
-            cid = CID.parse(path.stem)
-            manifest = Manifest.from_block(cid, orbit.blocks.get(cid))
-        except Exception:  # not a view of ours: skip it
-            continue
-        if manifest.name == name and manifest.type == "table":
-            matches.append(ADDRESS_PREFIX + cid.encode("base58btc"))
-    if len(matches) != 1:
-        raise DatabaseError(
-            f"no table database named {name!r} in {orbit.directory}"
-            if not matches
-            else f"{len(matches)} table databases are named {name!r}: give the address"
-        )
-    return matches[0]
+    return changed if entry_cid is None else f"{changed} (entry {entry_cid})"

@@ -18,9 +18,9 @@ import pytest
 
 from orbit import CounterDatabase, DocumentsDatabase, EventLogDatabase, KeyValueDatabase, OrbitDB
 from orbit.cli import main
-from orbit.cli._ipfs import NEEDS_NODE
 from orbit.cli._output import Output
-from orbit.registry import REGISTRY_FILE, Registry
+from orbit.cli._session import NEEDS_NODE
+from orbit.registry import REGISTRY_FILE, Registry, RegistryEntry
 
 
 @dataclass
@@ -595,11 +595,13 @@ def _table_state(directory: Path) -> tuple[int, list[Any]]:
 
 @pytest.fixture
 def tables(cli: Cli) -> Cli:
-    """A directory holding a table database made with the library (and a keyvalue one from the CLI)."""
+    """A directory holding a table database made with the library and named in the directory's registry
+    (and a keyvalue one from the CLI)."""
     cli.ok("create", "settings", "--type", "keyvalue")
     with OrbitDB(cli.dir) as orbit:
         db: Any = orbit.open("todo", type="table", schema=TODO_SCHEMA)
         db.execute("INSERT INTO todos (id, owner, data) VALUES ('t1', 'ann', NULL), ('t2', 'bob', x'00ff')")
+        Registry(cli.dir).add(RegistryEntry("todo", db.address, "table"))
     return cli
 
 

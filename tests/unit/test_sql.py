@@ -12,6 +12,7 @@ import pytest
 import orbit.sql
 from ipfs_log import Identity
 from orbit import OrbitDB
+from orbit.registry import Registry, RegistryEntry
 from orbit.sql import (
     DataError,
     IntegrityError,
@@ -690,6 +691,7 @@ def test_run_sql_command(tmp_path: Path) -> None:
         db = open_table(o)
         db.execute("INSERT INTO todos (id, owner, data, n) VALUES ('a', 'ann', x'01ff', 1.5)")
         address = db.address
+    Registry(tmp_path).add(RegistryEntry("todo", address, "table"))  # names are the registry's
     with OrbitDB(tmp_path, identity=ALICE) as o:
         text = run_sql_command(o, "todo", "SELECT id, owner, title, data, n FROM todos")
         assert text.splitlines() == [
