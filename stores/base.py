@@ -111,14 +111,14 @@ class Store(abc.ABC):
         self._subscribers: list[UpdateCallback] = []
         self._origin: bool | None = None  # set while the store itself appends (True) or joins (False)
         self._unsubscribe: Callable[[], None] | None = None
-        apply = self._apply
-        if checkpoint is None:
-            for entry in log:
-                apply(entry)
-        else:
+        replay: Iterable[Entry] = log
+        if checkpoint is not None:
             self._restore(checkpoint, check_heads=not catch_up)
-            for entry in catch_up:
-                apply(entry)
+            replay = catch_up
+        apply, applied = self._apply, 0
+        for applied, entry in enumerate(replay, 1):  # noqa: B007  (the last count is kept)
+            apply(entry)
+        self._applied = applied
         self._unsubscribe = log.subscribe(self._on_entries)
 
     # ------------------------------------------------------------------ subclass hooks
@@ -145,6 +145,16 @@ class Store(abc.ABC):
     def log(self) -> Log:
         """The log this store is derived from."""
         return self._log
+
+    @property
+    def applied(self) -> int:
+        """How many entries the index has been given since the store was built, ignored ones included.
+
+        Building it gives it every entry of the log, or, from a checkpoint, only the ``catch_up``
+        entries; each entry the log admits afterwards adds one. So it shows what opening a store
+        cost (a checkpoint that lags shows as a large catch-up) and that a reopen replays nothing.
+        """
+        return self._applied
 
     @property
     def closed(self) -> bool:
@@ -289,6 +299,7 @@ class Store(abc.ABC):
             raise InvalidOperationError(f"{what} is not an IPLD value ({e})", self.TYPE) from e
 
     def _on_entries(self, entries: Sequence[Entry]) -> None:
+        self._applied += len(entries)
         apply = self._apply
         applied = [e for e in entries if apply(e)]
         if not applied or not self._subscribers:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeAlias, Unpack
 
 from ipfs_log import CID, Entry, Log
-from ipfs_log.codec import IPLDKind, encode
+from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
 from stores.base import Batch, Sharing, SortKey, Store, sort_key_from_ipld, sort_key_to_ipld, wins
 from stores.errors import (
@@ -186,6 +186,20 @@ class Documents(Store):
                 found.append((k, doc))
         found.sort(key=_first)
         return [d for _, d in found]
+
+    def distinct(self, field: str) -> list[IPLDKind]:
+        """Return the values an indexed field holds among the documents, each once, from its index.
+
+        Values are in the order of their DAG-CBOR bytes, the same on every replica. A value that only
+        deleted or replaced documents held is gone.
+
+        Raises:
+            UnindexedFieldError: ``field`` has no index.
+        """
+        index = self._indexes.get(field)
+        if index is None:
+            raise UnindexedFieldError(field)
+        return [decode(value) for value in sorted(index)]
 
     # ------------------------------------------------------------------ writing
 

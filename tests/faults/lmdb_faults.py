@@ -25,6 +25,7 @@ class Faults:
     def __init__(self) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
         self.armed: tuple[str, int] | None = None
+        self.failing: tuple[str, str] | None = None
         self.fired = False
         self.recording = False
 
@@ -32,6 +33,15 @@ class Faults:
         """Record operations from now on, and fail the ``nth`` of ``kind``."""
         self.counts.clear()
         self.armed = (kind, nth)
+        self.failing = None
+        self.fired = False
+        self.recording = True
+
+    def fail_every(self, kind: str, message: str) -> None:
+        """Fail every operation of ``kind``, raising ``message``, from now on until :meth:`stop`."""
+        self.counts.clear()
+        self.armed = None
+        self.failing = (kind, message)
         self.fired = False
         self.recording = True
 
@@ -39,25 +49,35 @@ class Faults:
         """Record operations from now on, failing none."""
         self.counts.clear()
         self.armed = None
+        self.failing = None
         self.recording = True
 
     def stop(self) -> None:
         """Stop recording (and disarm)."""
         self.armed = None
+        self.failing = None
         self.recording = False
 
     def hit(self, kind: str) -> None:
         if not self.recording:
             return
         self.counts[kind] += 1
+        if self.failing is not None and self.failing[0] == kind:
+            self.fired = True
+            raise _error(kind, self.failing[1])
         if self.armed == (kind, self.counts[kind]):
             self.armed = None
             self.fired = True
-            if kind == "open":
-                raise OSError(errno.EIO, f"injected failure: {kind}")
-            if kind.startswith("put"):
-                raise lmdb.MapFullError(f"injected failure: {kind}")
-            raise lmdb.DiskError(f"injected failure: {kind}")
+            raise _error(kind, f"injected failure: {kind}")
+
+
+def _error(kind: str, message: str) -> Exception:
+    """What the engine raises for a failed operation of ``kind``."""
+    if kind == "open":
+        return OSError(errno.EIO, message)
+    if kind.startswith("put"):
+        return lmdb.MapFullError(message)
+    return lmdb.DiskError(message)
 
 
 class _Txn:

@@ -106,9 +106,16 @@ def test_subscription_close_is_prompt_while_a_read_is_blocked(kubo: KuboClient) 
     assert message is not None
     assert message.data == b"to myself"
     assert sub.next(timeout=0.1) is None
-    consumer = threading.Thread(target=lambda: list(sub))  # blocks on an idle socket
+    iterating = threading.Event()
+
+    def consume() -> None:
+        iterating.set()
+        list(sub)  # blocks: nothing more arrives on the idle socket
+
+    consumer = threading.Thread(target=consume)
     consumer.start()
-    time.sleep(0.2)  # let it block: nothing to poll for, any moment will do
+    assert iterating.wait(10), "the consumer never started"
+    assert consumer.is_alive()  # waiting for a message that never comes
     started = time.monotonic()
     sub.close()
     consumer.join(3)

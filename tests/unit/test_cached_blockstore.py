@@ -222,17 +222,42 @@ def test_pins_wait_for_uploads_and_move_with_heads(cached: CachedBlockStore, fak
     assert "pin/update" in fake.endpoints()
 
 
-def test_backoff_doubles_while_the_node_keeps_failing(cached: CachedBlockStore, fake: FakeKubo) -> None:
+class FrozenClock:
+    """``time.monotonic`` that moves only when told: backoff intervals measured exactly, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def backoff_seconds(cached: CachedBlockStore, clock: FrozenClock) -> float:
+    """How long the store backs off from now (to a tenth of a second), found by moving the clock on."""
+    start, waited = clock.now, 0.0
+    while cached.backing_off:
+        assert waited < 3_600, "still backing off after an hour"
+        waited = round(waited + 0.1, 1)
+        clock.now = start + waited
+    return waited
+
+
+def test_backoff_doubles_while_the_node_keeps_failing(
+    cached: CachedBlockStore, fake: FakeKubo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FrozenClock()
+    monkeypatch.setattr(time, "monotonic", clock)
     fake.down = True
     cid, data = block("backoff")
     cached.put(cid, data)
-    first = cached._retry_at - time.monotonic()
-    cached._retry_at = 0.0  # pretend the interval passed
+    first = backoff_seconds(cached, clock)  # the interval passes
     assert cached.flush() == 1
-    second = cached._retry_at - time.monotonic()
-    assert 55 < first <= 60  # retry_interval
-    assert 115 < second <= 120  # doubled
+    second = backoff_seconds(cached, clock)
+    assert first == 60  # retry_interval
+    assert second == 120  # doubled
     fake.down = False
-    cached._retry_at = 0.0
     assert cached.flush() == 0
-    assert cached._failures == 0
+    fake.down = True  # the next failure backs off from the start again: the failures were forgotten
+    other, other_data = block("backoff again")
+    cached.put(other, other_data)
+    assert backoff_seconds(cached, clock) == 60

@@ -9,7 +9,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import lmdb
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +18,7 @@ from ipfs_log import CID, Log
 from orbit import BlockStoreError, OrbitDB, StorageCorruptError, StorageFullError
 from orbit.storage.journal import MAGIC, Commit, Journal
 from tests.conftest import ALICE, BOB
+from tests.faults.lmdb_faults import install
 
 WRITE = [ALICE.public_key, BOB.public_key]
 
@@ -234,13 +234,11 @@ def test_while_lmdb_fails_commits_wait_in_the_journal_up_to_a_bound(
 ) -> None:
     monkeypatch.setattr(env_module, "JOURNAL_FLUSH", 2)
     monkeypatch.setattr(env_module, "JOURNAL_LIMIT_BYTES", 3_000)
-
-    def failing(self: Any, txn: Any, pending: Any) -> None:
-        raise lmdb.DiskError("injected: disk error")
+    faults = install(monkeypatch, tmp_path)
 
     with OrbitDB(tmp_path / "a", identity=ALICE) as orbit:
         kv = orbit.open("kv", type="keyvalue", write=WRITE)
-        monkeypatch.setattr(env_module.Environment, "_apply", failing)
+        faults.fail_every("commit", "injected: disk error")  # LMDB takes nothing from the journal
         acknowledged: dict[str, int] = {}
         refused: BlockStoreError | None = None
         for i in range(100):  # each over the flush threshold tries LMDB, fails, and is kept
@@ -256,6 +254,7 @@ def test_while_lmdb_fails_commits_wait_in_the_journal_up_to_a_bound(
         assert kv.all() == acknowledged
         with pytest.raises(BlockStoreError):
             list(kv.log)  # a read needs LMDB to take the journal first
+        faults.stop()
         monkeypatch.undo()
         assert len(list(kv.log)) == len(acknowledged)
     with OrbitDB(tmp_path / "a", identity=ALICE) as orbit:

@@ -158,9 +158,7 @@ os._exit(0)  # like a kill: no close, so the checkpoint lags 8 entries behind
 """
 
 
-def test_reopen_after_a_kill_applies_only_what_the_checkpoint_lacks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reopen_after_a_kill_applies_only_what_the_checkpoint_lacks(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -170,24 +168,19 @@ def test_reopen_after_a_kill_applies_only_what_the_checkpoint_lacks(
     code = _KILLED_WRITER.format(root=root, directory=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
-    applied: list[object] = []
-    original = KeyValue._apply
-
-    def counting(self: KeyValue, entry: object) -> bool:
-        applied.append(entry)
-        return original(self, entry)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(KeyValue, "_apply", counting)
     with OrbitDB(tmp_path, identity=ALICE) as orbit:
         kv = orbit.open("kv", type="keyvalue")
-        assert len(applied) == 8  # the checkpoint, then the 8 entries it did not cover
+        assert kv.store.applied == 8  # the checkpoint, then the 8 entries it did not cover
         expected = {f"k{i}": (-i if i >= 25 else i) for i in range(1, 32)}
         assert kv.all() == expected
-        assert KeyValue(kv.log).all() == expected  # a full replay agrees
-    applied.clear()
+        replay = KeyValue(kv.log)
+        assert replay.all() == expected  # a full replay agrees
+        assert replay.applied == len(kv.log)
+        assert kv.store.applied == 8
     with OrbitDB(tmp_path, identity=ALICE) as orbit:  # closed cleanly: nothing to apply
-        assert orbit.open("kv", type="keyvalue").all() == expected
-        assert applied == []
+        reopened = orbit.open("kv", type="keyvalue")
+        assert reopened.all() == expected
+        assert reopened.store.applied == 0
 
 
 def test_checkpoints_are_saved_as_the_log_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

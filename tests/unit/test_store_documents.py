@@ -120,9 +120,12 @@ def test_indexes_follow_replacements(docs):
     docs.put({"_id": "ada", "city": "Paris"})
     assert docs.find(city="London") == []
     assert ids(docs.find(city="Paris")) == ["ada"]
+    assert docs.distinct("city") == ["Paris"]
     docs.put({"_id": "ada"})  # the field is gone
     assert docs.find(city="Paris") == []
-    assert docs._indexes["city"] == {}
+    assert docs.distinct("city") == []  # no empty bucket left behind in the index
+    with pytest.raises(UnindexedFieldError):
+        docs.distinct("name")
 
 
 def test_create_index(docs):
