@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from orbit import OrbitDB
 from orbit.sql import SqlError, TableDatabase, connect, parse_schema
-from orbit.sql.view import key_text
+from orbit.sql.materialize import key_text
 from stores.table import Table
 from tests.conftest import ALICE, BOB, CAROL
 

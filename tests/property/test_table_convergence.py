@@ -74,8 +74,7 @@ def reference(entries: list[Entry]) -> dict[str, dict[Any, dict[str, Any]]]:
         p: Any = entry.payload
         if not (isinstance(p, dict) and p.get("op") == "ROWS" and isinstance(p.get("changes"), list)):
             continue
-        probe = Table(Log(ALICE, MemoryBlockStore(), log_id="probe"), schema=SCHEMA)
-        if probe._changes(p) is None:  # validity is the store's own rule (tested separately)
+        if not applies(p):  # validity is the store's own rule (tested separately)
             continue
         for table, key, cells in p["changes"]:
             rows = state[table]
@@ -96,12 +95,31 @@ def reference(entries: list[Entry]) -> dict[str, dict[Any, dict[str, Any]]]:
     return out
 
 
+def applies(payload: Any) -> bool:
+    """Whether a table store applies an entry carrying ``payload`` (its update names only applied ones)."""
+    probe = Table(Log(ALICE, MemoryBlockStore(), log_id="probe"), schema=SCHEMA)
+    applied: list[Entry] = []
+    probe.subscribe(lambda update: applied.extend(update.entries))
+    probe.log.append(payload)
+    return bool(applied)
+
+
 def snapshot(table: Table) -> tuple[Any, Any]:
-    """The visible rows, and the whole merge state (tombstones and change keys) in a canonical order."""
+    """The visible rows, and the whole merge state (tombstones and change keys) in a canonical order.
+
+    The merge state is read from the store's checkpoint, with each change key resolved to the entry's
+    sort key (the checkpoint numbers entries in the order rows were stored in, which joins change).
+    """
+    state: Any = table.checkpoint()["state"]  # type: ignore[index, call-overload]
+    entries = [tuple(e) for e in state["entries"]]
+
+    def at(ref: list[int] | None) -> tuple[Any, int] | None:
+        return None if ref is None else (entries[ref[0]], ref[1])
+
     internal = sorted(
-        (name, encode(list(key)), dead, alive, cells)
-        for name, rows in table._rows.items()
-        for key, (dead, alive, cells) in rows.items()
+        (name, encode(key), at(dead), at(alive), {c: (at(cell[:2]), cell[2]) for c, cell in cells.items()})
+        for name, records in state["tables"].items()
+        for key, dead, alive, cells in records
     )
     return table.all(), internal
 

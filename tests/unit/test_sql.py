@@ -551,17 +551,17 @@ def test_the_view_writes_in_transactions(alice: OrbitDB, bob: OrbitDB) -> None:
     db = open_table(alice)
     outside: list[str] = []
 
-    def trace(statement: str) -> None:
-        if not db.sql_view._rw.in_transaction and not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+    def trace(statement: str, in_transaction: bool) -> None:
+        if not in_transaction and not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             outside.append(statement)
 
-    db.sql_view._rw.set_trace_callback(trace)
+    db.sql_view.trace_writes(trace)
     for i in range(30):
         db.execute("INSERT INTO todos (id, owner) VALUES (?, 'ann')", (str(i),))
     assert db.sql("SELECT count(*) FROM orbit_provenance") != []  # provenance written for a query
     db.execute("UPDATE todos SET done = 1")
     replica = open_table(bob)
-    replica.sql_view._rw.set_trace_callback(trace)
+    replica.sql_view.trace_writes(trace)
     replica.sync_from(db)  # rows from joined entries
     assert replica.sql("SELECT count(*) FROM todos") == [(30,)]
     db.execute("DELETE FROM todos WHERE id = '3'")
