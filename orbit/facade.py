@@ -36,8 +36,10 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self, overload
 
 from ipfs_log.codec import IPLDKind
+from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.identity import Identity
+from ipfs_log.log import Log
 from orbit.address import Manifest, is_address, normalize_writers, parse_address
 from orbit.car import CarReader
 from orbit.databases import (
@@ -288,7 +290,8 @@ class OrbitDB:
         if self.ipfs is not None:
             link = self.ipfs
             try:  # fetching from the node runs outside the lock (the join takes it to admit)
-                link.attach(db, progress, by_address=is_address(name))
+                history = functools.partial(self._history, db.log)
+                link.attach(db, progress, by_address=is_address(name), history=history)
                 if replicate:
                     o = self.replication
                     db.start_replication(
@@ -387,6 +390,11 @@ class OrbitDB:
                 db.drop()  # calls _dropped
             else:
                 self._logs.drop(address)
+
+    def _history(self, log: Log, since: int) -> list[Entry]:
+        """The entries ``log`` admitted as number ``since`` or later (read under the lock)."""
+        with self.lock:
+            return admitted_since(log, self._logs, since)
 
     def _forget(self, db: Database[Any]) -> None:
         self._databases.pop(db.address, None)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from ipfs_log.cid import CID
+from orbit.car import read_car
 from orbit.ipfs.client import KuboClient
 
 __all__ = ["FakeKubo", "mock_client", "multipart_file"]
@@ -67,7 +68,9 @@ class FakeKubo:
         self.pubsub_enabled = True
         self.ignore_cid_codec = False  # js-ipfs: cid-codec ignored, a Qm… CID comes back
         self.has_pin_update = True
-        self.put_failures = 0  # the next N block/put calls answer HTTP 500
+        self.put_failures = 0  # the next N block/put (and dag/import) calls answer HTTP 500
+        self.has_dag_import = True
+        self.unixfs: dict[CID, bytes] = {}  # files added with `add`, by their (fake) root CID
 
     def endpoints(self) -> list[str]:
         return [endpoint for endpoint, _ in self.calls]
@@ -129,6 +132,34 @@ class FakeKubo:
             if one.get("pin") == "true":
                 self.pins[cid] = "recursive"
             return httpx.Response(200, json={"Key": cid.encode("base32"), "Size": len(data)})
+        if endpoint == "dag/import":
+            if not self.has_dag_import:
+                return httpx.Response(404, text="404 page not found")
+            if self.put_failures:
+                self.put_failures -= 1
+                return _error("failed to import: disk full")
+            roots, blocks = read_car(multipart_file(request))
+            self.blocks.update(blocks)
+            lines = []
+            if one.get("pin-roots", "true") == "true":
+                for root in roots:
+                    self.pins[root] = "recursive"
+                    lines.append({"Root": {"Cid": {"/": root.encode("base32")}, "PinErrorMsg": ""}})
+            return httpx.Response(200, content=b"".join(json.dumps(r).encode() + b"\n" for r in lines))
+        if endpoint == "add":
+            data = multipart_file(request)
+            cid = CID(b"\x01\x55\x12\x20" + hashlib.sha256(data).digest())  # as a raw-leaf single chunk
+            self.unixfs[cid] = data
+            if one.get("pin", "true") == "true":
+                self.pins[cid] = "recursive"
+            return httpx.Response(
+                200, json={"Name": "orbit.pack", "Hash": cid.encode("base32"), "Size": str(len(data))}
+            )
+        if endpoint == "cat":
+            cid = CID.parse(args[0])
+            if cid not in self.unixfs:
+                return _error("context deadline exceeded")
+            return httpx.Response(200, content=self.unixfs[cid])
         if endpoint in ("block/get", "block/stat"):
             cid = CID.parse(args[0])
             if cid not in self.blocks:

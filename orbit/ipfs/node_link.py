@@ -8,21 +8,25 @@
   keeps the whole log: ``next`` and ``refs`` are IPLD links), moved as the heads change, once the
   uploads they need have gone through.
 - **Heads on the node**: after pinning, the heads are written to the node's MFS at
-  ``/orbit/<manifest CID>`` (a DAG-CBOR record ``{v: 1, address, heads: [CID…]}``), so another
-  directory (or machine) using the same node can open the database by address. The record only says
-  where to start: every entry fetched from the node is verified as usual.
+  ``/orbit/<manifest CID>`` (a DAG-CBOR record ``{v: 1, address, heads: [CID…], packs: [...]}``), so
+  another directory (or machine) using the same node can open the database by address. The record
+  only says where to start: every entry fetched from the node is verified as usual.
+- **Packs**: the database's history is also kept as a few CAR files on the node
+  (:mod:`orbit.ipfs.packs`), which a reader streams instead of walking the DAG block by block.
 - **Open by address** from a directory that lacks the database: the manifest is fetched from the node
-  (hash-checked), then the log from the recorded heads — in bulk with ``dag/export`` (one request; the
-  CAR's blocks are hash-checked) and block by block for whatever the export lacked — every entry
-  verified by the log, with the progress callback.
+  (hash-checked), then the log from the recorded heads — in bulk from the packs (``cat``; without
+  packs, ``dag/export``; the CARs' blocks are hash-checked) and block by block for whatever they lack
+  — every entry verified by the log, with the progress callback.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -33,12 +37,24 @@ from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, CodecError, OrbitError
 from ipfs_log.fetch import Progress
 from ipfs_log.storage import LogStorage
-from orbit.car import read_car
+from orbit.car import read_car, write_car
 from orbit.errors import CarError, IpfsError, IpfsResponseError
 from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.ipfs.client import KuboClient
+from orbit.ipfs.packs import MAX_PACK_BYTES, MAX_PACKS, Pack, plan
 from orbit.ipfs.uploads import CachedBlockStore
 from orbit.storage.blocks import LocalBlockStore
+
+History = Callable[[int], Sequence[Entry]]
+"""The entries a database admitted as number ``n`` or later, in admission order."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadsRecord:
+    """What the node records of a database: its heads and the packs of its history."""
+
+    heads: list[CID]
+    packs: list[Pack]
 
 
 class LinkedDatabase(Protocol):
@@ -181,6 +197,9 @@ class NodeLink:
         self.uploads = CachedBlockStore(
             local, self.store, directory, retry_interval=retry_interval, announce=self._announce, pin=pin
         )
+        self._histories: dict[str, History] = {}
+        self._packs: dict[str, list[Pack]] = {}
+        self._packs_lock = threading.Lock()
 
     # -- heads records --------------------------------------------------------------------------------
 
@@ -190,13 +209,51 @@ class NodeLink:
         return f"{HEADS_DIR}/{manifest.encode('base58btc')}"
 
     def _announce(self, address: str, pins: list[CID]) -> None:
+        """Write a database's heads record (from the uploading thread, once its uploads are done)."""
         manifest = pins[0]
         heads: list[IPLDKind] = list(pins[1:])
-        record = encode({"v": 1, "address": address, "heads": heads})
+        packs = self._repack(address)
+        record = encode({"v": 1, "address": address, "heads": heads, "packs": [p.to_ipld() for p in packs]})
         self.client.files_write(self.heads_path(manifest), record)
 
-    def heads_of(self, address: str, manifest: CID) -> list[CID]:
-        """Return the heads recorded on the node for a database (empty if none are).
+    def _repack(self, address: str) -> list[Pack]:
+        """Cut a new pack of the database's history if the policy says so; return the packs to record.
+
+        A failure leaves the packs as they were (readers fetch the rest block by block).
+        """
+        history = self._histories.get(address)
+        with self._packs_lock:
+            packs = list(self._packs.get(address, []))
+        if history is None:
+            return packs
+        try:
+            entries = history(0 if not packs else packs[-1].end)
+            admitted = (packs[-1].end if packs else 0) + len(entries)
+            todo = plan(packs, admitted)
+            if todo is None:
+                return packs
+            if todo.first != (packs[-1].end if packs else 0):
+                entries = history(todo.first)
+            with tempfile.TemporaryFile() as car:
+                write_car(car, [e.cid for e in entries[-1:]], ((e.cid, e.block) for e in entries))
+                car.seek(0)
+                cid = self.client.add(car, pin=self.pin)
+            packs = [*todo.keep, Pack(cid, todo.first, len(entries))]
+        except OrbitError as e:
+            _log.warning("%s: no new pack (readers fetch block by block): %s", address, e)
+            return packs
+        with self._packs_lock:
+            self._packs[address] = packs
+        if self.pin:
+            for old in todo.replaces:
+                try:
+                    self.client.pin_rm([old.cid])
+                except OrbitError as e:
+                    _log.info("%s: pack %s not unpinned: %s", address, old.cid, e)
+        return packs
+
+    def record_of(self, address: str, manifest: CID) -> HeadsRecord:
+        """Return what the node records of a database: heads and packs (empty if nothing is recorded).
 
         Raises:
             IpfsResponseError: the record is malformed or names another database.
@@ -205,23 +262,27 @@ class NodeLink:
         path = self.heads_path(manifest)
         data = self.client.files_read(path, max_bytes=64 << 10)
         if data is None:
-            return []
+            return HeadsRecord([], [])
         try:
             record: Any = decode(data)
         except CodecError as e:
             raise IpfsResponseError(f"heads record {path} is not DAG-CBOR: {e}", "files/read") from e
         heads = record.get("heads") if isinstance(record, dict) else None
+        listed = record.get("packs", []) if isinstance(record, dict) else None
+        packs = [Pack.from_ipld(p) for p in listed] if isinstance(listed, list) else [None]
         if (
             not isinstance(record, dict)
             or record.get("address") != address
             or not isinstance(heads, list)
             or len(heads) > _MAX_HEADS
             or not all(type(h) is CID and h.is_entry_cid for h in heads)
+            or len(packs) > MAX_PACKS
+            or None in packs
         ):
             raise IpfsResponseError(
                 f"heads record {path} is malformed or names another database", "files/read"
             )
-        return list(heads)
+        return HeadsRecord(list(heads), [p for p in packs if p is not None])
 
     # -- databases ----------------------------------------------------------------------------------------
 
@@ -244,14 +305,20 @@ class NodeLink:
         return lambda inner: _UploadingStorage(inner, self, address, manifest)
 
     def attach(
-        self, db: LinkedDatabase, progress: Progress | None = None, *, by_address: bool = True
+        self,
+        db: LinkedDatabase,
+        progress: Progress | None = None,
+        *,
+        by_address: bool = True,
+        history: History | None = None,
     ) -> None:
         """Link an opened database to the node: fetch its log if it is new here, then upload and pin.
 
         The database's log must commit through :meth:`uploading` (the facade opens it so). A database
         opened by name (``by_address=False``) also opens while the node is down, slow or failing
         (local-first: its log is looked up on the node only if that works); one opened by address
-        fails instead, since its log would be missing.
+        fails instead, since its log would be missing. With ``history``, the database's history is
+        kept in packs on the node (see :mod:`orbit.ipfs.packs`).
 
         Raises:
             EntryRejectedError: an entry from the node failed verification; nothing was admitted.
@@ -261,24 +328,35 @@ class NodeLink:
             BlockStoreError: the upload journal failed.
         """
         manifest = db.manifest
-        if db.entry_count() == 0:
-            try:
-                heads = self.heads_of(db.address, manifest.cid)
-            except IpfsError as e:
-                if by_address:
-                    raise
-                _log.warning("%s: opened without looking on the IPFS node: %s", db.address, e)
-                heads = []
-            if heads:
-                self.fetch(db, heads, progress)
+        try:
+            record = self.record_of(db.address, manifest.cid)
+        except IpfsError as e:
+            if by_address and db.entry_count() == 0:
+                raise
+            _log.warning("%s: opened without looking on the IPFS node: %s", db.address, e)
+            record = HeadsRecord([], [])
+        if db.entry_count() == 0 and record.heads:
+            self.fetch(db, record.heads, progress, packs=record.packs)
+        if history is not None:
+            with self._packs_lock:
+                self._packs[db.address] = list(record.packs)
+            self._histories[db.address] = history
         self.uploads.queue_upload([(manifest.cid, manifest.block)])
         self.uploads.pin(db.address, [manifest.cid, *db.heads()])
 
-    def fetch(self, db: LinkedDatabase, heads: list[CID], progress: Progress | None = None) -> list[Entry]:
+    def fetch(
+        self,
+        db: LinkedDatabase,
+        heads: list[CID],
+        progress: Progress | None = None,
+        *,
+        packs: Sequence[Pack] = (),
+    ) -> list[Entry]:
         """Fetch, verify and admit a database's log from the node, starting at ``heads``.
 
-        First in bulk (``dag/export`` of each head, up to :data:`MAX_EXPORT_BYTES`), then block by
-        block (``block/get``, concurrently) for anything the export did not bring.
+        First in bulk — the ``packs`` (``cat``, each up to :data:`~orbit.ipfs.packs.MAX_PACK_BYTES`),
+        or without packs ``dag/export`` of each head (up to :data:`MAX_EXPORT_BYTES`) — then block by
+        block (``block/get``, concurrently) for anything the bulk reads did not bring.
 
         Raises:
             EntryRejectedError: an entry failed verification; nothing was admitted.
@@ -286,7 +364,18 @@ class NodeLink:
             IpfsError: the node is unreachable or failed.
         """
         bulk = MemoryBlockStore()
-        for head in heads:
+        packed = False
+        for pack in packs[:MAX_PACKS]:
+            try:
+                with tempfile.TemporaryFile() as car:
+                    self.client.cat(pack.cid, car, max_bytes=MAX_PACK_BYTES)
+                    car.seek(0)
+                    _, blocks = read_car(car.read())  # every block hash-checked
+                bulk.put_many(blocks.items())
+                packed = True
+            except (IpfsError, CarError) as e:  # what the pack would have brought comes block by block
+                _log.info("pack %s of %s not read: %s", pack.cid, db.address, e)
+        for head in [] if packed else heads:
             if bulk.has(head):
                 continue
             try:

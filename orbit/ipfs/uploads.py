@@ -37,7 +37,7 @@ from orbit.ipfs.client import MAX_BLOCK_BYTES
 __all__ = ["JOURNAL_FILE", "CachedBlockStore", "RemoteBlockStore"]
 
 JOURNAL_FILE: Final = "pending-uploads.sqlite"
-_BATCH: Final = 256
+_BATCH: Final = 2048
 
 
 class RemoteBlockStore(BlockStore, Protocol):

@@ -37,7 +37,7 @@ def test_writes_reach_the_node_with_pins_and_a_heads_record(tmp_path: Path) -> N
     assert manifest in fake.blocks
     assert {manifest, *heads} <= set(fake.pins)
     record = decode(fake.files[NodeLink.heads_path(manifest)])
-    assert record == {"v": 1, "address": address, "heads": heads}
+    assert record == {"v": 1, "address": address, "heads": heads, "packs": []}  # packs from 128 entries
 
 
 def test_open_by_address_from_another_directory(tmp_path: Path) -> None:
