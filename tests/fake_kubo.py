@@ -140,12 +140,12 @@ class FakeKubo:
                 return _error("failed to import: disk full")
             roots, blocks = read_car(multipart_file(request))
             self.blocks.update(blocks)
-            lines = []
+            pinned: list[dict[str, Any]] = []
             if one.get("pin-roots", "true") == "true":
                 for root in roots:
                     self.pins[root] = "recursive"
-                    lines.append({"Root": {"Cid": {"/": root.encode("base32")}, "PinErrorMsg": ""}})
-            return httpx.Response(200, content=b"".join(json.dumps(r).encode() + b"\n" for r in lines))
+                    pinned.append({"Root": {"Cid": {"/": root.encode("base32")}, "PinErrorMsg": ""}})
+            return httpx.Response(200, content=b"".join(json.dumps(r).encode() + b"\n" for r in pinned))
         if endpoint == "add":
             data = multipart_file(request)
             cid = CID(b"\x01\x55\x12\x20" + hashlib.sha256(data).digest())  # as a raw-leaf single chunk
