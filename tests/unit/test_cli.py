@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from ipfs_log import CID
 from orbit import CounterDatabase, DocumentsDatabase, EventLogDatabase, KeyValueDatabase, OrbitDB
+from orbit.car import car_bytes
 from orbit.cli import main
 from orbit.cli._output import Output
 from orbit.cli._session import NEEDS_NODE
@@ -45,18 +47,19 @@ class Cli:
         self.dir = directory
         self.capsys = capsys
 
-    def __call__(self, *args: str, stdin: str | None = None) -> Result:
+    def __call__(self, *args: str, stdin: str | bytes | None = None) -> Result:
         self.capsys.readouterr()
         if stdin is not None:
+            data = stdin if isinstance(stdin, bytes) else stdin.encode()
             with pytest.MonkeyPatch.context() as m:
-                m.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+                m.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
                 status = main([*args, "--dir", str(self.dir)])
         else:
             status = main([*args, "--dir", str(self.dir)])
         captured = self.capsys.readouterr()
         return Result(status, captured.out, captured.err)
 
-    def ok(self, *args: str, stdin: str | None = None) -> Result:
+    def ok(self, *args: str, stdin: str | bytes | None = None) -> Result:
         result = self(*args, stdin=stdin)
         assert result.status == 0, result.err
         assert result.err == "" or "--json" not in args
@@ -349,6 +352,24 @@ def test_export_import_into_another_directory(filled: Cli, tmp_path: Path) -> No
     assert again["entries"] == 2
     renamed = Cli(tmp_path / "third", cli.capsys)
     assert renamed.ok("import", "people.car", "--as", "folk", "--json").json["name"] == "folk"
+
+
+def test_import_checks_the_whole_file_before_it_changes_anything(filled: Cli, tmp_path: Path) -> None:
+    cli = filled
+    cli.ok("export", "events", "events.car")
+    data = (cli.dir.parent / "events.car").read_bytes()
+    other = Cli(tmp_path / "other", cli.capsys)
+    other.ok("id")
+    (tmp_path / "cut.car").write_bytes(data[:-3])  # the manifest is whole, the last entry is not
+    cut = other("import", str(tmp_path / "cut.car"))
+    assert cut.status == 1
+    assert "is not a well-formed CAR file" in cut.err
+    assert other.ok("ls", "--json").out == ""  # nothing registered
+    block = b"\xa1ax\x01"  # a DAG-CBOR block that is no manifest
+    (tmp_path / "none.car").write_bytes(car_bytes([], [(CID.for_block(block), block)]))
+    assert "holds no database manifest" in other("import", str(tmp_path / "none.car")).err
+    piped = other.ok("import", "-", "--json", stdin=data).json  # from standard input
+    assert (piped["name"], piped["admitted"]) == ("events", 2)
 
 
 def test_demo(cli: Cli, tmp_path: Path) -> None:
