@@ -277,6 +277,7 @@ def build(
         digest = _module_digest(module)
         if _is_built(binary, kubo_version, digest):
             return binary
+        binary.parent.mkdir(parents=True, exist_ok=True)
         partial = binary.with_name(f"ipfs.partial-{os.getpid()}")
         argv = [_go(), "build", "-trimpath", "-o", str(partial), f"{KUBO_PACKAGE}/cmd/ipfs"]
         try:
