@@ -299,7 +299,7 @@ class OrbitDB:
                             d, link.client, link.source, progress=progress, upload=False,
                             interval=o.get("interval", 30.0), peer_poll=o.get("peer_poll", 1.0),
                             retry=o.get("retry", 0.5), max_retry=o.get("max_retry", 30.0),
-                            close_timeout=o.get("close_timeout", 2.0),
+                            close_timeout=o.get("close_timeout", 2.0), packs=link,
                         ).start()
                     )  # fmt: skip
             except BaseException:

@@ -252,6 +252,27 @@ class NodeLink:
                     _log.info("%s: pack %s not unpinned: %s", address, old.cid, e)
         return packs
 
+    def packs_of(self, address: str) -> list[Pack]:
+        """Return the packs of a database's history on the node (what its announcements name)."""
+        with self._packs_lock:
+            return list(self._packs.get(address, []))
+
+    def read_pack(self, pack: Pack, *, timeout: float | None = None) -> dict[CID, bytes]:
+        """Read a pack through the node (which fetches it from peers if it must): its blocks by CID.
+
+        Each block is checked against its CID; the entries are still unverified (a join verifies them).
+
+        Raises:
+            IpfsError: the node failed, or did not produce the pack within ``timeout`` seconds per read.
+            CarError: the pack is not a well-formed CAR file, or a block does not hash to its CID.
+        """
+        with tempfile.TemporaryFile() as car:
+            self.client.cat(pack.cid, car, max_bytes=MAX_PACK_BYTES, timeout=timeout)
+            car.seek(0)
+            _, blocks = read_car(car.read())
+        self.served.add(blocks)
+        return blocks
+
     def record_of(self, address: str, manifest: CID) -> HeadsRecord:
         """Return what the node records of a database: heads and packs (empty if nothing is recorded).
 
@@ -367,11 +388,7 @@ class NodeLink:
         packed = False
         for pack in packs[:MAX_PACKS]:
             try:
-                with tempfile.TemporaryFile() as car:
-                    self.client.cat(pack.cid, car, max_bytes=MAX_PACK_BYTES)
-                    car.seek(0)
-                    _, blocks = read_car(car.read())  # every block hash-checked
-                bulk.put_many(blocks.items())
+                bulk.put_many(self.read_pack(pack).items())
                 packed = True
             except (IpfsError, CarError) as e:  # what the pack would have brought comes block by block
                 _log.info("pack %s of %s not read: %s", pack.cid, db.address, e)

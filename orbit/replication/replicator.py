@@ -54,14 +54,15 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from ipfs_log.blockstore import BlockStore, ChainedBlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError
 from ipfs_log.fetch import Progress
 from ipfs_log.log import Log
-from orbit.errors import DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
+from orbit.errors import CarError, DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
 from orbit.ipfs.client import KuboClient
+from orbit.ipfs.packs import MAX_PACKS, MIN_PACK, Pack
 from orbit.ipfs.pubsub import Subscription
 from orbit.replication.lanes import WantedHeads
 from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
@@ -80,6 +81,16 @@ from stores.base import Update
 __all__ = ["ReplicatedDatabase", "Replicator"]
 
 _log = logging.getLogger("orbit.replicator")
+
+
+class PackShelf(Protocol):
+    """The packs of databases' histories on the IPFS node (e.g. :class:`~orbit.ipfs.NodeLink`)."""
+
+    def packs_of(self, address: str) -> list[Pack]:
+        """The packs of this replica's history of ``address``, to announce."""
+
+    def read_pack(self, pack: Pack, *, timeout: float | None = None) -> dict[CID, bytes]:
+        """A pack's blocks by CID (hash-checked), read through the node."""
 
 
 class ReplicatedDatabase(Protocol):
@@ -130,6 +141,9 @@ class Replicator:
             uploads them, as ``OrbitDB(ipfs=...)`` does in the background: announcements inline the
             newest entries, so peers need not wait for the node).
         close_timeout: how long :meth:`close` waits for each thread.
+        packs: the packs of histories on the node (:class:`PackShelf`): announcements name this
+            replica's, and a replica that lacks what a peer announced reads the peer's packs through
+            its node before fetching the rest block by block; catch-up bundles are then not sent.
     """
 
     def __init__(
@@ -146,8 +160,12 @@ class Replicator:
         progress: Callable[[int], None] | None = None,
         upload: bool = True,
         close_timeout: float = 2.0,
+        packs: PackShelf | None = None,
     ) -> None:
         self.upload = upload
+        self._shelf = packs
+        self._packs_seen: dict[CID, Pack] = {}  # packs peers announced, not read yet (bounded)
+        self._packs_read: set[CID] = set()
         self.db = db
         self.client = client
         self.topic = db.address
@@ -161,6 +179,7 @@ class Replicator:
         self._verifying = 0  # entries verified so far by the fetch under way
         self._inline = InlineBlocks()
         self._remote = remote
+        self._remote_timeout = max(10.0, client.block_timeout * 3)  # per read of a pack from peers
         self._source = ChainedBlockStore(self._inline, CountingBlockStore(remote, self._count_bytes))
         # Guards everything below and wakes waiters. Never held while taking the database's lock (the
         # database calls _on_update with its lock held, and that takes this one). The subscription
@@ -388,6 +407,8 @@ class Replicator:
             self._error(f"dropped a message from {sender[:16]}: {e}")
             return
         self._inline.add(announcement.entries)
+        if announcement.packs and self._shelf is not None:
+            self._note_packs(announcement)
         if self._peer_lacks(announcement.heads):
             with self._state:
                 self._bundle_requests[sender] = announcement.heads
@@ -402,6 +423,31 @@ class Replicator:
             self._wanted.add(sender, announcement.heads, now)
             self._generation += 1
             self._state.notify_all()
+
+    def _note_packs(self, announcement: Announcement) -> None:
+        """Remember the packs worth reading: the newest that cover what this replica lacks by count.
+
+        Only when the peer's history is at least :data:`~orbit.ipfs.packs.MIN_PACK` entries longer and
+        its heads are not held: a replica a few entries behind takes them inline or block by block.
+        """
+        try:
+            if self._holds(announcement.heads):
+                return
+            gap = max(p.end for p in announcement.packs) - len(self.db.log)
+        except DatabaseClosedError:
+            return
+        if gap < MIN_PACK:
+            return
+        picked: list[Pack] = []
+        for pack in sorted(announcement.packs, key=lambda p: p.first, reverse=True):
+            picked.append(pack)
+            gap -= pack.count
+            if gap <= 0:
+                break
+        with self._state:
+            for pack in picked:
+                if pack.cid not in self._packs_read and len(self._packs_seen) < 4 * MAX_PACKS:
+                    self._packs_seen.setdefault(pack.cid, pack)
 
     def _peer_lacks(self, heads: Sequence[CID]) -> bool:
         """Whether a peer with these heads lacks entries this replica holds (it is behind, not apart)."""
@@ -440,10 +486,33 @@ class Replicator:
             heads, peer = job
             self._fetch(heads, peer)
 
+    def _read_packs(self) -> BlockStore | None:
+        """Read the packs peers announced that this replica has not read (through its node)."""
+        if self._shelf is None:
+            return None
+        with self._state:
+            packs, self._packs_seen = list(self._packs_seen.values()), {}
+        if not packs:
+            return None
+        blocks = MemoryBlockStore()
+        for pack in packs[:MAX_PACKS]:
+            try:
+                blocks.put_many(self._shelf.read_pack(pack, timeout=self._remote_timeout).items())
+                self._count("packs")
+            except (IpfsError, CarError) as e:  # the entries come block by block instead
+                self._error(f"cannot read pack {pack.cid}: {e}")
+            with self._state:
+                self._packs_read.add(pack.cid)
+                if len(self._packs_read) > 16 * MAX_PACKS:
+                    self._packs_read.clear()
+        return blocks
+
     def _fetch(self, heads: list[CID], peer: str) -> None:
         try:
             before = set(self.db.heads()) if self._pin is not None else set()
-            admitted = self.db.join_heads(heads, source=self._source, progress=self._on_progress)
+            packed = self._read_packs()
+            source = self._source if packed is None else ChainedBlockStore(packed, self._source)
+            admitted = self.db.join_heads(heads, source=source, progress=self._on_progress)
         except DatabaseClosedError:
             self._stop.set()
             return
@@ -563,8 +632,8 @@ class Replicator:
         with self._state:
             requests, self._bundle_requests = self._bundle_requests, {}
         now = time.monotonic()
-        if not requests or now - self._bundled_at < self.interval / 2:
-            return
+        if not requests or now - self._bundled_at < self.interval / 2 or self._our_packs():
+            return  # with packs, peers read the history through their nodes: the announcement names them
         self._bundled_at = now
         everything = any(not heads for heads in requests.values())
         try:
@@ -606,6 +675,9 @@ class Replicator:
         picked.reverse()
         return picked
 
+    def _our_packs(self) -> tuple[Pack, ...]:
+        return () if self._shelf is None else tuple(self._shelf.packs_of(self.topic)[-MAX_PACKS:])
+
     def _publish(self) -> None:
         try:
             heads = self.db.heads()
@@ -623,7 +695,7 @@ class Replicator:
                 self._fresh = fresh + self._fresh
             return
         inline = live_inline([e.block for e in fresh])  # the newest first, within the budget
-        message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), inline).encode()
+        message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), inline, self._our_packs()).encode()
         try:
             self.client.pubsub_pub(self.topic, message)
             self._count("announced")

@@ -15,6 +15,7 @@ COUNTERS = (
     "own",
     "announced",
     "bundles",
+    "packs",
     "admitted",
     "rejected",
     "fetch_errors",

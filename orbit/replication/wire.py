@@ -1,13 +1,19 @@
 """The announcement message: what a replicator publishes on a database's pubsub topic, and its limits.
 
-One small, versioned DAG-CBOR map per message, ``{v: 1, address, heads: [CID], entries: [block]}``:
+One small, versioned DAG-CBOR map per message, ``{v: 1, address, heads: [CID], entries: [block],
+packs: [{cid, first, count}]}`` (``entries`` and ``packs`` may be absent):
 
 - ``address`` is the database address (also the topic), so a message meant for another database is
   recognised and dropped;
 - ``heads`` are the sender's heads (at most :data:`MAX_HEADS`), as CIDv1 dag-cbor sha2-256 links;
 - ``entries`` are the raw blocks of some entries (at most :data:`MAX_INLINE`), inlined so that a live
   update or a catch-up needs no fetch: after a local write, the newest new entries
-  (:func:`live_inline`); in a catch-up bundle, the entries a peer lacks (:func:`bundle_messages`).
+  (:func:`live_inline`); in a catch-up bundle, the entries a peer lacks (:func:`bundle_messages`);
+- ``packs`` name the files on the IPFS node that hold the sender's history (:mod:`orbit.ipfs.packs`,
+  at most :data:`~orbit.ipfs.packs.MAX_PACKS`): a peer that lacks much reads them through its own
+  node (bitswap fetches a file from whoever has it, many blocks at a time), so a newcomer costs the
+  swarm one copy of the history, not a broadcast of it. An orbit before packs counts a message with
+  them as invalid.
 
 A message is untrusted: :func:`decode_announcement` checks its size (:data:`MAX_MESSAGE_BYTES`, libp2p
 gossipsub's default limit), its encoding (canonical DAG-CBOR), its keys, version and address, and the
@@ -22,9 +28,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import decode, encode
+from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
 from orbit.errors import ReplicationError
+from orbit.ipfs.packs import MAX_PACKS, Pack
 
 __all__ = [
     "ANNOUNCEMENT_VERSION",
@@ -52,7 +59,7 @@ INLINE_BUDGET: Final = 512 * 1024
 """Bytes of entry blocks one message carries at most (announcement or catch-up bundle)."""
 BUNDLE_TOTAL: Final = 32 << 20
 """Bytes of entries sent to a peer that lacks them, as bundles, at most (the rest it fetches)."""
-_KEYS: Final = frozenset({"v", "address", "heads", "entries"})
+_KEYS: Final = frozenset({"v", "address", "heads", "entries", "packs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +69,19 @@ class Announcement:
     address: str
     heads: tuple[CID, ...]
     entries: tuple[bytes, ...] = ()
+    packs: tuple[Pack, ...] = ()
 
     def encode(self) -> bytes:
         """Return the message bytes (DAG-CBOR)."""
-        return encode(
-            {
-                "v": ANNOUNCEMENT_VERSION,
-                "address": self.address,
-                "heads": list(self.heads),
-                "entries": list(self.entries),
-            }
-        )
+        body: dict[str, IPLDKind] = {
+            "v": ANNOUNCEMENT_VERSION,
+            "address": self.address,
+            "heads": list(self.heads),
+            "entries": list(self.entries),
+        }
+        if self.packs:
+            body["packs"] = [p.to_ipld() for p in self.packs]
+        return encode(body)
 
 
 def decode_announcement(data: bytes, address: str) -> Announcement:
@@ -89,7 +98,7 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
     except CodecError as e:
         raise ReplicationError(f"message is not DAG-CBOR: {e}") from e
     if not isinstance(body, dict) or not {"v", "address", "heads"} <= body.keys() <= _KEYS:
-        raise ReplicationError("message is not an announcement {v, address, heads, entries?}")
+        raise ReplicationError("message is not an announcement {v, address, heads, entries?, packs?}")
     if body["v"] != ANNOUNCEMENT_VERSION:
         raise ReplicationError(f"announcement version {body['v']!r} is not {ANNOUNCEMENT_VERSION}")
     if body["address"] != address:
@@ -103,7 +112,18 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
         raise ReplicationError(f"an announcement inlines at most {MAX_INLINE} blocks")
     if not all(type(b) is bytes for b in entries):
         raise ReplicationError("inline entries must be byte strings")
-    return Announcement(address, tuple(heads), tuple(entries))  # type: ignore[arg-type]
+    listed = body.get("packs", [])
+    if not isinstance(listed, list) or len(listed) > MAX_PACKS:
+        raise ReplicationError(f"an announcement names at most {MAX_PACKS} packs")
+    packs = [Pack.from_ipld(p) for p in listed]
+    if None in packs:
+        raise ReplicationError("a pack must be {cid: CID, first: int >= 0, count: int > 0}")
+    return Announcement(
+        address,
+        tuple(heads),  # type: ignore[arg-type]
+        tuple(entries),  # type: ignore[arg-type]
+        tuple(p for p in packs if p is not None),
+    )
 
 
 def live_inline(blocks: Sequence[bytes]) -> tuple[bytes, ...]:
