@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipfs_log import CID, encode
+from ipfs_log.codec import IPLDKind
 from orbit import ReplicationError
+from orbit.ipfs.packs import MAX_PACKS, Pack
 from orbit.replication.wire import (
     MAX_HEADS,
     MAX_INLINE,
@@ -20,6 +22,7 @@ from orbit.replication.wire import (
 
 ADDRESS = "/orbitdb/zdpuAtest"
 HEAD = CID.for_block(encode({"x": 1}))
+PACK: dict[str, IPLDKind] = {"cid": HEAD, "first": 0, "count": 10}
 
 
 def test_round_trip() -> None:
@@ -27,6 +30,8 @@ def test_round_trip() -> None:
     assert decode_announcement(message.encode(), ADDRESS) == message
     empty = Announcement(ADDRESS, ())
     assert decode_announcement(empty.encode(), ADDRESS) == empty
+    packed = Announcement(ADDRESS, (HEAD,), (), (Pack(HEAD, 0, 300), Pack(HEAD, 300, 128)))
+    assert decode_announcement(packed.encode(), ADDRESS) == packed
 
 
 @pytest.mark.parametrize(
@@ -45,6 +50,12 @@ def test_round_trip() -> None:
         (encode({"v": 1, "address": ADDRESS, "heads": [HEAD], "entries": ["text"]}), "byte strings"),
         (encode({"v": 1, "address": ADDRESS, "heads": [], "entries": [b""] * (MAX_INLINE + 1)}), "at most"),
         (b"\x00" * (MAX_MESSAGE_BYTES + 1), "over the"),
+        (encode({"v": 1, "address": ADDRESS, "heads": [], "packs": "x"}), "packs"),
+        (encode({"v": 1, "address": ADDRESS, "heads": [], "packs": [PACK] * (MAX_PACKS + 1)}), "packs"),
+        (encode({"v": 1, "address": ADDRESS, "heads": [], "packs": [{**PACK, "count": 0}]}), "a pack"),
+        (encode({"v": 1, "address": ADDRESS, "heads": [], "packs": [{**PACK, "first": -1}]}), "a pack"),
+        (encode({"v": 1, "address": ADDRESS, "heads": [], "packs": [{**PACK, "cid": "bafy"}]}), "a pack"),
+        (encode({"v": 1, "address": ADDRESS, "heads": [], "packs": [{**PACK, "x": 1}]}), "a pack"),
     ],
 )
 def test_malformed_messages_are_refused(data: bytes, match: str) -> None:
