@@ -30,14 +30,19 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with errors raised as one line instead of usage text and ``exit(2)``."""
 
     _intermixing = False
+    _has_subcommands = False
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        """argparse's, noting that this parser is not a leaf (it dispatches to subcommands)."""
+        self._has_subcommands = True
+        return super().add_subparsers(**kwargs)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         # A subcommand takes options between its positionals (`orbit put db k -s text`): plain argparse
         # stops matching positionals at the first option; the intermixed parse does not.
-        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
-        if leaf and not self._intermixing:
+        if not self._has_subcommands and not self._intermixing:
             self._intermixing = True
             try:
                 return self.parse_known_intermixed_args(args, namespace)
@@ -96,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def add(name: str, help: str, func: Any, *, description: str | None = None) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=description or help, parents=[common])
+        p: argparse.ArgumentParser = sub.add_parser(
+            name, help=help, description=description or help, parents=[common]
+        )
         p.set_defaults(func=func)
         return p
 
