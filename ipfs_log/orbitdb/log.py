@@ -33,7 +33,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, Protocol
 
 from ipfs_log.blockstore import BlockStore
@@ -49,6 +49,7 @@ from ipfs_log.errors import (
     InvalidIdentityError,
     PermissionDeniedError,
 )
+from ipfs_log.fetch import Progress
 from ipfs_log.orbitdb.entry import OrbitEntry
 from ipfs_log.orbitdb.hashes import hash_to_cid
 from ipfs_log.orbitdb.identity import OrbitIdentity, OrbitWriter
@@ -57,8 +58,6 @@ __all__ = ["DEFAULT_REFERENCES_COUNT", "IdentityWriteList", "OrbitAccess", "Orbi
 
 DEFAULT_REFERENCES_COUNT: Final = 16
 """``refs`` per appended entry, as OrbitDB's ``Database`` writes them."""
-Progress = Callable[[int], None]
-"""Called during a join with the number of entries verified so far."""
 
 
 class OrbitAccess(Protocol):
