@@ -23,6 +23,7 @@ SUITES = {
     "kubo": 10_000,
     "replicate": 10_000,
     "sql": 100_000,
+    "catchup": 10_000,
 }
 
 
