@@ -100,6 +100,16 @@ class RowWriter:
         self._insert_rows = tag + "INSERT OR REPLACE INTO orbit_rows VALUES (?, ?, ?)"
         self._forget_rows = tag + "DELETE FROM orbit_rows WHERE tbl = ? AND pk = ?"
         self._insert_entries = tag + "INSERT INTO orbit_entries VALUES (?, ?, ?, ?)"
+        self._begin = tag + "BEGIN"
+
+    def begin(self, rw: sqlite3.Connection) -> None:
+        """Open a transaction on ``rw`` unless one is open (tagged: a user's ``BEGIN`` cannot reuse it).
+
+        Raises:
+            sqlite3.Error: the transaction could not be opened (the caller translates it).
+        """
+        if not rw.in_transaction:
+            rw.execute(self._begin)
 
     def reset(self, next_entry: int) -> None:
         """Forget the numbers given so far; number new provenance entries from ``next_entry``."""
@@ -276,8 +286,7 @@ class DirtyRows:
                     rows.setdefault(row, SOURCES)
         if not rows:
             return
-        if not rw.in_transaction:  # one transaction for them all (outside one, SQLite commits each row)
-            rw.execute("BEGIN")
+        writer.begin(rw)  # one transaction for them all (outside one, SQLite commits each row)
         try:
             writer.write(rw, rows)
         except BaseException:

@@ -96,7 +96,7 @@ class SqlView:
         self._lock = threading.RLock()
         self._read_lock = threading.Lock()
         token = secrets.token_hex(6)
-        tag = f"/*orbit-{token}*/ "
+        tag = self._tag = f"/*orbit-{token}*/ "
         self._capture = WriteCapture(tables, token, tag)
         self._dirty = DirtyRows()
         self._file = ViewFile(
@@ -134,16 +134,24 @@ class SqlView:
         self._file.open_reader()
 
     def _repair(self) -> None:
-        """Rebuild after a failed write to the file (called with the lock held)."""
+        """Rebuild after a failed write to the file (called with the lock held).
+
+        Readers wait meanwhile (the rebuild replaces both connections). The view stays broken until
+        the rebuilt file has its capture triggers and reader: a failure anywhere is retried on the
+        next use.
+
+        Raises:
+            sqlite3.Error: the file could not be rebuilt.
+        """
         if self._broken and self._txn is None:
-            with contextlib.suppress(sqlite3.Error):
-                self._file.rw.execute("ROLLBACK")
-            self._file.rebuild()
+            with self._read_lock:
+                self._file.rollback()
+                self._file.rebuild()
+                self._ready()
             self._broken = False
-            self._ready()
 
     def _lost(self) -> None:
-        """Rebuild after SQLite rolled back the whole transaction (``OR ROLLBACK``; lock held).
+        """Rebuild after SQLite dropped the whole transaction (``OR ROLLBACK``, a lost connection; lock held).
 
         What was written since the last commit is gone; if the rebuild fails, the next use retries.
         """
@@ -169,7 +177,7 @@ class SqlView:
                 return
             dirty = self._dirty
             dirty.applied(update.entries, self._own)
-            if self._txn is None and dirty.due:
+            if self._txn is None and dirty.due and not self._broken:  # broken: rebuilt before next use
                 try:
                     self._file.write_dirty(provenance=dirty.provenance_due)
                     self._file.commit()
@@ -214,6 +222,8 @@ class SqlView:
                 rows = cursor.fetchall()
             except sqlite3.Error as e:
                 raise translate(e, sql) from e
+            except AttributeError:
+                raise self._no_reader(sql) from None
             return Result(cursor.description, rows, -1, None)
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
@@ -231,8 +241,17 @@ class SqlView:
             except sqlite3.Error as e:
                 raise translate(e, sql) from e
             except AttributeError:
-                self._check_open()
-                raise
+                raise self._no_reader(sql) from None
+
+    def _no_reader(self, sql: str) -> SqlError:
+        """The error for a read that found no read-only connection (read lock held).
+
+        Raises:
+            InterfaceError: the view is closed.
+        """
+        self._check_open()
+        # a rebuild after a failed write failed while this read waited; the next use retries it
+        return OperationalError("the SQL view could not be rebuilt after a failed write; try again", sql)
 
     # ------------------------------------------------------------------ writing
 
@@ -255,11 +274,13 @@ class SqlView:
             txn = self._txn
             if txn is not None and txn.owner is not owner:
                 raise OperationalError("another transaction is open on this database", sql)
+            if sql.startswith(self._tag):  # the text of one of orbit's own, already prepared, statements
+                raise translate(sqlite3.DatabaseError("not authorized"), sql)
             file, dirty, capture = self._file, self._dirty, self._capture
-            rw = file.rw
             try:
                 if self._broken:
                     self._repair()
+                rw = file.rw  # after the repair: a rebuild replaces the connection
                 # the statement runs against the current rows (as of its transaction's start);
                 # provenance is written first only if the statement can read it (it names an orbit_
                 # table: the schema has no views that could hide one)
@@ -274,6 +295,8 @@ class SqlView:
                     rw.execute(self._stmt_savepoint)
             except sqlite3.Error as e:
                 self._broken = True
+                if txn is not None and not file.in_transaction():  # SQLite's is gone, and so is the owner's
+                    self._lost()
                 raise translate(e, sql) from e
             before = capture.start(fresh=txn is None)
             try:
@@ -388,7 +411,7 @@ class SqlView:
             self._capture.take()
             dirty = self._dirty
             try:
-                if dirty.due:
+                if dirty.due and not self._broken:
                     self._file.write_dirty(provenance=dirty.provenance_due)
                     self._file.commit()
             except sqlite3.Error:

@@ -10,6 +10,11 @@ rows the later entries touched), and is rebuilt from the store when anything doe
 address, schema or format, a newer count, other heads, different row counts, an unreadable file).
 Deleting the file loses nothing.
 
+Every statement orbit runs on the file starts with the view's tag (a comment with a random token).
+SQLite calls the authorizer only when it prepares a statement, and ``sqlite3`` reuses a prepared
+statement for the same text; so a user's statement, which never carries the tag, can never run one of
+orbit's own statements (its ``COMMIT``, say) without the authorizer seeing it.
+
 Internal to :mod:`orbit.sql`: ``sqlite3`` errors raised here are translated by
 :class:`~orbit.sql.view.SqlView`.
 """
@@ -60,7 +65,7 @@ class ViewFile:
         path: the SQLite file.
         store: the table store the file holds the rows of.
         address: the database address (recorded, and checked on open).
-        tag: the comment that starts every statement orbit runs on the file.
+        tag: the comment that starts every statement orbit runs on the file (see the module).
         dirty: the rows the file lags the store on (emptied by a rebuild, filled by a catch-up).
         writer: writes the store's rows into the file.
         on_connect: called with each new writable connection (before anything runs on it).
@@ -112,7 +117,7 @@ class ViewFile:
             "temp_store = MEMORY",
             "foreign_keys = OFF",
         ):
-            rw.execute(f"PRAGMA {pragma}")
+            rw.execute(self._tag + f"PRAGMA {pragma}")
         rw.create_function("orbit_cid", 1, _cid_text, deterministic=True)
         self._on_connect(rw)
         if self._trace is not None:
@@ -127,7 +132,7 @@ class ViewFile:
             check_same_thread=False,
             cached_statements=512,
         )
-        ro.execute("PRAGMA query_only = ON")
+        ro.execute(self._tag + "PRAGMA query_only = ON")
         ro.create_function("orbit_cid", 1, _cid_text, deterministic=True)
         ro.set_authorizer(authorize_read)
         self.ro = ro
@@ -195,9 +200,9 @@ class ViewFile:
     def _check(self) -> tuple[list[Entry], list[Entry]] | None:
         """Return the entries whose rows, and those whose provenance, the file lacks; None: rebuild it."""
         rw = self.rw
-        if not rw.execute("SELECT 1 FROM sqlite_schema WHERE name = 'orbit_meta'").fetchone():
+        if not rw.execute(self._tag + "SELECT 1 FROM sqlite_schema WHERE name = 'orbit_meta'").fetchone():
             return None
-        meta = dict(rw.execute("SELECT key, value FROM orbit_meta").fetchall())
+        meta = dict(rw.execute(self._tag + "SELECT key, value FROM orbit_meta").fetchall())
         admitted, sourced = meta.get("admitted"), meta.get("provenance")
         if (
             meta.get("format") != FORMAT
@@ -251,11 +256,9 @@ class ViewFile:
         self._dirty.clear()
         self._sourced = 0
         rw = self.rw
-        rw.execute("BEGIN")
-        for statement in self._schema.sql:
-            rw.execute(statement)
-        for statement in _ORBIT_TABLES:
-            rw.execute(statement)
+        self.begin()
+        for statement in (*self._schema.sql, *_ORBIT_TABLES):
+            rw.execute(self._tag + statement)
         rw.executemany(
             self._tag + "INSERT INTO orbit_columns VALUES (?, ?, ?, ?)",
             [(i, j, t.name, c.name) for i, t in enumerate(self._tables) for j, c in enumerate(t.columns)],
@@ -280,9 +283,29 @@ class ViewFile:
     # ------------------------------------------------------------------ following the store
 
     def begin(self) -> None:
-        """Open a transaction on the writable connection unless one is open."""
-        if not self.rw.in_transaction:
-            self.rw.execute("BEGIN")
+        """Open a transaction on the writable connection unless one is open.
+
+        Raises:
+            sqlite3.Error: the transaction could not be opened.
+        """
+        self._writer.begin(self.rw)
+
+    def in_transaction(self) -> bool:
+        """Whether the writable connection has a transaction open (False if it is closed or absent)."""
+        rw = self.__dict__.get("rw")
+        try:
+            return rw is not None and rw.in_transaction
+        except sqlite3.Error:  # closed
+            return False
+
+    def rollback(self) -> None:
+        """Roll back the writable connection's open transaction, if it has one (errors ignored).
+
+        For a file about to be rebuilt: the connection may be closed, or absent after a failed rebuild.
+        """
+        if self.in_transaction():
+            with contextlib.suppress(sqlite3.Error):
+                self.rw.execute(self._tag + "ROLLBACK")
 
     def write_dirty(self, *, values: bool = True, provenance: bool = True) -> None:
         """Write the dirty rows' values (``values``) and the pending provenance (``provenance``).
@@ -308,7 +331,7 @@ class ViewFile:
         self._set_meta("admitted", len(log))
         self._set_meta("heads", b"".join(log.head_cids))
         self._set_meta("provenance", self._sourced)
-        self.rw.execute("COMMIT")
+        self.rw.execute(self._tag + "COMMIT")
         self._dirty.committed()
 
 

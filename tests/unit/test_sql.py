@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from orbit.sql import (
     parse_schema,
     run_sql_command,
 )
+from orbit.sql.capture import WriteCapture
+from orbit.sql.viewfile import ViewFile
 from stores.errors import SchemaError
 from tests.conftest import ALICE, BOB
 
@@ -552,7 +557,8 @@ def test_the_view_writes_in_transactions(alice: OrbitDB, bob: OrbitDB) -> None:
     outside: list[str] = []
 
     def trace(statement: str, in_transaction: bool) -> None:
-        if not in_transaction and not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+        bare = re.sub(r"^/\*orbit-\w+\*/ ", "", statement)  # orbit's own statements carry its tag
+        if not in_transaction and not bare.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             outside.append(statement)
 
     db.sql_view.trace_writes(trace)
@@ -743,4 +749,164 @@ def test_an_exception_from_executemany_parameters_leaves_no_trace(alice: OrbitDB
         conn.executemany("INSERT INTO todos (id, owner) VALUES (?, ?)", params())
     conn.commit()
     assert db.sql("SELECT id FROM todos") == [("c",)]
+    view_matches_store(db)
+
+
+# ---------------------------------------------------------------------- transaction control, failed writes
+
+
+def committed_ids(db: TableDatabase) -> list[tuple[Any, ...]]:
+    """The todos committed to the view file, as another process reading the file sees them."""
+    with contextlib.closing(sqlite3.connect(f"file:{view_path(db)}?mode=ro", uri=True)) as conn:
+        return conn.execute("SELECT id FROM todos ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["COMMIT", "BEGIN", "ROLLBACK", "SAVEPOINT x", "RELEASE x", "END", "BEGIN IMMEDIATE", "ROLLBACK TO x"],
+)
+def test_transaction_control_through_execute_is_refused(alice: OrbitDB, statement: str) -> None:
+    """orbit's own BEGIN and COMMIT are prepared statements of the view's connection, which SQLite does
+    not authorize again: a user's ``COMMIT`` reused orbit's and committed an open transaction's rows
+    to the view file."""
+    db = open_table(alice)
+    db.execute("INSERT INTO todos (id, owner) VALUES ('a', 'ann')")
+    db.sql("SELECT * FROM orbit_provenance")  # orbit commits the view file (and prepares its COMMIT)
+    with pytest.raises(ProgrammingError, match="not authorized"):
+        db.execute(statement)
+    assert len(db.log) == 1
+    assert db.sql("SELECT id FROM todos") == [("a",)]
+    conn = connect(db)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('b', 'bob')")
+    with pytest.raises(ProgrammingError, match="not authorized"):
+        conn.execute(statement)
+    assert conn.in_transaction  # a refused statement leaves the transaction open
+    assert committed_ids(db) == [("a",)]  # nothing of it reached the file
+    conn.rollback()
+    assert len(db.log) == 1
+    assert db.sql("SELECT id FROM todos") == [("a",)]
+    assert committed_ids(db) == [("a",)]
+    view_matches_store(db)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('c', 'cat')")
+    assert conn.commit() is not None
+    assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("c",)]
+
+
+def test_orbits_statements_on_the_view_file_carry_its_tag(alice: OrbitDB, bob: OrbitDB) -> None:
+    """Every statement orbit runs on the view's connection starts with the view's tag, so no user
+    statement (without it) reuses one; one with it is refused, even from a user who read the tag."""
+    db, replica = open_table(alice), open_table(bob)
+    ran: list[str] = []
+    db.sql_view.trace_writes(lambda statement, _: ran.append(statement))
+    mine = [
+        "INSERT INTO todos (id, owner) VALUES ('a', 'ann')",
+        "INSERT OR ROLLBACK INTO todos (id, owner) VALUES ('a', 'again')",  # fails: the view is rebuilt
+        "UPDATE todos SET title = 'x'",
+        "SELECT name FROM temp.sqlite_master WHERE type = 'trigger'",
+    ]
+    db.execute(mine[0])
+    with pytest.raises(IntegrityError):
+        db.execute(mine[1])
+    db.execute(mine[2])
+    replica.execute("INSERT INTO todos (id, owner) VALUES ('b', 'bob')")
+    db.sync_from(replica)
+    assert db.sql("SELECT count(*) FROM orbit_provenance") != []
+    trigger = db.execute(mine[3]).fetchone()
+    assert trigger is not None
+    tag = f"/*orbit-{trigger[0].split('_')[1]}*/ "  # the capture triggers are named after the token
+    assert {s for s in ran if not s.startswith(tag)} == set(mine)
+    for statement in ("COMMIT", "BEGIN", "ROLLBACK"):
+        with pytest.raises(ProgrammingError, match="not authorized"):
+            db.execute(tag + statement)
+    assert len(db.log) == 3
+    view_matches_store(db)
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, *, close: bool = False) -> list[str]:
+    """Make ``cls.method`` raise a ``sqlite3`` error the next time it runs (after closing the view's
+    connection under it if ``close``); return the list it records that in."""
+    failed: list[str] = []
+    original = getattr(cls, method)
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if failed:
+            return original(self, *args, **kwargs)
+        failed.append(method)
+        if close:
+            self.rw.close()
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(cls, method, failing)
+    return failed
+
+
+def first_error(*calls: Callable[[], object]) -> SqlError:
+    """Run the calls up to the first that fails and return its error: an orbit one (any other, a
+    ``sqlite3`` error say, fails the test)."""
+    for call in calls:
+        try:
+            call()
+        except SqlError as e:
+            return e
+    pytest.fail("no call failed")
+
+
+@pytest.mark.parametrize("close", [False, True], ids=["error", "closed"])
+@pytest.mark.parametrize("method", ["begin", "write_dirty", "commit"])
+def test_after_a_failed_write_to_the_view_the_next_statement_runs(
+    alice: OrbitDB, monkeypatch: pytest.MonkeyPatch, method: str, close: bool
+) -> None:
+    """A failed write marks the view for a rebuild before its next use; the next statement ran on the
+    connection the rebuild had closed (a raw ``sqlite3.ProgrammingError``)."""
+    db = open_table(alice)
+    db.execute("INSERT INTO todos (id, owner) VALUES ('a', 'ann')")
+    failed = fail_once(monkeypatch, ViewFile, method, close=close)
+    error = first_error(
+        lambda: db.execute("UPDATE todos SET title = 'x' WHERE id = 'a'"),  # ViewFile.begin fails here
+        lambda: db.sql("SELECT count(*) FROM orbit_provenance"),  # write_dirty or commit fails here
+    )
+    assert isinstance(error, OperationalError)
+    assert "disk I/O error" in str(error)
+    assert failed == [method]
+    assert db.execute("INSERT INTO todos (id, owner) VALUES ('b', 'bob')").entry is not None
+    assert db.sql("SELECT id FROM todos ORDER BY id") == [("a",), ("b",)]
+    conn = connect(db)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('c', 'cat')")
+    failed.clear()  # fails again, inside a DB-API transaction
+    error = first_error(
+        lambda: conn.execute("INSERT INTO todos (id, owner) VALUES ('d', 'dan')"),  # begin fails here
+        lambda: conn.execute("SELECT * FROM orbit_provenance"),  # write_dirty fails here
+        conn.commit,
+        lambda: db.sql("SELECT count(*) FROM orbit_provenance"),  # commit fails here
+    )
+    assert isinstance(error, OperationalError)
+    assert "disk I/O error" in str(error)
+    assert failed == [method]
+    # a transaction survives a failed write, unless its connection closed (as under OR ROLLBACK)
+    lost = close and method != "commit"
+    assert conn.in_transaction is (method != "commit" and not close)
+    conn.execute("INSERT INTO todos (id, owner) VALUES ('e', 'eve')")
+    assert conn.commit() is not None
+    kept = ["b"] + ([] if lost else ["c"]) + ([] if lost or method == "begin" else ["d"]) + ["e"]
+    assert db.sql("SELECT id FROM todos WHERE id <> 'a' ORDER BY id") == [(k,) for k in kept]
+    assert db.sql("SELECT count(*) FROM orbit_provenance") != []
+    view_matches_store(db)
+
+
+@pytest.mark.parametrize(("cls", "method"), [(ViewFile, "open_reader"), (WriteCapture, "install")])
+def test_a_rebuild_that_fails_half_way_is_retried(
+    alice: OrbitDB, monkeypatch: pytest.MonkeyPatch, cls: type, method: str
+) -> None:
+    """The view counted as repaired once its file was rebuilt, before it had a reader and capture
+    triggers: reads failed with a raw AttributeError, and writes changed the view without an entry."""
+    db = open_table(alice)
+    db.execute("INSERT INTO todos (id, owner) VALUES ('a', 'ann')")
+    failed = fail_once(monkeypatch, cls, method)
+    with pytest.raises(IntegrityError):  # SQLite drops the transaction: the view is rebuilt, half way
+        db.execute("INSERT OR ROLLBACK INTO todos (id, owner) VALUES ('a', 'again')")
+    assert failed == [method]
+    assert db.sql("SELECT id FROM todos") == [("a",)]
+    assert db.execute("INSERT INTO todos (id, owner) VALUES ('b', 'bob')").entry is not None
+    assert len(db.log) == 2
+    assert db.query("SELECT id FROM todos ORDER BY id") == (["id"], [("a",), ("b",)])
     view_matches_store(db)
