@@ -35,6 +35,7 @@ from ipfs_log.blockstore import BlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
+from ipfs_log.errors import CodecError
 from ipfs_log.fetch import Progress, run_flow
 from ipfs_log.gc import gc_paused
 from ipfs_log.log import Log
@@ -345,15 +346,18 @@ class Database(Generic[S]):
             raise ReplicationError(f"{self.address} is not replicated (open it in an OrbitDB with ipfs=...)")
         return self._replicator
 
-    def wait_for(self, heads: Iterable[CID], timeout: float) -> None:
+    def wait_for(self, heads: Iterable[CID | str], timeout: float) -> None:
         """Return as soon as this replica holds every one of ``heads`` (e.g. another replica's heads).
+
+        Heads may be CIDs or their text (``bafy…``, as printed by another process).
 
         Raises:
             ReplicationTimeoutError: not within ``timeout`` seconds.
             ReplicationError: the database is not replicated.
+            DatabaseError: a head is neither a CID nor the text of an entry's CID.
             DatabaseClosedError: the database is closed.
         """
-        self._replicating().wait_for(heads, timeout)
+        self._replicating().wait_for([_head(h) for h in heads], timeout)
 
     def wait_synced(self, timeout: float, peer: str | None = None) -> None:
         """Return once this replica holds the last heads announced by ``peer`` (or every peer seen).
@@ -453,3 +457,15 @@ class Database(Generic[S]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _head(head: object) -> CID:
+    """A head given as a CID or as its text, checked to name an entry (CIDv1 dag-cbor sha2-256)."""
+    if isinstance(head, str):
+        try:
+            head = CID.parse(head)
+        except CodecError as e:
+            raise DatabaseError(f"not a CID: {head[:80]!r}") from e
+    if type(head) is not CID or not head.is_entry_cid:
+        raise DatabaseError(f"not the CID of an entry: {str(head)[:80]!r}")
+    return head

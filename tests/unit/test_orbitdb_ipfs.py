@@ -12,7 +12,7 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import decode
 from ipfs_log.errors import OrbitError
 from orbit import OrbitDB
-from orbit.errors import IpfsBlockMismatchError, UnknownAddressError
+from orbit.errors import DatabaseError, IpfsBlockMismatchError, UnknownAddressError
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.node_link import NodeLink
 from tests.conftest import ALICE, BOB
@@ -137,3 +137,19 @@ def test_without_pins_the_heads_are_still_recorded(tmp_path: Path) -> None:
     assert fake.pins == {}
     with OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake)) as other:
         assert [e.value for e in other.open(address, type="eventlog").all()] == ["unpinned"]
+
+
+def test_wait_for_takes_heads_as_text_and_refuses_what_is_not_one(tmp_path: Path) -> None:
+    fake = FakeKubo()
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=client(fake)) as orbit:
+        kv = orbit.open("settings", type="keyvalue")
+        kv.put("k", 1)
+        heads = kv.heads()
+        kv.wait_for([str(h) for h in heads], timeout=5)  # as another process prints them
+        kv.wait_for(heads, timeout=5)
+        for bad in ["not a cid", str(kv.manifest.cid).replace("bafy", "bafz"), 42]:
+            with pytest.raises(DatabaseError):
+                kv.wait_for([bad], timeout=5)  # type: ignore[list-item]
+        raw = CID(b"\x01\x55" + bytes(heads[0])[2:])  # a raw-codec CID names no entry
+        with pytest.raises(DatabaseError, match="not the CID of an entry"):
+            kv.wait_for([raw], timeout=5)
