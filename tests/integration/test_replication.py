@@ -1,4 +1,4 @@
-"""Replication between peers, each with its own js-ipfs node on loopback: live, catch-up, partitions,
+"""Replication between peers, each with its own Kubo node on loopback: live, catch-up, partitions,
 hostile peers. No test sleeps for replication to happen: each waits on the API with a bounded timeout.
 """
 
@@ -17,7 +17,7 @@ from orbit import KuboClient, OrbitDB, ReplicationError, ReplicationTimeoutError
 from orbit.replication import Announcement
 from stores import STORE_TYPES
 from tests.conftest import ALICE, BOB, CAROL, MALLORY
-from tests.ipfs_node import IpfsNode
+from tests.kubo_node import KuboNode
 
 WAIT = 60.0
 WRITERS = [ALICE.did, BOB.did, CAROL.did]
@@ -26,7 +26,7 @@ WRITERS = [ALICE.did, BOB.did, CAROL.did]
 class Peer:
     """One replica: its node, its OrbitDB directory linked to the node, one database and its replicator."""
 
-    def __init__(self, node: IpfsNode, directory: Path, identity: Identity) -> None:
+    def __init__(self, node: KuboNode, directory: Path, identity: Identity) -> None:
         self.node = node
         self.client = KuboClient(node.api_url, block_timeout=5.0)
         options = {"interval": 1.0, "peer_poll": 0.3, "retry": 0.2, "max_retry": 2.0}
@@ -46,13 +46,13 @@ class Peer:
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[IpfsNode]]:
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[KuboNode]]:
     """Three connected nodes for the module's tests (each test uses its own database names)."""
     root = tmp_path_factory.mktemp("replication-nodes")
-    started: list[IpfsNode] = []
+    started: list[KuboNode] = []
     try:
         for i in range(3):
-            node = IpfsNode(root / f"node{i}" / "repo")
+            node = KuboNode(root / f"node{i}" / "repo")
             started.append(node)
             node.start()
         _connect(started)
@@ -62,7 +62,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[IpfsNode]]:
             node.stop()
 
 
-def _connect(nodes: list[IpfsNode]) -> None:
+def _connect(nodes: list[KuboNode]) -> None:
     for i, a in enumerate(nodes):
         with KuboClient(a.api_url) as client:
             for b in nodes[i + 1 :]:
@@ -70,10 +70,10 @@ def _connect(nodes: list[IpfsNode]) -> None:
 
 
 @pytest.fixture
-def peers(tmp_path: Path) -> Iterator[Callable[[IpfsNode, Identity], Peer]]:
+def peers(tmp_path: Path) -> Iterator[Callable[[KuboNode, Identity], Peer]]:
     made: list[Peer] = []
 
-    def make(node: IpfsNode, identity: Identity) -> Peer:
+    def make(node: KuboNode, identity: Identity) -> Peer:
         peer = Peer(node, tmp_path / f"peer{len(made)}", identity)
         made.append(peer)
         return peer
@@ -123,7 +123,7 @@ def _converge(group: list[Peer]) -> None:
 
 @pytest.mark.parametrize("type", ["eventlog", "keyvalue", "counter", "documents"])
 def test_three_peers_with_concurrent_writers_converge(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer], type: str
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer], type: str
 ) -> None:
     group = [peers(node, who) for node, who in zip(nodes, (ALICE, BOB, CAROL), strict=True)]
     for peer in group:
@@ -151,7 +151,7 @@ def test_three_peers_with_concurrent_writers_converge(
 
 
 def test_two_peers_live_update_is_inline_and_status_reports(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
     da, db = a.open("live", "keyvalue"), b.open("live", "keyvalue")
@@ -170,7 +170,7 @@ def test_two_peers_live_update_is_inline_and_status_reports(
 
 
 def test_a_late_reader_catches_up_on_1000_writes(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     a = peers(nodes[0], ALICE)
     da = a.open("late", "eventlog")
@@ -189,7 +189,7 @@ def test_a_late_reader_catches_up_on_1000_writes(
 
 
 def test_partition_heals_and_a_restarted_node_catches_up(
-    tmp_path: Path, ipfs_node_factory: Callable[[], IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    tmp_path: Path, ipfs_node_factory: Callable[[], KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     n1, n2 = ipfs_node_factory(), ipfs_node_factory()
     _connect([n1, n2])
@@ -212,7 +212,7 @@ def test_partition_heals_and_a_restarted_node_catches_up(
 
 
 def test_hostile_peer_is_counted_and_ignored(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
     da, db = a.open("hostile", "keyvalue"), b.open("hostile", "keyvalue")
@@ -254,7 +254,7 @@ def test_hostile_peer_is_counted_and_ignored(
 
 
 def test_replicate_false_opens_without_a_replicator(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     a = peers(nodes[0], ALICE)
     db = a.orbit.open("quiet", type="keyvalue", write=WRITERS, replicate=False)
@@ -264,7 +264,7 @@ def test_replicate_false_opens_without_a_replicator(
 
 
 def test_wait_for_times_out_clearly(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     a = peers(nodes[0], ALICE)
     da = a.open("alone", "keyvalue")
@@ -276,7 +276,7 @@ def test_wait_for_times_out_clearly(
 
 
 def test_close_returns_promptly_during_a_fetch(
-    nodes: list[IpfsNode], peers: Callable[[IpfsNode, Identity], Peer]
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:
     a = peers(nodes[0], ALICE)
     da = a.open("closing", "keyvalue")
