@@ -23,7 +23,7 @@ from ipfs_log.gc import gc_paused
 from orbit.address import Manifest
 from orbit.databases.base import Database, DatabaseContext, locked
 from orbit.databases.registry import register
-from orbit.errors import DatabaseError
+from orbit.errors import BlockStoreError, DatabaseError
 from orbit.sql.dbapi import Connection, Cursor
 from orbit.sql.schema import CheckEvaluator, parse_schema, schema_from_sql
 from orbit.sql.view import SqlView
@@ -132,7 +132,8 @@ class TableDatabase(Database[Table]):
 
         Raises:
             DatabaseClosedError: the database is closed.
-            SqlError: the query failed, or tried to write (:class:`~orbit.sql.ProgrammingError`).
+            SqlError: the query failed, or tried to write (:class:`~orbit.sql.ProgrammingError`), or
+                a parameter value cannot be bound (:class:`~orbit.sql.DataError`).
         """
         self.check_open()
         return self.sql_view.rows(query, params)
@@ -158,14 +159,17 @@ class TableDatabase(Database[Table]):
 
         Raises:
             DatabaseClosedError: the database is closed.
-            SqlError: the statement failed (nothing was written), or a DB-API connection holds an
-                open transaction on the database.
+            SqlError: the statement failed (nothing was written; :class:`~orbit.sql.DataError`: a
+                parameter value cannot be bound), or a DB-API connection holds an open transaction on
+                the database.
         """
         return self._connection.cursor().execute(statement, params)
 
     @locked
     def executemany(self, statement: str, seq: Iterable[Any]) -> Cursor:
         """Run one statement for each parameter set, appending all their changes as one entry.
+
+        An exception raised by ``seq`` itself is passed on unchanged (nothing is written).
 
         Raises:
             DatabaseClosedError: the database is closed.
@@ -254,11 +258,26 @@ class TableDatabase(Database[Table]):
                 super().close()
 
     def _discard_derived(self) -> None:
+        """Close the SQL view and delete its file.
+
+        Raises:
+            BlockStoreError: the file could not be deleted.
+            SqlError: the view's last commit failed.
+        """
         try:
             self.sql_view.close()
         finally:
+            failed: OSError | None = None
             for suffix in ("", "-wal", "-shm"):
-                Path(str(self.sql_view.path) + suffix).unlink(missing_ok=True)
+                path = Path(str(self.sql_view.path) + suffix)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as e:
+                    failed = failed or e
+            if failed is not None:
+                raise BlockStoreError(
+                    f"cannot delete the SQL view: {failed.strerror or failed}", failed.filename
+                ) from failed
 
 
 _ = DatabaseError

@@ -194,6 +194,8 @@ class Cursor:
 
         Raises:
             SqlError: the statement failed; its changes are undone (the transaction stays open).
+                :class:`~orbit.sql.DataError`: a parameter value SQLite cannot hold (an int outside
+                64 bits, a str that is not UTF-8).
             InterfaceError: the cursor or connection is closed.
         """
         return self._run(sql, params, False)
@@ -201,8 +203,11 @@ class Cursor:
     def executemany(self, sql: str, seq: Iterable[Params]) -> Self:
         """Run one statement for each parameter set.
 
+        An exception raised by ``seq`` itself (a generator's, say) is passed on unchanged, after the
+        statement's changes are undone.
+
         Raises:
-            SqlError: the statement failed.
+            SqlError: the statement failed (:class:`~orbit.sql.DataError`: a value cannot be bound).
             InterfaceError: the cursor or connection is closed.
         """
         return self._run(sql, seq, True)

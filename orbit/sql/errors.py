@@ -16,12 +16,17 @@
 
 A refused schema raises :class:`stores.errors.SchemaError` (naming the constraint). SQLite's own
 exceptions never escape: each is translated to the class of the same name here, with its message and
-the statement, and chained.
+the statement, and chained. Neither do the builtin ones ``sqlite3`` raises outside its tree: a
+parameter value it cannot bind (an int outside 64 bits, a str that is not UTF-8) is a
+:class:`DataError` naming the parameter (:func:`binding_error`), and a failure of the view's file
+(deleting or creating it) an :class:`OperationalError`.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
+from typing import Final
 
 from orbit.errors import DatabaseError
 
@@ -36,6 +41,7 @@ __all__ = [
     "SqlDatabaseError",
     "SqlError",
     "Warning",
+    "binding_error",
     "translate",
 ]
 
@@ -99,13 +105,65 @@ _BY_NAME: dict[str, type[SqlError]] = {
 }
 
 
-def translate(error: sqlite3.Error, sql: str | None = None) -> SqlError:
-    """Return the orbit error for a ``sqlite3`` error (the caller raises it ``from`` the original)."""
+def translate(error: sqlite3.Error | OSError, sql: str | None = None) -> SqlError:
+    """Return the orbit error for a ``sqlite3`` error (the caller raises it ``from`` the original).
+
+    An ``OSError`` (the view's file could not be deleted or created) is an :class:`OperationalError`.
+    """
+    if isinstance(error, OSError):
+        return OperationalError(f"the SQL view's file failed: {error}", sql)
     cls = _BY_NAME.get(type(error).__name__, SqlDatabaseError)
     message = str(error)
     if message == "not authorized":
         cls, message = ProgrammingError, "not authorized: the view is read-only except through the log"
     return cls(message, sql)
+
+
+_INT64: Final = range(-(2**63), 2**63)
+
+
+def binding_error(
+    error: Exception, params: object, sql: str | None = None, *, at: int | None = None
+) -> DataError:
+    """Return the error for a parameter value ``sqlite3`` could not bind (the caller raises it ``from`` it).
+
+    ``sqlite3`` raises ``OverflowError`` for an int outside SQLite's 64 bits and ``UnicodeEncodeError``
+    for a str that is not UTF-8 text (lone surrogates), without naming the parameter.
+
+    Args:
+        error: what ``sqlite3`` raised.
+        params: the parameter set it was binding (a sequence, or a mapping of names).
+        sql: the statement.
+        at: the number of the parameter set (from 1), for ``executemany``.
+    """
+    where = "" if at is None else f"parameter set {at}, "
+    found = _unbindable(params)
+    if found is None:
+        return DataError(f"{where}a parameter cannot be bound: {error}", sql)
+    name, reason = found
+    return DataError(f"{where}parameter {name}: {reason}", sql)
+
+
+def _unbindable(params: object) -> tuple[str, str] | None:
+    """The first parameter ``sqlite3`` cannot bind (its number or ``:name``) and why, if it finds one."""
+    try:
+        if isinstance(params, Mapping):
+            pairs = [(f":{name}", value) for name, value in params.items()]
+        elif isinstance(params, list | tuple):
+            pairs = [(str(i), value) for i, value in enumerate(params, 1)]
+        else:
+            return None
+    except Exception:  # the caller's own mapping failed: say nothing more
+        return None
+    for name, value in pairs:
+        if isinstance(value, int) and value not in _INT64:
+            return name, "an int outside SQLite's INTEGER range (-2**63 to 2**63 - 1)"
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError as e:
+                return name, f"a str that is not UTF-8 text ({e.reason} at index {e.start})"
+    return None
 
 
 def _short(sql: str) -> str:

@@ -26,16 +26,24 @@ import contextlib
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ipfs_log.cid import CID
 from ipfs_log.entry import Entry
 from ipfs_log.errors import EntryTooLargeError
 from orbit.sql.capture import WriteCapture
-from orbit.sql.errors import DataError, InterfaceError, OperationalError, SqlError, translate
+from orbit.sql.errors import (
+    DataError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    SqlError,
+    binding_error,
+    translate,
+)
 from orbit.sql.materialize import DirtyRows, RowWriter
 from orbit.sql.viewfile import ViewFile, names_orbit
 from stores.base import Update
@@ -43,6 +51,11 @@ from stores.errors import InvalidOperationError
 from stores.table import Table
 
 __all__ = ["Result", "SqlView"]
+
+_FILE_ERRORS: Final = (sqlite3.Error, OSError)
+"""What writing the view's file raises: SQLite's errors, and the OS's when the file is deleted or created."""
+_BINDING_ERRORS: Final = (OverflowError, UnicodeEncodeError)
+"""What ``sqlite3`` raises, outside its own tree, for a value it cannot bind (or a statement not UTF-8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,64 @@ class Result:
     """The rows the statement changed (-1 for a SELECT)."""
     lastrowid: int | None
     """The rowid of the last inserted row, as SQLite reports it."""
+
+
+def _statement(sql: object) -> str:
+    """The statement's text, checked to be a str.
+
+    Raises:
+        ProgrammingError: it is not.
+    """
+    if not isinstance(sql, str):
+        raise ProgrammingError(f"a SQL statement is a str, not {type(sql).__name__}")
+    return sql
+
+
+def _failed_binding(
+    error: OverflowError | UnicodeEncodeError, sql: str, params: object, at: int | None = None
+) -> SqlError:
+    """The error for what ``sqlite3`` raised binding a statement: its text is not UTF-8, or a parameter."""
+    try:
+        sql.encode()
+    except UnicodeEncodeError as e:
+        shown = sql.encode("utf-8", "backslashreplace").decode()
+        return ProgrammingError(f"the statement is not UTF-8 text ({e.reason} at index {e.start})", shown)
+    return binding_error(error, params, sql, at=at)
+
+
+class _ParameterSets(Iterator[Any]):
+    """An ``executemany``'s parameter sets: counts them, and keeps what the caller's iterator raised.
+
+    So a binding error of a set it yielded (an orbit error) is told apart from an exception of the
+    iterator itself (passed on unchanged).
+    """
+
+    __slots__ = ("_sets", "count", "current", "raised")
+
+    def __init__(self, sets: Iterable[Any], sql: str) -> None:
+        if not isinstance(sets, Iterable) and not hasattr(sets, "__getitem__"):
+            raise ProgrammingError(
+                f"executemany needs an iterable of parameter sets, not {type(sets).__name__}", sql
+            )
+        self._sets = iter(sets)
+        self.count = 0
+        """How many sets were taken."""
+        self.current: object = None
+        """The last set taken (the one being bound)."""
+        self.raised: BaseException | None = None
+        """What the caller's iterator raised."""
+
+    def __next__(self) -> Any:
+        try:
+            found = next(self._sets)
+        except StopIteration:
+            raise
+        except BaseException as e:
+            self.raised = e
+            raise
+        self.count += 1
+        self.current = found
+        return found
 
 
 class _Txn:
@@ -122,7 +193,7 @@ class SqlView:
             try:
                 self._file.open()
                 self._ready()
-            except sqlite3.Error as e:
+            except _FILE_ERRORS as e:
                 raise SqlError(f"cannot open the SQL view {self.path}: {e}") from e
         self._unsubscribe: Callable[[], None] | None = store.subscribe(self._on_update)
 
@@ -141,7 +212,7 @@ class SqlView:
         next use.
 
         Raises:
-            sqlite3.Error: the file could not be rebuilt.
+            sqlite3.Error, OSError: the file could not be rebuilt.
         """
         if self._broken and self._txn is None:
             with self._read_lock:
@@ -157,7 +228,7 @@ class SqlView:
         """
         self._txn = None
         self._broken = True
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(*_FILE_ERRORS):
             self._repair()
 
     def trace_writes(self, callback: Callable[[str, bool], None] | None) -> None:
@@ -199,7 +270,7 @@ class SqlView:
                 if self._txn is None and (dirty.pending or (provenance and dirty.unsourced)):
                     self._file.write_dirty(provenance=provenance or dirty.provenance_due)
                     self._file.commit()
-            except sqlite3.Error as e:
+            except _FILE_ERRORS as e:
                 self._broken = True
                 raise translate(e) from e
 
@@ -210,21 +281,12 @@ class SqlView:
 
         Raises:
             SqlError: the query failed (bad SQL, wrong parameters) or tried to write
-                (:class:`~orbit.sql.errors.ProgrammingError`).
+                (:class:`~orbit.sql.errors.ProgrammingError`); a parameter value SQLite cannot hold
+                (an int outside 64 bits, a str that is not UTF-8) is a
+                :class:`~orbit.sql.errors.DataError`.
         """
-        dirty = self._dirty
-        if dirty.pending or self._broken or (dirty.unsourced and names_orbit(sql)):
-            self.flush(provenance=names_orbit(sql))
-        with self._read_lock:
-            self._check_open()
-            try:
-                cursor = self._file.ro.execute(sql, params)
-                rows = cursor.fetchall()
-            except sqlite3.Error as e:
-                raise translate(e, sql) from e
-            except AttributeError:
-                raise self._no_reader(sql) from None
-            return Result(cursor.description, rows, -1, None)
+        description, rows = self._read(sql, params)
+        return Result(description, rows, -1, None)
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on the view and return its rows (see :meth:`query`).
@@ -232,16 +294,27 @@ class SqlView:
         Raises:
             SqlError: the query failed, or tried to write.
         """
+        return self._read(sql, params)[1]
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, list[tuple[Any, ...]]]:
+        """Run a read-only query: its ``description`` and rows (see :meth:`query`)."""
+        sql = _statement(sql)
         dirty = self._dirty
         if dirty.pending or self._broken or (dirty.unsourced and names_orbit(sql)):
             self.flush(provenance=names_orbit(sql))
         with self._read_lock:
+            self._check_open()
             try:
-                return self._file.ro.execute(sql, params).fetchall()
-            except sqlite3.Error as e:
-                raise translate(e, sql) from e
+                reader = self._file.ro
             except AttributeError:
                 raise self._no_reader(sql) from None
+            try:
+                cursor = reader.execute(sql, params)
+                return cursor.description, cursor.fetchall()
+            except sqlite3.Error as e:
+                raise translate(e, sql) from e
+            except _BINDING_ERRORS as e:
+                raise _failed_binding(e, sql, params) from e
 
     def _no_reader(self, sql: str) -> SqlError:
         """The error for a read that found no read-only connection (read lock held).
@@ -265,17 +338,23 @@ class SqlView:
     ) -> Result:
         """Run a statement inside ``owner``'s transaction on the view (opened if the statement writes).
 
+        With ``many``, ``params`` is an iterable of parameter sets; what its iterator raises is passed
+        on unchanged (after the statement's changes are undone).
+
         Raises:
             SqlError: the statement failed (its own changes are undone; the transaction stays open),
-                or another owner has a transaction open (:class:`~orbit.sql.errors.OperationalError`).
+                or another owner has a transaction open (:class:`~orbit.sql.errors.OperationalError`);
+                a parameter value SQLite cannot hold is a :class:`~orbit.sql.errors.DataError`.
         """
         with self._lock:
             self._check_open()
+            sql = _statement(sql)
             txn = self._txn
             if txn is not None and txn.owner is not owner:
                 raise OperationalError("another transaction is open on this database", sql)
             if sql.startswith(self._tag):  # the text of one of orbit's own, already prepared, statements
                 raise translate(sqlite3.DatabaseError("not authorized"), sql)
+            sets = _ParameterSets(params, sql) if many else None
             file, dirty, capture = self._file, self._dirty, self._capture
             try:
                 if self._broken:
@@ -293,18 +372,18 @@ class SqlView:
                 file.begin()
                 if txn is not None:  # a failing statement inside a transaction is undone alone
                     rw.execute(self._stmt_savepoint)
-            except sqlite3.Error as e:
+            except _FILE_ERRORS as e:
                 self._broken = True
                 if txn is not None and not file.in_transaction():  # SQLite's is gone, and so is the owner's
                     self._lost()
                 raise translate(e, sql) from e
             before = capture.start(fresh=txn is None)
             try:
-                cursor = rw.executemany(sql, params) if many else rw.execute(sql, params)  # type: ignore[arg-type]
+                cursor = rw.execute(sql, params) if sets is None else rw.executemany(sql, sets)  # type: ignore[arg-type]
                 description = cursor.description
                 rows = cursor.fetchall() if description else []
                 result = Result(description, rows, cursor.rowcount, cursor.lastrowid)
-            except BaseException as e:  # SQLite's error, or e.g. one raised by executemany's parameters
+            except BaseException as e:  # SQLite's, a value it cannot bind, executemany's iterator's
                 capture.stop()
                 if not rw.in_transaction:  # INSERT OR ROLLBACK: SQLite dropped the whole transaction
                     self._lost()
@@ -317,8 +396,14 @@ class SqlView:
                         rw.execute(self._stmt_release)
                     except sqlite3.Error:
                         self._lost()
+                if sets is not None and e is sets.raised:  # the caller's own: passed on unchanged
+                    raise
                 if isinstance(e, sqlite3.Error):
                     raise translate(e, sql) from e
+                if isinstance(e, _BINDING_ERRORS):
+                    if sets is None:
+                        raise _failed_binding(e, sql, params) from e
+                    raise _failed_binding(e, sql, sets.current, sets.count) from e
                 raise
             finally:
                 capture.stop()

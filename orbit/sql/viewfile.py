@@ -15,8 +15,8 @@ SQLite calls the authorizer only when it prepares a statement, and ``sqlite3`` r
 statement for the same text; so a user's statement, which never carries the tag, can never run one of
 orbit's own statements (its ``COMMIT``, say) without the authorizer seeing it.
 
-Internal to :mod:`orbit.sql`: ``sqlite3`` errors raised here are translated by
-:class:`~orbit.sql.view.SqlView`.
+Internal to :mod:`orbit.sql`: ``sqlite3`` errors raised here, and the ``OSError`` of deleting or
+creating the file, are translated by :class:`~orbit.sql.view.SqlView`.
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ class ViewFile:
 
         Raises:
             sqlite3.Error: the file cannot be created or written.
+            OSError: the file (or its directory) cannot be deleted or created.
         """
         try:
             self._connect()
@@ -248,6 +249,7 @@ class ViewFile:
 
         Raises:
             sqlite3.Error: the file cannot be created or written.
+            OSError: the file (or its directory) cannot be deleted or created.
         """
         self.close()
         self._remove_files()
