@@ -4,8 +4,6 @@
 >>> with gc_paused():
 ...     gc.isenabled()
 False
->>> gc.isenabled()
-True
 """
 
 from __future__ import annotations
