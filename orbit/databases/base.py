@@ -444,8 +444,10 @@ class Database(Generic[S]):
         with self.lock:
             self._closed = True
             self.store.close()
-            self._discard_derived()
-            self._context.on_drop(self)
+            try:
+                self._discard_derived()
+            finally:  # the log goes even if a derived file could not be deleted (it is rebuilt anyway)
+                self._context.on_drop(self)
 
     def _discard_derived(self) -> None:
         """Delete what the database derived from its log beside the store (nothing, by default)."""
