@@ -200,6 +200,7 @@ class NodeLink:
         self._histories: dict[str, History] = {}
         self._packs: dict[str, list[Pack]] = {}
         self._packs_lock = threading.Lock()
+        self._closing = threading.Event()  # no new packs: closing holds the directory's lock
 
     # -- heads records --------------------------------------------------------------------------------
 
@@ -224,8 +225,8 @@ class NodeLink:
         history = self._histories.get(address)
         with self._packs_lock:
             packs = list(self._packs.get(address, []))
-        if history is None:
-            return packs
+        if history is None or self._closing.is_set():
+            return packs  # while closing, the history cannot be read (the closer holds its lock)
         try:
             entries = history(0 if not packs else packs[-1].end)
             admitted = (packs[-1].end if packs else 0) + len(entries)
@@ -417,8 +418,10 @@ class NodeLink:
     def close(self) -> None:
         """Give pending uploads ``close_timeout`` seconds, then stop; what is left stays journaled.
 
-        If the last upload failed (the node is down), it does not wait at all.
+        If the last upload failed (the node is down), it does not wait at all. No new pack is cut
+        meanwhile (the next writer's record write cuts it).
         """
+        self._closing.set()
         try:
             if not self.uploads.backing_off:
                 self.flush(self.close_timeout)
