@@ -16,6 +16,7 @@ from ipfs_log.blockstore import BlockStore, ChainedBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.entry import Entry, Limits
 from ipfs_log.errors import EntryRejectedError
+from ipfs_log.gc import gc_paused
 
 __all__ = ["FetchFlow", "Fetched", "Progress", "fetch_flow", "run_flow"]
 
@@ -46,12 +47,20 @@ FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]
 
 
 def run_flow(flow: FetchFlow, *stores: BlockStore) -> Fetched:
-    """Drive ``flow`` against ``stores``, asking each store in turn for what the earlier ones lacked."""
+    """Drive ``flow`` against ``stores``, asking each store in turn for what the earlier ones lacked.
+
+    The cyclic garbage collector is paused while the flow decodes and verifies (many containers, none
+    in a cycle), never while a store is asked for blocks: a store that waits on a network must not keep
+    the collector off for the whole process.
+    """
     source = ChainedBlockStore(*stores)
     try:
-        want = next(flow)
+        with gc_paused():
+            want = next(flow)
         while True:
-            want = flow.send(source.get_many(want))
+            blocks = source.get_many(want)
+            with gc_paused():
+                want = flow.send(blocks)
     except StopIteration as stop:
         fetched: Fetched = stop.value
         return fetched

@@ -325,8 +325,7 @@ class Log:
                 pending, so the same join can be retried).
         """
         stores = [self.store] if source is None or source is self.store else [self.store, source]
-        with gc_paused():
-            return self.admit(run_flow(self.fetch(heads, progress=progress), *stores))
+        return self.admit(run_flow(self.fetch(heads, progress=progress), *stores))  # each pauses the GC
 
     def fetch(self, heads: Iterable[CID], *, progress: Progress | None = None) -> FetchFlow:
         """Return a sans-I/O flow that finds and verifies what this log lacks of ``heads``.

@@ -37,7 +37,6 @@ from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError
 from ipfs_log.fetch import Progress, run_flow
-from ipfs_log.gc import gc_paused
 from ipfs_log.log import Log
 from orbit.address import Manifest
 from orbit.car import read_car, write_car
@@ -256,8 +255,7 @@ class Database(Generic[S]):
             source = self._context.remote  # what this directory lacks comes from the IPFS node
         blocks = self._context.blocks
         stores: list[BlockStore] = [blocks] if source is None else [blocks, source]
-        with gc_paused():  # decoding builds many containers, none in a cycle
-            fetched = run_flow(log.fetch(list(heads), progress=progress), *stores)
+        fetched = run_flow(log.fetch(list(heads), progress=progress), *stores)  # pauses the GC to verify
         return self.store.admit(fetched)
 
     def sync_from(self, other: Database[Any]) -> list[Entry]:
