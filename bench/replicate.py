@@ -69,6 +69,8 @@ def run(n: int) -> dict[str, Any]:
                 assert db.entry_count() == n
                 result["replicate_10k_s"] = round(elapsed, 2)
                 result["replicate_per_s"] = round(n / elapsed)
+                counters = db.replication_status().counters
+                result["catchup"] = {k: counters[k] for k in ("packs", "bundles", "bytes_fetched")}
 
                 assert b.ipfs is not None
                 if not b.ipfs.flush(600):  # B puts what it replicated on its node: let it finish first

@@ -139,17 +139,14 @@ class IpfsBlockStore:
         self.client.block_put(block, cid, pin=self.pin_writes)
 
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
-        """Store blocks on the node concurrently; returns once every one was stored.
+        """Store blocks on the node (as :meth:`put_each`: CAR files where it can); returns once all are.
 
         Raises:
             IpfsError: as :meth:`put`, for the first block that failed (others may have been stored).
         """
-        items = dict(blocks)
-        if len(items) <= 1:
-            for cid, block in items.items():
-                self.put(cid, block)
-            return
-        self._run_all(lambda cid: self.put(cid, items[cid]), list(items))
+        failures = self.put_each(blocks)
+        if failures:
+            raise next(iter(failures.values()))
 
     def put_each(self, blocks: Iterable[tuple[CID, bytes]]) -> dict[CID, OrbitError]:
         """Store blocks on the node and report each failure instead of raising.

@@ -613,9 +613,9 @@ class Replicator:
             self._announce_now.clear()
             next_round = now + jittered(self.interval, 0.25)
             try:
-                if not uploaded:
+                if not uploaded and self.upload:  # without upload, the node link uploads everything
                     self._upload_missing()
-                    uploaded = True
+                uploaded = True
             except DatabaseClosedError:
                 return
             except OrbitError as e:
