@@ -104,6 +104,7 @@ class Store(abc.ABC):
         closed_error: type[StoreClosedError] = StoreClosedError,
     ) -> None:
         self._log = log
+        self._new_index()
         self.guard: AbstractContextManager[Any] = nullcontext() if guard is None else guard
         """Held around every write and join (a lock, when the store is shared between threads)."""
         self.closed_error = closed_error
@@ -122,6 +123,9 @@ class Store(abc.ABC):
         self._unsubscribe = log.subscribe(self._on_entries)
 
     # ------------------------------------------------------------------ subclass hooks
+
+    def _new_index(self) -> None:  # noqa: B027  (an optional hook)
+        """Set up the empty index, before the checkpoint or the log is applied (nothing by default)."""
 
     @abc.abstractmethod
     def _apply(self, entry: Entry) -> bool:

@@ -13,12 +13,11 @@ added exactly once, when the log admits it. Totals per writer are kept too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar, Final, Unpack
+from typing import ClassVar, Final
 
-from ipfs_log import CID, Entry, Log
+from ipfs_log import CID, Entry
 from ipfs_log.codec import IPLDKind
-from stores.base import Batch, Sharing, Store
+from stores.base import Batch, Store
 from stores.errors import InvalidCheckpointError, InvalidOperationError
 
 __all__ = ["Counter", "CounterBatch"]
@@ -40,17 +39,9 @@ class Counter(Store):
 
     TYPE: ClassVar[str] = "counter"
 
-    def __init__(
-        self,
-        log: Log,
-        *,
-        checkpoint: IPLDKind | None = None,
-        catch_up: Sequence[Entry] = (),
-        **shared: Unpack[Sharing],
-    ) -> None:
+    def _new_index(self) -> None:
         self._value = 0
         self._totals: dict[bytes, int] = {}
-        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up, **shared)
 
     @property
     def value(self) -> int:

@@ -18,13 +18,13 @@ binary search. Entries whose payload is not an ``ADD`` are skipped by every read
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from itertools import islice
 from typing import ClassVar, NamedTuple, Unpack
 
-from ipfs_log import CID, Entry, Log, RangeArgs
+from ipfs_log import CID, Entry, RangeArgs
 from ipfs_log.codec import IPLDKind
-from stores.base import Batch, Sharing, Store
+from stores.base import Batch, Store
 from stores.errors import InvalidCheckpointError, KeyNotFoundError
 
 __all__ = ["Event", "EventLog", "EventLogBatch"]
@@ -56,16 +56,8 @@ class EventLog(Store):
 
     TYPE: ClassVar[str] = "eventlog"
 
-    def __init__(
-        self,
-        log: Log,
-        *,
-        checkpoint: IPLDKind | None = None,
-        catch_up: Sequence[Entry] = (),
-        **shared: Unpack[Sharing],
-    ) -> None:
+    def _new_index(self) -> None:
         self._count = 0
-        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up, **shared)
 
     # ------------------------------------------------------------------ reading
 

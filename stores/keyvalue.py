@@ -19,12 +19,12 @@ kept as a tombstone with its sort key, so an older ``PUT`` joined later cannot b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import ClassVar, Unpack
+from collections.abc import Iterator
+from typing import ClassVar
 
-from ipfs_log import CID, Entry, Log
+from ipfs_log import CID, Entry
 from ipfs_log.codec import IPLDKind
-from stores.base import Batch, Sharing, SortKey, Store, sort_key_from_ipld, sort_key_to_ipld, wins
+from stores.base import Batch, SortKey, Store, sort_key_from_ipld, sort_key_to_ipld, wins
 from stores.errors import InvalidCheckpointError, InvalidOperationError, KeyNotFoundError
 
 __all__ = ["KeyValue", "KeyValueBatch"]
@@ -45,17 +45,9 @@ class KeyValue(Store):
 
     TYPE: ClassVar[str] = "keyvalue"
 
-    def __init__(
-        self,
-        log: Log,
-        *,
-        checkpoint: IPLDKind | None = None,
-        catch_up: Sequence[Entry] = (),
-        **shared: Unpack[Sharing],
-    ) -> None:
+    def _new_index(self) -> None:
         self._values: dict[str, IPLDKind] = {}
         self._winners: dict[str, SortKey] = {}  # every key ever written, tombstones included
-        super().__init__(log, checkpoint=checkpoint, catch_up=catch_up, **shared)
 
     # ------------------------------------------------------------------ reading
 
