@@ -20,21 +20,16 @@ By hand: ``python -m tests.ipfs_node install`` or ``python -m tests.ipfs_node ru
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests import npm_cache
+from tests.daemon import STOP_TIMEOUT_S, DaemonError, LoopbackDaemon, free_port, run_command
 
 __all__ = ["NODE_FILES", "IpfsNode", "IpfsNodeError", "cache_root", "free_port", "install"]
 
@@ -42,11 +37,9 @@ NODE_FILES = Path(__file__).resolve().parent.parent / "ipfs-node"
 """The project's files that define the node: package.json, package-lock.json, with-resolvers.cjs."""
 
 INSTALL_TIMEOUT_S = 900.0
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
 
 
-class IpfsNodeError(RuntimeError):
+class IpfsNodeError(DaemonError):
     """The test node could not be installed, started or stopped."""
 
 
@@ -80,20 +73,7 @@ def install(
     )
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class IpfsNode:
+class IpfsNode(LoopbackDaemon):
     """One js-ipfs daemon on loopback with its repository in ``repo``.
 
     Args:
@@ -103,6 +83,9 @@ class IpfsNode:
         swarm_port: the libp2p TCP port (default: a free one, kept across restarts).
     """
 
+    error = IpfsNodeError
+    kind = "IPFS"
+
     def __init__(
         self,
         repo: Path,
@@ -111,36 +94,8 @@ class IpfsNode:
         api_port: int | None = None,
         swarm_port: int | None = None,
     ) -> None:
-        self.repo = Path(repo)
+        super().__init__(repo, api_port=api_port, swarm_port=swarm_port)
         self._install_dir = install_dir
-        self.api_port = api_port or free_port()
-        self.swarm_port = swarm_port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.peer_id: str | None = None
-        self.log_path = self.repo.parent / f"{self.repo.name}.log"
-        self.startup_s: float | None = None
-
-    @property
-    def api_url(self) -> str:
-        """The RPC base URL, e.g. ``http://127.0.0.1:5001``."""
-        return f"http://127.0.0.1:{self.api_port}"
-
-    @property
-    def api_multiaddr(self) -> str:
-        """The RPC address as a multiaddr, e.g. ``/ip4/127.0.0.1/tcp/5001``."""
-        return f"/ip4/127.0.0.1/tcp/{self.api_port}"
-
-    @property
-    def swarm_address(self) -> str:
-        """The address other nodes dial: ``/ip4/127.0.0.1/tcp/<port>/p2p/<peer id>``."""
-        if self.peer_id is None:
-            raise IpfsNodeError("the node has not started yet: its peer id is unknown")
-        return f"/ip4/127.0.0.1/tcp/{self.swarm_port}/p2p/{self.peer_id}"
-
-    @property
-    def running(self) -> bool:
-        """Whether the daemon process is alive."""
-        return self.process is not None and self.process.poll() is None
 
     def _cli(self) -> list[str]:
         install_dir = self._install_dir or install()
@@ -154,14 +109,13 @@ class IpfsNode:
             str(install_dir / "node_modules" / "ipfs" / "src" / "cli.js"),
         ]
 
-    def _env(self) -> dict[str, str]:
-        return {**os.environ, "IPFS_PATH": str(self.repo), "IPFS_MONITORING": "", "DEBUG": ""}
+    def daemon_argv(self) -> list[str]:
+        """``ipfs daemon --enable-preload=false`` run by node with the two polyfills."""
+        return [*self._cli(), "daemon", "--enable-preload=false"]
 
-    def _log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return "(no log)"
+    def env(self) -> dict[str, str]:
+        """This process's environment with ``IPFS_PATH``, and no monitoring or debug output."""
+        return {**os.environ, "IPFS_PATH": str(self.repo), "IPFS_MONITORING": "", "DEBUG": ""}
 
     def init(self) -> None:
         """Create the repository (``init --profile test --empty-repo``) and write the loopback config.
@@ -170,134 +124,35 @@ class IpfsNode:
             IpfsNodeError: init failed or took longer than a minute.
         """
         self.repo.mkdir(parents=True, exist_ok=True)
-        command = [*self._cli(), "init", "--profile", "test", "--empty-repo"]
-        try:
-            done = subprocess.run(
-                command, env=self._env(), capture_output=True, text=True, timeout=60, check=False
-            )
-        except subprocess.TimeoutExpired as e:
-            raise IpfsNodeError(f"`ipfs init` in {self.repo} took longer than 60 s") from e
-        if done.returncode != 0:
-            raise IpfsNodeError(f"`ipfs init` in {self.repo} failed: {done.stderr[-3000:]}")
-        self._write_config()
-
-    def _write_config(self) -> None:
-        path = self.repo / "config"
-        config: dict[str, Any] = json.loads(path.read_text())
-        addresses = config.setdefault("Addresses", {})
-        addresses.update(
-            API=f"/ip4/127.0.0.1/tcp/{self.api_port}",
-            Gateway="",
-            RPC="",
-            Swarm=[f"/ip4/127.0.0.1/tcp/{self.swarm_port}"],
-            Announce=[],
-            NoAnnounce=[],
-            Delegates=[],
+        run_command(
+            [*self._cli(), "init", "--profile", "test", "--empty-repo"],
+            cwd=self.repo,
+            timeout=60,
+            what=f"`ipfs init` in {self.repo}",
+            error=IpfsNodeError,
+            env=self.env(),
         )
-        config["Bootstrap"] = []
-        discovery = config.setdefault("Discovery", {})
-        discovery["MDNS"] = {"Enabled": False}
-        discovery["webRTCStar"] = {"Enabled": False}
-        config["Routing"] = {"Type": "none"}
-        config.setdefault("Swarm", {})["DisableNatPortMap"] = True
-        config["Pubsub"] = {"Router": "gossipsub", "Enabled": True}
-        path.write_text(json.dumps(config, indent=2))
+        self.write_config()
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start the daemon (initialising the repository first if needed); return once the API answers.
+    def config_settings(self) -> dict[str, Any]:
+        """The settings written over ``init --profile test``'s config, dotted key to JSON value."""
+        return {
+            "Addresses.API": f"/ip4/127.0.0.1/tcp/{self.api_port}",
+            "Addresses.Gateway": "",
+            "Addresses.RPC": "",
+            "Addresses.Swarm": [f"/ip4/127.0.0.1/tcp/{self.swarm_port}"],
+            "Addresses.Announce": [],
+            "Addresses.NoAnnounce": [],
+            "Addresses.Delegates": [],
+            "Bootstrap": [],
+            "Discovery.MDNS": {"Enabled": False},
+            "Discovery.webRTCStar": {"Enabled": False},
+            "Routing": {"Type": "none"},
+            "Swarm.DisableNatPortMap": True,
+            "Pubsub": {"Router": "gossipsub", "Enabled": True},
+        }
 
-        Raises:
-            IpfsNodeError: a port is taken, the daemon exits, or ``POST /api/v0/id`` does not answer 200
-                within ``timeout`` seconds. The message carries the tail of the node's log.
-        """
-        if self.running:
-            return
-        for port in (self.api_port, self.swarm_port):
-            if _port_in_use(port):
-                raise IpfsNodeError(
-                    f"port {port} on 127.0.0.1 is taken: cannot start the node in {self.repo}"
-                )
-        if not (self.repo / "config").exists():
-            self.init()
-        self._remove_stale_lock()
-        started = time.monotonic()
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [*self._cli(), "daemon", "--enable-preload=false"],
-                env=self._env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the terminal does not reach it; we stop it
-            )
-        deadline = started + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                if self.process.poll() is not None:
-                    raise IpfsNodeError(
-                        f"the IPFS node in {self.repo} exited with status {self.process.returncode} "
-                        f"while starting; log:\n{self._log_tail()}"
-                    )
-                try:
-                    answer = client.post(f"{self.api_url}/api/v0/id")
-                    if answer.status_code == 200:
-                        self.peer_id = str(answer.json()["ID"])
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    self._terminate(signal.SIGKILL)
-                    raise IpfsNodeError(
-                        f"the IPFS node in {self.repo} did not answer POST {self.api_url}/api/v0/id within "
-                        f"{timeout:.0f} s; log:\n{self._log_tail()}"
-                    )
-                time.sleep(0.1)
-        self.startup_s = time.monotonic() - started
-
-    def _terminate(self, sig: signal.Signals, timeout: float = STOP_TIMEOUT_S) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
-        self.process = None
-
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop the daemon (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
-        self._terminate(signal.SIGTERM, timeout)
-        self._remove_stale_lock()
-
-    def kill(self) -> None:
-        """Kill the daemon with SIGKILL, as a crash would, and clear the lock it leaves behind."""
-        self._terminate(signal.SIGKILL)
-        self._remove_stale_lock()
-
-    def restart(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Stop the daemon and start it again on the same ports with the same repository.
-
-        Raises:
-            IpfsNodeError: it does not come back within ``timeout`` seconds.
-        """
-        self.stop()
-        self._wait_ports_free(timeout)
-        self.start(timeout)
-
-    def _wait_ports_free(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while _port_in_use(self.api_port) or _port_in_use(self.swarm_port):
-            if time.monotonic() > deadline:
-                raise IpfsNodeError(
-                    f"ports {self.api_port}/{self.swarm_port} still in use after {timeout:.0f} s"
-                )
-            time.sleep(0.05)
-
-    def _remove_stale_lock(self) -> None:
+    def clear_stale_lock(self) -> None:
         """Remove ``repo.lock`` (js-ipfs would refuse to start for 20 s); only when no daemon runs."""
         if self.running:
             return
@@ -308,15 +163,15 @@ class IpfsNode:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
 
-    def __enter__(self) -> IpfsNode:
-        self.start()
-        return self
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop the daemon (SIGTERM, then SIGKILL after ``timeout`` seconds) and clear its lock."""
+        super().stop(timeout)
+        self.clear_stale_lock()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"IpfsNode({self.api_url}, repo={str(self.repo)!r}, running={self.running})"
+    def kill(self) -> None:
+        """Kill the daemon with SIGKILL, as a crash would, and clear the lock it leaves behind."""
+        super().kill()
+        self.clear_stale_lock()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,11 +12,11 @@ Go client, never downloaded as a binary:
   ``kubo/go.mod`` or ``kubo/go.sum`` rebuilds it.
 - ``KUBO_VERSION=vX.Y.Z`` selects another release for an optional run: its wrapper module is generated in
   the cache (``go mod init``, Kubo's own ``exclude``/``replace`` directives copied, ``go mod tidy``).
-- :class:`KuboNode` has the interface of :class:`tests.ipfs_node.IpfsNode`: it inits a repository
-  (``ipfs init --profile test``), configures it to stay on loopback (free ports, TCP only, no gateway,
-  bootstrap, mDNS, routing, relays or AutoTLS; pubsub and stream mounting on), starts ``ipfs daemon`` and
-  waits, bounded, for ``POST /api/v0/id`` to answer. It can stop, restart and kill it. A node dies with
-  the Python process that started it (Linux: ``PR_SET_PDEATHSIG``).
+- :class:`KuboNode` (a :class:`tests.daemon.LoopbackDaemon`, like :class:`tests.ipfs_node.IpfsNode`)
+  inits a repository (``ipfs init --profile test``), configures it to stay on loopback (free ports, TCP
+  only, no gateway, bootstrap, mDNS, routing, relays or AutoTLS; pubsub and stream mounting on), starts
+  ``ipfs daemon`` and waits, bounded, for ``POST /api/v0/id`` to answer. It can stop, restart and kill
+  it. A node dies with the Python process that started it (Linux: ``PR_SET_PDEATHSIG``).
 
 Every failure raises :class:`KuboNodeError` with the command and the tail of the node's log: a test
 fixture built on this fails, it never skips.
@@ -37,19 +37,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
-
+from tests.daemon import DaemonError, LoopbackDaemon, free_port, run_command
 from tests.npm_cache import file_lock
 
 __all__ = [
@@ -69,30 +66,18 @@ MODULE = Path(__file__).resolve().parent.parent / "kubo"
 
 KUBO_PACKAGE = "github.com/ipfs/kubo"
 BUILD_TIMEOUT_S = 3600.0  # a cold build with module downloads takes minutes on 2 cores
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
 COMMAND_TIMEOUT_S = 60.0
 _STAMP = "ipfs.built"
 _VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 
 
-class KuboNodeError(RuntimeError):
+class KuboNodeError(DaemonError):
     """Kubo could not be built, or a node could not be initialised, started or stopped.
 
     Attributes:
         command: the command that failed, if one did.
         log_tail: the end of its output or of the node's log, if there is one.
     """
-
-    def __init__(self, message: str, *, command: Sequence[str] | None = None, log_tail: str | None = None):
-        self.command = list(command) if command is not None else None
-        self.log_tail = log_tail
-        parts = [message]
-        if self.command is not None:
-            parts.append(f"command: {' '.join(self.command)}")
-        if log_tail:
-            parts.append(f"log:\n{log_tail}")
-        super().__init__("\n".join(parts))
 
 
 # --- building ----------------------------------------------------------------------------------------------
@@ -146,26 +131,7 @@ def _run(
     argv: Sequence[str], *, cwd: Path, timeout: float, what: str, env: dict[str, str] | None = None
 ) -> str:
     """Run a command to completion, bounded; return its stdout or raise :class:`KuboNodeError`."""
-    try:
-        done = subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise KuboNodeError(f"{what} took longer than {timeout:.0f} s", command=argv) from e
-    if done.returncode != 0:
-        raise KuboNodeError(
-            f"{what} failed with status {done.returncode}",
-            command=argv,
-            log_tail=(done.stderr or done.stdout)[-4000:],
-        )
-    return done.stdout
+    return run_command(argv, cwd=cwd, timeout=timeout, what=what, error=KuboNodeError, env=env)
 
 
 def _module_digest(module: Path) -> str:
@@ -308,20 +274,7 @@ def build(
     return binary
 
 
-# --- ports and processes -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+# --- processes ---------------------------------------------------------------------------------------------
 
 
 _PR_SET_PDEATHSIG = 1
@@ -366,7 +319,7 @@ def _spawn(argv: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.P
 # --- the node ----------------------------------------------------------------------------------------------
 
 
-class KuboNode:
+class KuboNode(LoopbackDaemon):
     """One Kubo daemon on loopback with its repository in ``repo``.
 
     Args:
@@ -380,6 +333,9 @@ class KuboNode:
             config sets ``API.Authorizations`` (e.g. ``"Bearer <token>"``).
     """
 
+    error = KuboNodeError
+    kind = "Kubo"
+
     def __init__(
         self,
         repo: Path,
@@ -391,19 +347,11 @@ class KuboNode:
         config: dict[str, Any] | None = None,
         auth: str | None = None,
     ) -> None:
-        self.repo = Path(repo)
+        super().__init__(repo, api_port=api_port, swarm_port=swarm_port)
         self._binary = binary
-        self.api_port = api_port or free_port()
-        self.swarm_port = swarm_port or free_port()
         self.gateway_port = gateway_port
         self.extra_config = dict(config or {})
         self.auth = auth
-        self.process: subprocess.Popen[bytes] | None = None
-        self.peer_id: str | None = None
-        self.agent_version: str | None = None
-        self.log_path = self.repo.parent / f"{self.repo.name}.log"
-        self.startup_s: float | None = None
-        self._lock = threading.Lock()
 
     @property
     def binary(self) -> Path:
@@ -412,38 +360,23 @@ class KuboNode:
             self._binary = build()
         return self._binary
 
-    @property
-    def api_url(self) -> str:
-        """The RPC base URL, e.g. ``http://127.0.0.1:5001``."""
-        return f"http://127.0.0.1:{self.api_port}"
+    def daemon_argv(self) -> list[str]:
+        """``ipfs daemon``."""
+        return [str(self.binary), "daemon"]
 
-    @property
-    def api_multiaddr(self) -> str:
-        """The RPC address as a multiaddr, e.g. ``/ip4/127.0.0.1/tcp/5001``."""
-        return f"/ip4/127.0.0.1/tcp/{self.api_port}"
-
-    @property
-    def swarm_address(self) -> str:
-        """The address other nodes dial: ``/ip4/127.0.0.1/tcp/<port>/p2p/<peer id>``."""
-        if self.peer_id is None:
-            raise KuboNodeError("the node has not started yet: its peer id is unknown")
-        return f"/ip4/127.0.0.1/tcp/{self.swarm_port}/p2p/{self.peer_id}"
-
-    @property
-    def running(self) -> bool:
-        """Whether the daemon process is alive."""
-        return self.process is not None and self.process.poll() is None
-
-    def _env(self) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
+        """This process's environment without ``IPFS_*``/``LIBP2P_*``, with ``IPFS_PATH`` and no telemetry."""
         env = {key: value for key, value in os.environ.items() if not key.startswith(("IPFS_", "LIBP2P_"))}
         # IPFS_TELEMETRY=off: no usage reports (Kubo 0.36+ sends them by default; the host has no internet).
         return {**env, "IPFS_PATH": str(self.repo), "IPFS_TELEMETRY": "off"}
 
-    def _log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return "(no log)"
+    def listen_ports(self) -> list[int]:
+        """The API and swarm ports, and the gateway's if it has one."""
+        return [port for port in (self.api_port, self.swarm_port, self.gateway_port) if port]
+
+    def request_headers(self) -> dict[str, str]:
+        """``Authorization: <auth>`` if the node was given ``auth``."""
+        return {"Authorization": self.auth} if self.auth else {}
 
     def config_settings(self) -> dict[str, Any]:
         """The settings written over ``ipfs init --profile test``'s config, dotted key to JSON value."""
@@ -488,53 +421,20 @@ class KuboNode:
             cwd=self.repo,
             timeout=COMMAND_TIMEOUT_S,
             what=f"`ipfs init` in {self.repo}",
-            env=self._env(),
+            env=self.env(),
         )
-        self._write_config()
+        self.write_config()
 
-    def _write_config(self) -> None:
-        """Apply :meth:`config_settings` to the repository's config file (one write, no daemon running)."""
-        path = self.repo / "config"
-        config: dict[str, Any] = json.loads(path.read_text())
-        for dotted, value in self.config_settings().items():
-            *parents, last = dotted.split(".")
-            section = config
-            for key in parents:
-                child = section.get(key)
-                if not isinstance(child, dict):
-                    child = section[key] = {}
-                section = child
-            section[last] = value
-        path.write_text(json.dumps(config, indent=2))
+    def spawn(self, argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Write a header line to the log, then fork the daemon from the long-lived spawner thread.
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start the daemon (initialising the repository first if needed); return once the API answers.
-
-        Raises:
-            KuboNodeError: a port is taken, the daemon exits, or ``POST /api/v0/id`` does not answer 200
-                within ``timeout`` seconds. The message carries the tail of the node's log.
+        The daemon gets SIGKILL when this Python process dies (Linux: ``PR_SET_PDEATHSIG``).
         """
-        with self._lock:
-            if self.running:
-                return
-            for port in (self.api_port, self.swarm_port, self.gateway_port):
-                if port and _port_in_use(port):
-                    raise KuboNodeError(
-                        f"port {port} on 127.0.0.1 is taken: cannot start the node in {self.repo}"
-                    )
-            if not (self.repo / "config").exists():
-                self.init()
-            self._clear_stale_lock()
-            argv = [str(self.binary), "daemon"]
-            started = time.monotonic()
-            with open(self.log_path, "ab") as log:
-                log.write(f"\n--- {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
-                log.flush()
-                self.process = _spawn(argv, self._env(), log)
-            self._wait_ready(argv, started + timeout, timeout)
-            self.startup_s = time.monotonic() - started
+        log.write(f"\n--- {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
+        log.flush()
+        return _spawn(argv, self.env(), log)
 
-    def _clear_stale_lock(self) -> None:
+    def clear_stale_lock(self) -> None:
         """Remove a ``repo.lock`` that has content and that no process holds.
 
         Kubo locks an empty ``repo.lock`` with ``fcntl(F_SETLK)`` and refuses a non-empty one ("has non-zero
@@ -555,98 +455,9 @@ class KuboNode:
             if os.fstat(handle.fileno()).st_size:
                 lock.unlink()
 
-    def _wait_ready(self, argv: list[str], deadline: float, timeout: float) -> None:
-        process = self.process
-        assert process is not None
-        headers = {"Authorization": self.auth} if self.auth else {}
-        with httpx.Client(timeout=2.0, headers=headers) as client:
-            while True:
-                if process.poll() is not None:
-                    self.process = None
-                    raise KuboNodeError(
-                        f"the Kubo node in {self.repo} exited with status {process.returncode} "
-                        "while starting",
-                        command=argv,
-                        log_tail=self._log_tail(),
-                    )
-                try:
-                    answer = client.post(f"{self.api_url}/api/v0/id")
-                    if answer.status_code == 200:
-                        record = answer.json()
-                        self.peer_id = str(record["ID"])
-                        self.agent_version = str(record.get("AgentVersion", ""))
-                        return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    self._terminate(signal.SIGKILL)
-                    raise KuboNodeError(
-                        f"the Kubo node in {self.repo} did not answer POST {self.api_url}/api/v0/id "
-                        f"within {timeout:.0f} s",
-                        command=argv,
-                        log_tail=self._log_tail(),
-                    )
-                time.sleep(0.05)
-
-    def _terminate(self, sig: signal.Signals, timeout: float = STOP_TIMEOUT_S) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired as e:
-                    raise KuboNodeError(
-                        f"the Kubo node in {self.repo} (pid {process.pid}) survived SIGKILL "
-                        f"for {timeout:.0f} s",
-                        log_tail=self._log_tail(),
-                    ) from e
-        self.process = None
-
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop the daemon (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
-        with self._lock:
-            self._terminate(signal.SIGTERM, timeout)
-
     def kill(self) -> None:
         """Kill the daemon with SIGKILL, as a crash would (Kubo's repo lock is an flock: nothing stale)."""
-        with self._lock:
-            self._terminate(signal.SIGKILL)
-
-    def restart(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Stop the daemon and start it again on the same ports with the same repository.
-
-        Raises:
-            KuboNodeError: it does not come back within ``timeout`` seconds.
-        """
-        self.stop()
-        self._wait_ports_free(timeout)
-        self.start(timeout)
-
-    def _wait_ports_free(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while _port_in_use(self.api_port) or _port_in_use(self.swarm_port):
-            if time.monotonic() > deadline:
-                raise KuboNodeError(
-                    f"ports {self.api_port}/{self.swarm_port} still in use after {timeout:.0f} s"
-                )
-            time.sleep(0.05)
-
-    def __enter__(self) -> KuboNode:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"KuboNode({self.api_url}, repo={str(self.repo)!r}, running={self.running})"
+        super().kill()
 
 
 # --- command line ------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tests import npm_cache
+from tests.daemon import read_tail
 
 __all__ = ["PEER_FILES", "OrbitDBPeer", "OrbitDBPeerError", "cache_root", "install"]
 
@@ -122,10 +123,7 @@ class OrbitDBPeer:
         self.startup_s: float | None = None
 
     def _log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return "(no log)"
+        return read_tail(self.log_path, limit)
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
         """Start the peer and wait, bounded, for its ``ready`` event.
