@@ -459,20 +459,9 @@ class KuboClient:
         Raises:
             IpfsError: the call failed, stalled, or the answer exceeded ``max_bytes``.
         """
-        wait = self.timeout if timeout is None else timeout
-        written = 0
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(open(dest, "wb")) if isinstance(dest, (str, os.PathLike)) else dest
-            params = {"arg": str(root), "timeout": f"{max(1, int(wait * 1000))}ms"}
-            with self.rpc.call("dag/export", params=params, cid=root, read_timeout=wait) as response:
-                deadline = None if total_timeout is None else time.monotonic() + total_timeout
-                for chunk in response.iter_bytes():
-                    self.rpc.check_deadline(deadline, "dag/export", root)
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise IpfsResponseError(f"export is over {max_bytes} bytes", "dag/export", root)
-                    out.write(chunk)
-        return written
+            return self._stream("dag/export", root, out, max_bytes, timeout, total_timeout)
 
     # -- files (UnixFS): what Kubo moves fastest, between nodes too ----------------------------------------
 
@@ -522,16 +511,28 @@ class KuboClient:
         Raises:
             IpfsError: the call failed, stalled, or the file is over ``max_bytes``.
         """
+        return self._stream("cat", cid, dest, max_bytes, timeout, total_timeout)
+
+    def _stream(
+        self,
+        endpoint: str,
+        cid: CID,
+        dest: IO[bytes],
+        max_bytes: int,
+        timeout: float | None,
+        total_timeout: float | None,
+    ) -> int:
+        """Stream ``endpoint`` of ``cid`` into ``dest``, bounded in size and time; return the bytes."""
         wait = self.timeout if timeout is None else timeout
         params = {"arg": str(cid), "timeout": f"{max(1, int(wait * 1000))}ms"}
         written = 0
-        with self.rpc.call("cat", params=params, cid=cid, read_timeout=wait) as response:
+        with self.rpc.call(endpoint, params=params, cid=cid, read_timeout=wait) as response:
             deadline = None if total_timeout is None else time.monotonic() + total_timeout
             for chunk in response.iter_bytes():
-                self.rpc.check_deadline(deadline, "cat", cid)
+                self.rpc.check_deadline(deadline, endpoint, cid)
                 written += len(chunk)
                 if written > max_bytes:
-                    raise IpfsResponseError(f"file is over {max_bytes} bytes", "cat", cid)
+                    raise IpfsResponseError(f"the answer is over {max_bytes} bytes", endpoint, cid)
                 dest.write(chunk)
         return written
 
