@@ -70,6 +70,7 @@ class FakeKubo:
         self.has_pin_update = True
         self.put_failures = 0  # the next N block/put (and dag/import) calls answer HTTP 500
         self.has_dag_import = True
+        self.add_failures = 0  # the next N `add` calls answer HTTP 500
         self.unixfs: dict[CID, bytes] = {}  # files added with `add`, by their (fake) root CID
 
     def endpoints(self) -> list[str]:
@@ -147,6 +148,9 @@ class FakeKubo:
                     pinned.append({"Root": {"Cid": {"/": root.encode("base32")}, "PinErrorMsg": ""}})
             return httpx.Response(200, content=b"".join(json.dumps(r).encode() + b"\n" for r in pinned))
         if endpoint == "add":
+            if self.add_failures:
+                self.add_failures -= 1
+                return _error("failed to add: disk full")
             data = multipart_file(request)
             cid = CID(b"\x01\x55\x12\x20" + hashlib.sha256(data).digest())  # as a raw-leaf single chunk
             self.unixfs[cid] = data

@@ -139,3 +139,30 @@ def test_uploads_go_as_car_files_and_fall_back_to_block_put(tmp_path: Path) -> N
     assert list(failures) == [blocks[9][0]]
     assert isinstance(failures[blocks[9][0]], IpfsBlockMismatchError)
     assert all(bad.blocks[c] == b for c, b in blocks[:9])
+
+
+def test_a_node_that_cannot_add_packs_still_gets_the_heads_record(tmp_path: Path) -> None:
+    fake = FakeKubo()
+    fake.add_failures = 100  # every `add` fails: no pack, the heads record and the blocks still go
+    address, heads = _write(tmp_path, fake, 200)
+    manifest = CID.parse(address.removeprefix("/orbitdb/"))
+    record = decode(fake.files[NodeLink.heads_path(manifest)])
+    assert isinstance(record, dict)
+    assert record["heads"] == heads
+    assert record["packs"] == []
+    with OrbitDB(tmp_path / "reader", identity=BOB, ipfs=client(fake), replicate=False) as reader:
+        copy = reader.open(address, type="eventlog")
+        assert [e.value for e in copy.all()] == [{"n": i} for i in range(200)]  # through dag/export
+
+
+def test_a_failed_import_is_retried_block_by_block(tmp_path: Path) -> None:
+    from ipfs_log.codec import encode
+
+    blocks = [(CID.for_block(b), b) for b in (encode({"i": i}) for i in range(20))]
+    fake = FakeKubo()
+    fake.put_failures = 1  # the dag/import answers HTTP 500; the block/puts after it succeed
+    with IpfsBlockStore(client(fake)) as store:
+        assert store.put_each(blocks) == {}
+    assert fake.endpoints().count("dag/import") == 1
+    assert fake.endpoints().count("block/put") == 20
+    assert all(fake.blocks[c] == b for c, b in blocks)
