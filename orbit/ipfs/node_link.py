@@ -98,16 +98,20 @@ class _Served:
     def __init__(self, limit: int = _MAX_SERVED) -> None:
         self._cids: OrderedDict[CID, None] = OrderedDict()
         self._limit = limit
+        self._lock = threading.Lock()  # fetching threads add, committing threads take
 
     def add(self, cids: Iterable[CID]) -> None:
-        for cid in cids:
-            self._cids[cid] = None
-        while len(self._cids) > self._limit:
-            self._cids.popitem(last=False)
+        """Remember ``cids`` as served (the oldest are forgotten past the limit)."""
+        with self._lock:
+            for cid in cids:
+                self._cids[cid] = None
+            while len(self._cids) > self._limit:
+                self._cids.popitem(last=False)
 
     def take(self, cid: CID) -> bool:
         """Return True, once, if the node served ``cid``."""
-        return self._cids.pop(cid, False) is None
+        with self._lock:
+            return self._cids.pop(cid, False) is None
 
 
 class _RecordingSource:
