@@ -177,6 +177,9 @@ def test_a_late_reader_catches_up_on_1000_writes(
     with da.batch() as batch:
         for i in range(1000):
             batch.add(i)
+    assert a.orbit.ipfs is not None
+    assert a.orbit.ipfs.flush(WAIT)  # A's node holds the log, its heads record and its pack
+    assert a.orbit.ipfs.packs_of(da.address)
     b = peers(nodes[1], BOB)  # joins after the writes, and never writes (OrbitDB #1255)
     db = b.open("late", "eventlog")
     db.wait_for(da.heads(), timeout=WAIT)
