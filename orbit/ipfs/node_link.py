@@ -201,7 +201,7 @@ class NodeLink:
         self.uploads = CachedBlockStore(
             local, self.store, directory, retry_interval=retry_interval, announce=self._announce, pin=pin
         )
-        self._histories: dict[str, History] = {}
+        self._histories: dict[str, tuple[History, Callable[[], int]]] = {}  # and the entry count
         self._packs: dict[str, list[Pack]] = {}
         self._packs_lock = threading.Lock()
         self._closing = threading.Event()  # no new packs: closing holds the directory's lock
@@ -226,19 +226,17 @@ class NodeLink:
 
         A failure leaves the packs as they were (readers fetch the rest block by block).
         """
-        history = self._histories.get(address)
+        linked = self._histories.get(address)
         with self._packs_lock:
             packs = list(self._packs.get(address, []))
-        if history is None or self._closing.is_set():
+        if linked is None or self._closing.is_set():
             return packs  # while closing, the history cannot be read (the closer holds its lock)
+        history, count = linked
         try:
-            entries = history(0 if not packs else packs[-1].end)
-            admitted = (packs[-1].end if packs else 0) + len(entries)
-            todo = plan(packs, admitted)
+            todo = plan(packs, count())  # counted, not read: most record writes cut no pack
             if todo is None:
                 return packs
-            if todo.first != (packs[-1].end if packs else 0):
-                entries = history(todo.first)
+            entries = history(todo.first)  # read once, only when a pack is cut
             with tempfile.TemporaryFile() as car:
                 write_car(car, [e.cid for e in entries[-1:]], ((e.cid, e.block) for e in entries))
                 car.seek(0)
@@ -366,7 +364,7 @@ class NodeLink:
         if history is not None:
             with self._packs_lock:
                 self._packs[db.address] = list(record.packs)
-            self._histories[db.address] = history
+            self._histories[db.address] = (history, db.entry_count)
         self.uploads.queue_upload([(manifest.cid, manifest.block)])
         self.uploads.pin(db.address, [manifest.cid, *db.heads()])
 
