@@ -118,6 +118,10 @@ class WriteCapture:
         del self._events[start:]
         return tail
 
+    def events(self) -> list[tuple[Any, ...]]:
+        """Return the open transaction's events (kept)."""
+        return list(self._events)
+
     def take(self) -> list[tuple[Any, ...]]:
         """Remove and return every event (the transaction ended)."""
         events, self._events = self._events, []

@@ -97,6 +97,12 @@ class RowWriter:
             + " AND ".join(f"{quote(k)} = ?" for k in t.primary_key)
             for t in tables
         }
+        self._select_sql = {
+            t.name: tag
+            + f"SELECT * FROM main.{quote(t.name)} WHERE "
+            + " AND ".join(f"{quote(k)} IS ?" for k in t.primary_key)
+            for t in tables
+        }
         self._insert_rows = tag + "INSERT OR REPLACE INTO orbit_rows VALUES (?, ?, ?)"
         self._forget_rows = tag + "DELETE FROM orbit_rows WHERE tbl = ? AND pk = ?"
         self._insert_entries = tag + "INSERT INTO orbit_entries VALUES (?, ?, ?, ?)"
@@ -186,6 +192,29 @@ class RowWriter:
             rw.executemany(self._insert_entries, new_entries)
         if provenance:
             rw.executemany(self._insert_rows, provenance)
+
+    def save(self, rw: sqlite3.Connection, rows: Iterable[Row]) -> list[tuple[Row, tuple[Any, ...] | None]]:
+        """Return the values the file holds for rows, as ``rw`` sees them (None: no such row).
+
+        With :meth:`restore`, this sets an open transaction's rows aside while the file is committed
+        without them.
+
+        Raises:
+            sqlite3.Error: the file could not be read (the caller translates it).
+        """
+        select = self._select_sql
+        return [((table, key), rw.execute(select[table], key).fetchone()) for table, key in rows]
+
+    def restore(self, rw: sqlite3.Connection, saved: Iterable[tuple[Row, tuple[Any, ...] | None]]) -> None:
+        """Write rows back as :meth:`save` returned them (``rw`` in a transaction; provenance untouched).
+
+        Raises:
+            sqlite3.Error: the file could not be written (the caller translates it).
+        """
+        for (table, key), values in saved:
+            rw.execute(self._delete_sql[table], key)
+            if values is not None:
+                rw.execute(self._upsert_sql[table], values)
 
     def _writer_id(self, rw: sqlite3.Connection, writer: bytes) -> int:
         found = self._writer_ids.get(writer)

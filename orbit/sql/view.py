@@ -16,8 +16,9 @@ applied, so merging it gives exactly the rows the statement produced (rows that 
 meanwhile are rewritten from the store). If anything fails (SQLite, a value the log refuses, the
 append) or the transaction is rolled back, the rows it touched are rewritten from the store, which
 holds none of its changes, before the view is used again; a failing statement inside a longer
-transaction is undone alone through a savepoint. Nothing is committed to the file while a
-transaction is open.
+transaction is undone alone through a savepoint. A transaction's rows are never committed to the file
+before its entry is appended: a read while one is open sets them aside, commits what the log holds,
+and puts them back, so ``sql()`` sees every committed write whatever other connections do.
 """
 
 from __future__ import annotations
@@ -170,13 +171,14 @@ class SqlView:
         tag = self._tag = f"/*orbit-{token}*/ "
         self._capture = WriteCapture(tables, token, tag)
         self._dirty = DirtyRows()
+        self._writer = RowWriter(store, tables, tag)
         self._file = ViewFile(
             path,
             store=store,
             address=address,
             tag=tag,
             dirty=self._dirty,
-            writer=RowWriter(store, tables, tag),
+            writer=self._writer,
             on_connect=self._capture.attach,
             admitted_since=admitted_since,
         )
@@ -267,12 +269,42 @@ class SqlView:
             try:
                 if self._broken:
                     self._repair()
-                if self._txn is None and (dirty.pending or (provenance and dirty.unsourced)):
-                    self._file.write_dirty(provenance=provenance or dirty.provenance_due)
-                    self._file.commit()
+                if self._txn is None:
+                    if dirty.pending or (provenance and dirty.unsourced):
+                        self._file.write_dirty(provenance=provenance or dirty.provenance_due)
+                        self._file.commit()
+                elif dirty.pending or dirty.stale or (provenance and dirty.unsourced):
+                    self._commit_beside_txn(provenance=provenance or dirty.provenance_due)
             except _FILE_ERRORS as e:
                 self._broken = True
+                if self._txn is not None and not self._file.in_transaction():
+                    self._lost()
                 raise translate(e) from e
+
+    def _commit_beside_txn(self, *, provenance: bool) -> None:
+        """Commit what the log holds while a transaction is open, without the transaction's rows.
+
+        The file's open SQLite transaction holds both the entries applied since the last commit and
+        the writer's uncommitted rows; the read-only connection sees neither. So the writer's rows are
+        set aside, rewritten from the store, everything written and committed, and the writer's rows
+        put back in a new SQLite transaction (its captured changes are untouched). Rows another entry
+        changed during the transaction stay stale: they are rewritten from the store after it ends.
+        Called with both locks held.
+
+        Raises:
+            sqlite3.Error, OSError: the file could not be written; if SQLite dropped the transaction,
+                the caller drops the writer's too.
+        """
+        capture, dirty, file = self._capture, self._dirty, self._file
+        rows = list(dict.fromkeys(capture.rows(capture.events())))
+        changed_meanwhile = [row for row in rows if row in dirty.stale]
+        saved = self._writer.save(file.rw, rows)
+        dirty.mark_stale(rows)
+        file.write_dirty(provenance=provenance)
+        file.commit()
+        file.begin()
+        self._writer.restore(file.rw, saved)
+        dirty.mark_stale(changed_meanwhile)
 
     # ------------------------------------------------------------------ reading
 
