@@ -344,18 +344,21 @@ class Database(Generic[S]):
             raise ReplicationError(f"{self.address} is not replicated (open it in an OrbitDB with ipfs=...)")
         return self._replicator
 
-    def wait_for(self, heads: Iterable[CID | str], timeout: float) -> None:
+    def wait_for(self, heads: Iterable[CID | str] | CID | str, timeout: float) -> None:
         """Return as soon as this replica holds every one of ``heads`` (e.g. another replica's heads).
 
-        Heads may be CIDs or their text (``bafy…``, as printed by another process).
+        Heads may be CIDs or their text (``bafy…``, as printed by another process); one head may be
+        given alone.
 
         Raises:
+            TypeError: a head is neither a CID nor a str (bytes, a number, an entry...).
             ReplicationTimeoutError: not within ``timeout`` seconds.
             ReplicationError: the database is not replicated.
-            DatabaseError: a head is neither a CID nor the text of an entry's CID.
+            DatabaseError: a head's text is not the text of an entry's CID.
             DatabaseClosedError: the database is closed.
         """
-        self._replicating().wait_for([_head(h) for h in heads], timeout)
+        wanted = [_head(heads)] if isinstance(heads, str | CID) else [_head(h) for h in heads]
+        self._replicating().wait_for(wanted, timeout)
 
     def wait_synced(self, timeout: float, peer: str | None = None) -> None:
         """Return once this replica holds the last heads announced by ``peer`` (or every peer seen).
@@ -460,7 +463,14 @@ class Database(Generic[S]):
 
 
 def _head(head: object) -> CID:
-    """A head given as a CID or as its text, checked to name an entry (CIDv1 dag-cbor sha2-256)."""
+    """A head given as a CID or as its text, checked to name an entry (CIDv1 dag-cbor sha2-256).
+
+    Raises:
+        TypeError: it is neither a CID nor a str.
+        DatabaseError: it does not name an entry.
+    """
+    if not isinstance(head, str | CID):
+        raise TypeError(f"a head is a CID or its text, not {type(head).__name__}")
     if isinstance(head, str):
         try:
             head = CID.parse(head)

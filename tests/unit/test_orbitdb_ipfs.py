@@ -147,9 +147,15 @@ def test_wait_for_takes_heads_as_text_and_refuses_what_is_not_one(tmp_path: Path
         heads = kv.heads()
         kv.wait_for([str(h) for h in heads], timeout=5)  # as another process prints them
         kv.wait_for(heads, timeout=5)
-        for bad in ["not a cid", str(kv.manifest.cid).replace("bafy", "bafz"), 42]:
+        kv.wait_for(str(heads[0]), timeout=5)  # one head alone
+        for bad in ["not a cid", str(kv.manifest.cid).replace("bafy", "bafz")]:
             with pytest.raises(DatabaseError):
-                kv.wait_for([bad], timeout=5)  # type: ignore[list-item]
+                kv.wait_for([bad], timeout=5)
+        for wrong in [42, bytes(heads[0]), None, heads[0].encode("base32").encode()]:
+            with pytest.raises(TypeError, match="a head is a CID or its text"):
+                kv.wait_for([wrong], timeout=5)  # type: ignore[list-item]
+        with pytest.raises(TypeError):
+            kv.wait_for(42, timeout=5)  # type: ignore[arg-type]
         raw = CID(b"\x01\x55" + bytes(heads[0])[2:])  # a raw-codec CID names no entry
         with pytest.raises(DatabaseError, match="not the CID of an entry"):
             kv.wait_for([raw], timeout=5)
