@@ -61,6 +61,7 @@ from orbit.errors import (
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.node_link import NodeLink
 from orbit.keystore import Keystore
+from orbit.registry import Registry, RegistryEntry
 from orbit.replication.replicator import Replicator
 from orbit.sql.database import TableDatabase
 from orbit.storage.blocks import LocalBlockStore
@@ -79,6 +80,10 @@ kill applies at most that many entries on top of the last checkpoint. Half, not 
 O(state), and saving at every doubling keeps that under two saved records per write in all."""
 
 Writers = str | Iterable[bytes | str] | None
+
+REMEMBERED_OPTIONS: Final = ("index_by", "indexes")
+"""Open options kept in the directory's registry with a database's name (a documents database's key
+field and indexes), so opening it again by name or address, from Python or the command line, uses them."""
 
 
 class OrbitDB:
@@ -159,6 +164,8 @@ class OrbitDB:
             )
             self.replicate = replicate
             self.replication = dict(replication or {})
+            self.registry = Registry(self.directory)
+            """The databases this directory knows by name (``databases.json``, read by the CLI too)."""
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -240,14 +247,20 @@ class OrbitDB:
         meta: IPLDKind = None,
         **options: Any,
     ) -> Database[Any]:
-        """Open a database by name (creating it) or by ``/orbitdb/<cid>`` address.
+        """Open a database by name or by ``/orbitdb/<cid>`` address; a new name is created with ``type``.
+
+        Names are unique in a directory: every database opened is remembered by its name in the
+        directory's registry (:attr:`registry`, the one ``orbit ls`` reads). Opening a name the directory
+        knows opens that database, whose type (and writers, metadata and schema) were fixed when it was
+        created: ``type`` may then be omitted, and if given must be the same.
 
         Args:
             name: a name, or an address (then ``write`` and ``meta`` come from its manifest).
-            type: ``"eventlog"`` (the default for a name), ``"keyvalue"``, ``"counter"``,
-                ``"documents"`` or ``"table"`` (then ``schema="CREATE TABLE ..."``, see
-                :mod:`orbit.sql`); with an address, the manifest's type must match it if given.
-            write: who may write: public keys (bytes or ``did:key``), or ``"*"``; default: this identity.
+            type: ``"eventlog"``, ``"keyvalue"``, ``"counter"``, ``"documents"`` or ``"table"`` (then
+                ``schema="CREATE TABLE ..."``, see :mod:`orbit.sql`); required to create a database;
+                with an address, the manifest's type must match it if given.
+            write: who may write: public keys (bytes or ``did:key``), or ``"*"``; default: this identity
+                (or, for a name the directory knows, the writers it was created with).
             meta: free-form IPLD metadata stored in the manifest (part of the address).
             **options: passed to the store type's constructor; with ``ipfs=``, ``progress`` is called
                 with the number of entries verified while a database new here is fetched from the node
@@ -262,7 +275,10 @@ class OrbitDB:
             DatabaseClosedError: this OrbitDB is closed.
             UnknownStoreTypeError: the type (asked for, or in the manifest) is not a store type.
             UnknownAddressError: no manifest for the address in the local store (nor on the IPFS node).
-            DatabaseError: the manifest's type is not the ``type`` asked for.
+            DatabaseError: the manifest's type is not the ``type`` asked for; the name is a database of
+                another type (or with other writers, metadata or schema) here; the name is new and no
+                ``type`` was given.
+            RegistryError: the directory's registry cannot be read or written.
             IpfsError: with ``ipfs=``, the node failed while the database was fetched from it.
             IdentityError: a writer key is malformed.
             StorageCorruptError: the stored log is damaged.
@@ -278,15 +294,20 @@ class OrbitDB:
                 if type is not None and type != manifest.type:
                     raise DatabaseError(f"{name} is a {manifest.type} database, not {type}")
             else:
-                cls = database_class(type or "eventlog")
-                manifest = self.manifest(name, cls.STORE.TYPE, write, cls.manifest_meta(options, meta))
+                manifest = self._by_name(name, type, write, meta, options)
+                cls = database_class(manifest.type)
                 if not self.blocks.has(manifest.cid):
                     self.blocks.put(manifest.cid, manifest.block)
             address = manifest.address
             if address in self._databases:
                 return self._databases[address]
+            known = self.registry.by_address(address)
+            if known is not None:
+                options = {**known.options, **options}
             db = self._open_database(cls, manifest, options)
             self._databases[address] = db
+            if known is None:
+                self._remember(manifest, options)
         if self.ipfs is not None:
             link = self.ipfs
             try:  # fetching from the node runs outside the lock (the join takes it to admit)
@@ -306,6 +327,61 @@ class OrbitDB:
                 db.close()
                 raise
         return db
+
+    def _by_name(
+        self, name: str, type: str | None, write: Writers, meta: IPLDKind, options: dict[str, Any]
+    ) -> Manifest:
+        """The manifest of the database ``open(name, type, write, meta, **options)`` opens (lock held).
+
+        Raises:
+            DatabaseError: the name is another database here, or new and ``type`` is None.
+            UnknownStoreTypeError: ``type`` is not a store type.
+        """
+        known = self.registry.get(name)
+        if known is None:
+            if type is None:
+                raise DatabaseError(
+                    f"no database {name!r} in {self.directory}: give its type to create it "
+                    "(type='eventlog', 'keyvalue', 'counter', 'documents' or 'table')"
+                )
+            cls = database_class(type)
+            return self.manifest(name, cls.STORE.TYPE, write, cls.manifest_meta(options, meta))
+        if type is not None and type != known.type:
+            database_class(type)  # an unknown type is named as such
+            raise DatabaseError(
+                f"{name!r} is a {known.type} database in {self.directory} ({known.address}), not {type}; "
+                "open it without a type, or choose another name"
+            )
+        if write is None and meta is None and options.get("schema") is None:
+            return self.resolve(known.address)
+        cls = database_class(known.type)
+        manifest = self.manifest(name, known.type, write, cls.manifest_meta(options, meta))
+        if manifest.address != known.address:
+            raise DatabaseError(
+                f"{name!r} is another {known.type} database in {self.directory} ({known.address}: other "
+                "writers, metadata or schema); open it by name alone, or choose another name"
+            )
+        return manifest
+
+    def _remember(self, manifest: Manifest, options: Mapping[str, Any]) -> None:
+        """Register a database opened here by its manifest's name, unless the name is another's (lock held).
+
+        A name a person could not type back (unprintable, starting with '-', an address) is not registered.
+
+        Raises:
+            RegistryError: the registry cannot be read or written.
+        """
+        name = manifest.name
+        if not name or not name.isprintable() or name.startswith("-") or is_address(name):
+            return
+        if self.registry.get(name) is not None:
+            return  # another database by that name (opened by address): it keeps it
+        kept = {k: options[k] for k in REMEMBERED_OPTIONS if options.get(k) is not None}
+        if kept.get("index_by") == "_id":
+            del kept["index_by"]
+        if "indexes" in kept:
+            kept["indexes"] = list(kept["indexes"])
+        self.registry.add(RegistryEntry(name, manifest.address, manifest.type, kept))
 
     def open_car(self, car: str | os.PathLike[str] | bytes, **options: Any) -> Database[Any]:
         """Open the database a CAR file holds, creating it here if it is new (its entries are not read yet).
@@ -374,22 +450,44 @@ class OrbitDB:
         )
         return cls(manifest, store, context)
 
-    def drop(self, name: str, type: str = "eventlog", write: Writers = None) -> None:
-        """Close a database and delete its log's heads, order index and checkpoint.
+    def drop(self, name: str, type: str | None = None, write: Writers = None) -> None:
+        """Close a database, delete its log's heads, order index and checkpoint, and forget its name.
+
+        Args:
+            name: a name this directory knows, or an address.
+            type: for a name the registry does not hold, its type (with ``write``, its address).
+            write: for a name the registry does not hold, its writers.
 
         Raises:
             DatabaseClosedError: this OrbitDB is closed.
+            DatabaseError: the name is unknown here and no ``type`` was given.
             UnknownStoreTypeError: ``type`` is not a store type.
             BlockStoreError: the store cannot be written.
+            RegistryError: the registry cannot be read or written.
         """
         with self.lock:
             self._check_open()
-            address = name if is_address(name) else self.manifest(name, type, write).address
+            known = None if is_address(name) else self.registry.get(name)
+            if is_address(name):
+                address = name
+            elif known is not None and (type is None or type == known.type) and write is None:
+                address = known.address
+            elif type is None:
+                raise DatabaseError(f"no database {name!r} in {self.directory}")
+            else:
+                address = self.manifest(name, type, write).address
             db = self._databases.get(address)
             if db is not None:
                 db.drop()  # calls _dropped
             else:
                 self._logs.drop(address)
+                self._forget_name(address)
+
+    def _forget_name(self, address: str) -> None:
+        """Remove the registry's name for ``address``, if it has one (lock held)."""
+        known = self.registry.by_address(address)
+        if known is not None:
+            self.registry.remove(known.name)
 
     def _history(self, log: Log, since: int) -> list[Entry]:
         """The entries ``log`` admitted as number ``since`` or later (read under the lock)."""
@@ -402,6 +500,7 @@ class OrbitDB:
     def _dropped(self, db: Database[Any]) -> None:
         self._databases.pop(db.address, None)
         self._logs.drop(db.address)
+        self._forget_name(db.address)
 
     @property
     def databases(self) -> list[Database[Any]]:

@@ -98,6 +98,10 @@ def cmd_open(args: argparse.Namespace, out: Output) -> int:
             if remote:
                 with contextlib.suppress(ReplicationTimeoutError):  # catch up from whoever is on the topic
                     db.wait_synced(min(TIMEOUT, 10.0))
+            known = s.registry.by_address(entry.address)  # opening registered it by its manifest's name
+            if known is not None and known.name != entry.name:
+                with shielded():
+                    s.registry.remove(known.name)  # the name asked for (--as) replaces it
             s.register(entry)
     if out.json:
         out.document({"name": entry.name, "address": entry.address, "type": entry.type})

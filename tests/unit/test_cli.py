@@ -193,25 +193,36 @@ def test_create_with_writers(cli: Cli, tmp_path: Path) -> None:
     assert sorted(writers) == sorted([bob, cli.ok("id").out.strip()])
 
 
-def test_open_registers_a_local_address(cli: Cli, tmp_path: Path) -> None:
+def test_databases_opened_from_python_are_known_to_the_cli(cli: Cli, tmp_path: Path) -> None:
     cli.ok("id")
     with OrbitDB(cli.dir) as orbit:
         db = orbit.open("made-in-python", type="keyvalue")
         db.put("k", "v")
+        docs = orbit.open("people", type="documents", index_by="name", indexes=["city"])
+        docs.put({"name": "ann", "city": "Oslo"})
         address = db.address
-    # not registered: reads by address work, the name is unknown
     assert cli.ok("get", address, "k").out.strip() == '"v"'
-    assert cli("get", "made-in-python", "k").status == 1
-    assert cli.ok("open", address).out.split()[:2] == ["made-in-python", "keyvalue"]
     assert cli.ok("get", "made-in-python", "k").out.strip() == '"v"'
+    assert "made-in-python" in cli.ok("ls").out
+    assert cli.ok("get", "people", "ann").json == {"name": "ann", "city": "Oslo"}  # its index_by kept
+    assert cli.ok("open", address).out.split()[:2] == ["made-in-python", "keyvalue"]
     assert cli.ok("open", address).status == 0  # again: nothing changes
     cli.ok("create", "taken", "--type", "counter")
+    with OrbitDB(tmp_path / "elsewhere") as orbit:
+        car = tmp_path / "taken.car"
+        orbit.open("taken", type="eventlog").export_car(car)
     with OrbitDB(cli.dir) as orbit:
-        other = orbit.open("taken", type="eventlog").address
+        other = orbit.open_car(car).address  # its name is taken here: opened, not registered
     clash = cli("open", other)
     assert clash.status == 1
     assert "--as" in clash.err
     assert cli.ok("open", other, "--as", "events", "--json").json["type"] == "eventlog"
+    assert [line.split()[0] for line in cli.ok("ls").out.splitlines()[1:]] == [
+        "events",
+        "made-in-python",
+        "people",
+        "taken",
+    ]
 
 
 def test_keyvalue(filled: Cli) -> None:
