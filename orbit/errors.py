@@ -30,6 +30,13 @@ The root :class:`~ipfs_log.errors.OrbitError` lives in ``ipfs_log`` so that ever
     │   ├── UnknownStoreTypeError(ValueError)   .type     no store type of this name
     │   └── DatabaseClosedError                         the database or OrbitDB was closed (also a
     │                                                   stores.StoreClosedError)
+    ├── StateError                                      verifiable state (:mod:`orbit.state`)
+    │   ├── TreeNodeError(ValueError)           .cid    a state-tree node is not what its CID names, not
+    │   │                                               canonical, or breaks the tree's rules
+    │   ├── ProofError(ValueError)                      a proof does not verify against its root
+    │   └── CommitError(ValueError)             .cid    a commit is malformed, its signature does not verify,
+    │                                                   its signer may not write, or its root is not the
+    │                                                   state at its heads
     ├── ReplicationError                                a peer's message is malformed, or replication
     │   │                                               is not set up
     │   └── ReplicationTimeoutError(TimeoutError)       a wait for replication timed out
@@ -47,6 +54,7 @@ from stores.errors import StoreClosedError
 __all__ = [
     "BlockStoreError",
     "CarError",
+    "CommitError",
     "DatabaseClosedError",
     "DatabaseError",
     "DatabaseLockedError",
@@ -63,10 +71,13 @@ __all__ = [
     "IpfsUnreachableError",
     "IpfsUnsupportedError",
     "KeystoreError",
+    "ProofError",
     "ReplicationError",
     "ReplicationTimeoutError",
+    "StateError",
     "StorageCorruptError",
     "StorageFullError",
+    "TreeNodeError",
     "UnknownAddressError",
     "UnknownStoreTypeError",
     "UnsupportedFormatError",
@@ -261,3 +272,35 @@ class ReplicationError(OrbitError):
 
 class ReplicationTimeoutError(ReplicationError, TimeoutError):
     """A wait for replication (``wait_for``, ``wait_synced``) ran out of time; the message says what lacks."""
+
+
+class StateError(OrbitError):
+    """Verifiable state (:mod:`orbit.state`): a tree node, a proof or a commit was refused."""
+
+
+class TreeNodeError(StateError, ValueError):
+    """A state-tree node does not hash to its CID, is not canonical, or breaks the tree's rules.
+
+    Attributes:
+        cid: the CID the node was read under.
+    """
+
+    def __init__(self, message: str, cid: object = None) -> None:
+        self.cid = cid
+        super().__init__(message if cid is None else f"tree node {cid}: {message}")
+
+
+class ProofError(StateError, ValueError):
+    """A proof does not verify against its root: a node is missing, extra, forged or malformed."""
+
+
+class CommitError(StateError, ValueError):
+    """A commit is malformed, badly signed, signed by a non-writer, or its root is not the state at its heads.
+
+    Attributes:
+        cid: the commit's CID, when known.
+    """
+
+    def __init__(self, message: str, cid: object = None) -> None:
+        self.cid = cid
+        super().__init__(message if cid is None else f"commit {cid}: {message}")

@@ -1,0 +1,29 @@
+"""Verifiable state: a Merkle search tree of each database's state, proofs of reads, signed commits.
+
+May import :mod:`ipfs_log` (codec, CIDs, keys) and :mod:`orbit.errors` only: it sits beside storage and
+the keystore, under the databases that maintain their trees through it.
+
+- :mod:`orbit.state.nodes`: the node form and the strict check of a node read back;
+- :mod:`orbit.state.tree`: :class:`StateTree`, incremental, hashed lazily, loaded lazily;
+- :mod:`orbit.state.diff`: what changed between two roots, visiting only the nodes that differ;
+- :mod:`orbit.state.proofs`: :func:`prove` and the stand-alone :func:`verify_proof`;
+- :mod:`orbit.state.values`: what the tree holds for a value.
+"""
+
+from orbit.state.nodes import EMPTY_ROOT, layer_of
+from orbit.state.proofs import prove
+from orbit.state.proofs import verify as verify_proof
+from orbit.state.tree import MemoryNodes, NodeStore, StateTree
+from orbit.state.values import value_bytes, value_matches
+
+__all__ = [
+    "EMPTY_ROOT",
+    "MemoryNodes",
+    "NodeStore",
+    "StateTree",
+    "layer_of",
+    "prove",
+    "value_bytes",
+    "value_matches",
+    "verify_proof",
+]

@@ -1,0 +1,490 @@
+"""The state tree: a Merkle search tree kept in memory, changed in place, hashed lazily.
+
+:class:`StateTree` maps byte keys to short byte values (see :mod:`orbit.state.nodes` for the node form
+and the layer rule). Why a Merkle search tree rather than a prolly tree: both are history-independent,
+but a search tree's shape comes from each key's own hash, so a write changes exactly the nodes on one
+path (plus a split or merge along it when the key's layer is high) with no chunk-boundary cascade to
+re-run, the rules a node must obey can be checked node by node against its parent, and the layout is
+AT Protocol's, documented and widely deployed.
+
+A write changes only the nodes on its path and marks them dirty; nothing is encoded or hashed until
+:meth:`StateTree.root` is asked for, which encodes each dirty node once (bottom-up), writes it to the
+node store and returns the root's CID. Many writes between two roots therefore cost one hashing of the
+union of their paths. A tree opened from a root CID loads nodes from the store only when a read or write
+reaches them, checking each (:func:`~orbit.state.nodes.decode_node`), so an untrusted store can serve
+it. The tree is not thread-safe: its owner holds a lock.
+
+>>> tree = StateTree()
+>>> for key in (b"b", b"a", b"c"):
+...     tree.put(key, key.upper())
+>>> tree.get(b"a"), tree.get(b"z")
+(b'A', None)
+>>> root = tree.root()
+>>> other = StateTree()
+>>> for key in (b"c", b"a", b"b", b"d"):
+...     other.put(key, key.upper())
+>>> other.delete(b"d")
+True
+>>> other.root() == root
+True
+>>> list(StateTree(tree.store, root).items())
+[(b'a', b'A'), (b'b', b'B'), (b'c', b'C')]
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from typing import Protocol, TypeAlias
+
+from ipfs_log.cid import CID
+from orbit.errors import TreeNodeError
+from orbit.state.nodes import (
+    EMPTY_NODE,
+    EMPTY_ROOT,
+    MAX_KEY,
+    MAX_VALUE,
+    decode_node,
+    encode_node,
+    layer_of,
+)
+
+__all__ = ["MemoryNodes", "NodeStore", "StateTree"]
+
+
+class NodeStore(Protocol):
+    """Where a tree reads and writes its nodes (an :class:`ipfs_log.BlockStore` is one)."""
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block stored under ``cid``; raise ``BlockNotFoundError`` if absent."""
+        ...
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Store ``block`` under ``cid``."""
+        ...
+
+
+class MemoryNodes:
+    """Nodes in a dict (the default store of a tree)."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[CID, bytes] = {EMPTY_ROOT: EMPTY_NODE}
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block under ``cid``.
+
+        Raises:
+            BlockNotFoundError: no such block.
+        """
+        from ipfs_log.errors import BlockNotFoundError
+
+        try:
+            return self.blocks[cid]
+        except KeyError:
+            raise BlockNotFoundError(cid) from None
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Store ``block`` under ``cid``."""
+        self.blocks[cid] = block
+
+
+class _Node:
+    """A node in memory; ``cid``/``block`` are None while it is dirty (it or a descendant changed)."""
+
+    __slots__ = ("block", "cid", "keys", "kids", "layer", "vals")
+
+    def __init__(self, layer: int, keys: list[bytes], vals: list[bytes], kids: list[_Ref]) -> None:
+        self.layer = layer
+        self.keys = keys
+        self.vals = vals
+        self.kids = kids
+        self.cid: CID | None = None
+        self.block: bytes | None = None
+
+
+_Ref: TypeAlias = "_Node | CID | None"
+
+
+class StateTree:
+    """A mutable Merkle search tree over a node store.
+
+    Args:
+        store: where nodes are read from and written to (default: a new :class:`MemoryNodes`).
+        root: the root CID to start from (default: the empty tree); nodes are loaded and checked when
+            first reached.
+    """
+
+    def __init__(self, store: NodeStore | None = None, root: CID | None = None) -> None:
+        self.store: NodeStore = MemoryNodes() if store is None else store
+        self._root: _Ref = None if root is None or root == EMPTY_ROOT else root
+
+    @classmethod
+    def build(cls, items: Iterable[tuple[bytes, bytes]], store: NodeStore | None = None) -> StateTree:
+        """Return the tree of ``items`` given in strictly increasing key order, built in one pass.
+
+        Raises:
+            ValueError: keys are not strictly increasing, or a key or value is too long.
+        """
+        tree = cls(store)
+        stack: list[_Node] = []  # open nodes, layers strictly decreasing; each lacks its last kid
+        prev: bytes | None = None
+        for key, value in items:
+            _check(key, value)
+            if prev is not None and key <= prev:
+                raise ValueError(f"keys are not strictly increasing at {key!r}")
+            prev = key
+            layer = layer_of(key)
+            carry: _Ref = None
+            while stack and stack[-1].layer < layer:
+                node = stack.pop()
+                node.kids.append(carry)
+                carry = node
+            if stack and stack[-1].layer == layer:
+                top = stack[-1]
+                top.kids.append(carry)
+                top.keys.append(key)
+                top.vals.append(value)
+            else:
+                stack.append(_Node(layer, [key], [value], [carry]))
+        carry = None
+        while stack:
+            node = stack.pop()
+            node.kids.append(carry)
+            carry = node
+        tree._root = carry
+        return tree
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value under ``key``, or None.
+
+        Raises:
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        node = self._root_node()
+        if node is None:
+            return None
+        lo: bytes | None = None
+        hi: bytes | None = None
+        while True:
+            keys = node.keys
+            i = bisect_left(keys, key)
+            if i < len(keys) and keys[i] == key:
+                return node.vals[i]
+            kid = node.kids[i]
+            if kid is None:
+                return None
+            if i:
+                lo = keys[i - 1]
+            if i < len(keys):
+                hi = keys[i]
+            if type(kid) is CID:
+                kid = node.kids[i] = self._load(kid, lo, hi, node.layer)
+            assert type(kid) is _Node
+            node = kid
+        return None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and self.get(key) is not None
+
+    def items(self, lo: bytes | None = None, hi: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Iterate over ``(key, value)`` with ``lo <= key < hi`` (either bound may be None), in key order.
+
+        Raises:
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        return self._walk(self._root_node(), lo, hi, None, None, None)
+
+    def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Iterate over the items whose key starts with ``prefix``, in key order."""
+        return self.items(prefix, _successor(prefix))
+
+    def _walk(
+        self,
+        ref: _Ref,
+        lo: bytes | None,
+        hi: bytes | None,
+        glo: bytes | None,
+        ghi: bytes | None,
+        below: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if ref is None:
+            return
+        node = self._loaded(ref, glo, ghi, below)
+        keys = node.keys
+        start = 0 if lo is None else bisect_left(keys, lo)
+        stop = len(keys) if hi is None else bisect_left(keys, hi)
+        for i in range(start, stop + 1):
+            kid = node.kids[i]
+            if kid is not None:
+                kid_lo = keys[i - 1] if i else glo
+                kid_hi = keys[i] if i < len(keys) else ghi
+                if type(kid) is CID:
+                    kid = node.kids[i] = self._load(kid, kid_lo, kid_hi, node.layer)
+                yield from self._walk(kid, lo, hi, kid_lo, kid_hi, node.layer)
+            if i < stop:
+                yield keys[i], node.vals[i]
+
+    # ------------------------------------------------------------------ writing
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set ``key`` to ``value`` (only the nodes on its path change).
+
+        Raises:
+            ValueError: the key or value is too long.
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        _check(key, value)
+        layer = layer_of(key)
+        node = self._root_node()
+        if node is None:
+            self._root = _Node(layer, [key], [value], [None, None])
+            return
+        if layer > node.layer:
+            left, right = self._split(node, key, None, None, None)
+            self._root = _Node(layer, [key], [value], [left, right])
+            return
+        # Descend while the key belongs further down; remember the path to mark it dirty.
+        path: list[_Node] = []
+        lo: bytes | None = None
+        hi: bytes | None = None
+        while True:
+            keys = node.keys
+            i = bisect_left(keys, key)
+            if node.layer == layer:
+                if i < len(keys) and keys[i] == key:
+                    if node.vals[i] == value:
+                        return
+                    node.vals[i] = value
+                else:
+                    kid_lo = keys[i - 1] if i else lo
+                    kid_hi = keys[i] if i < len(keys) else hi
+                    left, right = self._split(node.kids[i], key, kid_lo, kid_hi, node.layer)
+                    keys.insert(i, key)
+                    node.vals.insert(i, value)
+                    node.kids[i : i + 1] = [left, right]
+                break
+            kid_lo = keys[i - 1] if i else lo
+            kid_hi = keys[i] if i < len(keys) else hi
+            kid = node.kids[i]
+            if kid is None:
+                node.kids[i] = _Node(layer, [key], [value], [None, None])
+                break
+            child = self._loaded(kid, kid_lo, kid_hi, node.layer)
+            node.kids[i] = child
+            if layer > child.layer:
+                left, right = self._split(child, key, kid_lo, kid_hi, node.layer)
+                node.kids[i] = _Node(layer, [key], [value], [left, right])
+                break
+            path.append(node)
+            node, lo, hi = child, kid_lo, kid_hi
+        node.cid = node.block = None
+        for parent in path:
+            parent.cid = parent.block = None
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; return whether it was there.
+
+        Raises:
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        ref = self._root
+        if ref is None:
+            return False
+        layer = layer_of(key)
+        path: list[tuple[_Node, int]] = []  # (node, index of the kid taken)
+        lo: bytes | None = None
+        hi: bytes | None = None
+        below: int | None = None
+        while ref is not None:
+            node = self._loaded(ref, lo, hi, below)
+            if path:
+                parent, at = path[-1]
+                parent.kids[at] = node
+            else:
+                self._root = node
+            if layer > node.layer:
+                return False
+            keys = node.keys
+            i = bisect_left(keys, key)
+            if node.layer == layer:
+                if i == len(keys) or keys[i] != key:
+                    return False
+                merged = self._merge(
+                    node.kids[i],
+                    keys[i - 1] if i else lo,
+                    node.kids[i + 1],
+                    keys[i + 1] if i + 1 < len(keys) else hi,
+                    key,
+                    node.layer,
+                )
+                del keys[i], node.vals[i]
+                node.kids[i : i + 2] = [merged]
+                node.cid = node.block = None
+                replacement: _Ref = node if keys else merged
+                if path:
+                    parent, at = path[-1]
+                    parent.kids[at] = replacement
+                else:
+                    self._root = replacement
+                for parent, _ in path:
+                    parent.cid = parent.block = None
+                return True
+            path.append((node, i))
+            lo, hi, below = keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.layer
+            ref = node.kids[i]
+        return False
+
+    # ------------------------------------------------------------------ hashing
+
+    def root(self) -> CID:
+        """Encode the dirty nodes, write them to the store, and return the root's CID.
+
+        Raises:
+            BlockStoreError: the node store could not be written (what the store raises).
+        """
+        ref = self._root
+        if ref is None:
+            return EMPTY_ROOT
+        if type(ref) is CID:
+            return ref
+        assert type(ref) is _Node
+        return self._flush(ref)
+
+    def _flush(self, node: _Node) -> CID:
+        cid = node.cid
+        if cid is not None:
+            return cid
+        kids: list[CID | None] = []
+        for kid in node.kids:
+            if kid is None or type(kid) is CID:
+                kids.append(kid)
+            else:
+                assert type(kid) is _Node
+                kids.append(self._flush(kid))
+        block = encode_node(node.keys, node.vals, kids)
+        cid = CID.for_block(block)
+        self.store.put(cid, block)
+        node.cid, node.block = cid, block
+        return cid
+
+    def path(self, key: bytes) -> list[bytes]:
+        """Return the blocks of the nodes from the root down to where ``key`` is, or would be.
+
+        Flushes first (see :meth:`root`). The list is a proof (see :mod:`orbit.state.proofs`).
+
+        Raises:
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        self.root()
+        ref: _Ref = self._root_node()
+        if ref is None:
+            return [EMPTY_NODE]
+        blocks: list[bytes] = []
+        lo: bytes | None = None
+        hi: bytes | None = None
+        below: int | None = None
+        while ref is not None:
+            node = self._loaded(ref, lo, hi, below)
+            assert node.block is not None
+            blocks.append(node.block)
+            keys = node.keys
+            i = bisect_left(keys, key)
+            if i < len(keys) and keys[i] == key:
+                break
+            lo, hi, below = keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.layer
+            ref = node.kids[i] = (
+                self._loaded(node.kids[i], lo, hi, below) if node.kids[i] is not None else None
+            )
+        return blocks
+
+    # ------------------------------------------------------------------ internals
+
+    def _loaded(self, ref: _Ref, lo: bytes | None, hi: bytes | None, below: int | None) -> _Node:
+        if type(ref) is _Node:
+            return ref
+        assert type(ref) is CID
+        return self._load(ref, lo, hi, below)
+
+    def _root_node(self) -> _Node | None:
+        ref = self._root
+        if ref is None or type(ref) is _Node:
+            return ref
+        assert type(ref) is CID
+        node = self._root = self._load(ref, None, None, None)
+        return node
+
+    def _load(self, cid: CID, lo: bytes | None, hi: bytes | None, below: int | None) -> _Node:
+        block = self.store.get(cid)
+        data = decode_node(cid, block, lo=lo, hi=hi, below=below)
+        if data.layer < 0:
+            raise TreeNodeError("the empty node inside a tree", cid)
+        node = _Node(data.layer, list(data.keys), list(data.values), list(data.kids))
+        node.cid, node.block = cid, block
+        return node
+
+    def _split(
+        self, ref: _Ref, key: bytes, lo: bytes | None, hi: bytes | None, below: int | None
+    ) -> tuple[_Ref, _Ref]:
+        """Split a subtree into the subtrees of its keys below and above ``key`` (absent from it)."""
+        if ref is None:
+            return None, None
+        node = self._loaded(ref, lo, hi, below)
+        keys = node.keys
+        i = bisect_left(keys, key)
+        left_kid, right_kid = self._split(
+            node.kids[i], key, keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.layer
+        )
+        left: _Ref = _Node(node.layer, keys[:i], node.vals[:i], [*node.kids[:i], left_kid]) if i else left_kid
+        right: _Ref = (
+            _Node(node.layer, keys[i:], node.vals[i:], [right_kid, *node.kids[i + 1 :]])
+            if i < len(keys)
+            else right_kid
+        )
+        return left, right
+
+    def _merge(
+        self, a: _Ref, a_lo: bytes | None, b: _Ref, b_hi: bytes | None, key: bytes, below: int
+    ) -> _Ref:
+        """Join subtree ``a`` (keys in (a_lo, key)) and ``b`` (keys in (key, b_hi)) into one."""
+        if a is None:
+            return b
+        if b is None:
+            return a
+        left = self._loaded(a, a_lo, key, below)
+        right = self._loaded(b, key, b_hi, below)
+        if left.layer > right.layer:
+            left.kids[-1] = self._merge(left.kids[-1], left.keys[-1], right, b_hi, key, left.layer)
+            left.cid = left.block = None
+            return left
+        if right.layer > left.layer:
+            right.kids[0] = self._merge(left, a_lo, right.kids[0], right.keys[0], key, right.layer)
+            right.cid = right.block = None
+            return right
+        middle = self._merge(left.kids[-1], left.keys[-1], right.kids[0], right.keys[0], key, left.layer)
+        left.keys.extend(right.keys)
+        left.vals.extend(right.vals)
+        left.kids[-1:] = [middle, *right.kids[1:]]
+        left.cid = left.block = None
+        return left
+
+
+def _check(key: bytes, value: bytes) -> None:
+    if type(key) is not bytes or len(key) > MAX_KEY:
+        raise ValueError(f"a key is at most {MAX_KEY} bytes: {key[:40]!r}")
+    if type(value) is not bytes or len(value) > MAX_VALUE:
+        raise ValueError(f"a value is at most {MAX_VALUE} bytes")
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """The least key greater than every key starting with ``prefix`` (None: no bound)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
