@@ -6,7 +6,9 @@ One concept per module:
   limits: what travels on the topic, checked strictly on arrival;
 - ``status.py``: what a replicator tells of itself (:class:`ReplicationEvent`, :class:`ReplicationStatus`);
 - ``sources.py``: where fetches read blocks (inline blocks from messages, then the node, counted);
-- ``lanes.py``: the announced heads not held yet, in a fresh and a retry lane with backoff;
+- ``machine.py``: the replicator's decisions without I/O (:class:`~orbit.replication.machine.Machine`):
+  what to announce and to whom, which announced heads to fetch next, in which lane; a simulator drives
+  it too;
 - ``loops.py``: the thread, backoff, jitter, re-subscription and peer-polling machinery, shared with the
   OrbitDB bridge (:mod:`orbit.orbitdb.sync`);
 - ``replicator.py``: :class:`Replicator`, which composes them to keep one database in sync; it reaches

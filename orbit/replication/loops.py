@@ -243,6 +243,11 @@ class PeerWatch:
         self._on_error = on_error
         self._known: set[str] = set()
 
+    @property
+    def known(self) -> frozenset[str]:
+        """The peers seen at the last successful look."""
+        return frozenset(self._known)
+
     def poll(self) -> set[str] | None:
         """Look at the topic's peers now.
 

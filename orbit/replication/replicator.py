@@ -1,25 +1,27 @@
 """Replication of one open database with its peers, through an IPFS node: pubsub for heads, blocks by CID.
 
-A :class:`Replicator` subscribes to the database's pubsub topic (its address) and keeps it in sync:
+A :class:`Replicator` drives the sans-I/O :class:`~orbit.replication.machine.Machine` (which decides
+what to announce, to whom, and what to fetch next) with threads and an IPFS node. It subscribes to the
+database's pubsub topic (its address) and to its own **inbox** (:func:`~orbit.replication.wire.inbox_topic`,
+a topic only it subscribes to), and keeps the database in sync:
 
 - **announces** its heads in a small, versioned DAG-CBOR message
   :class:`~orbit.replication.wire.Announcement` ``{v: 1, address, heads: [CID], entries: [block]}``
-  after every local write (inlining the blocks of the newest entries, so a live update needs no fetch),
-  when a new peer appears on the topic (the RPC has no "peer subscribed" event, so ``pubsub/peers`` is
-  polled), and periodically with jitter (anti-entropy: a missed message is repaired by the next round,
-  never lost for good);
-- **sends catch-up bundles**: when a peer announces heads that this replica holds and has gone past (or
-  no heads at all: a new replica), it publishes the entries the peer lacks as a few messages of up to
-  512 KiB of blocks each, the last naming its heads: a peer catching up reads them instead of fetching
-  block by block (one ``block/get`` across nodes takes about 250 ms on js-ipfs, and its bitswap does
-  not scale past about a hundred blocks per second);
-- **fetches** what it hears of and lacks: the database's join is a sans-I/O flow, driven here against
-  the announced inline blocks first and then the IPFS block store (:mod:`orbit.replication.sources`),
-  which keeps many ``block/get`` requests in flight per breadth-first frontier; every entry is verified
-  before it is admitted;
-- **retries** with backoff: heads whose blocks the node cannot produce yet wait and are asked for
-  again (the fresh and retry lanes of :mod:`orbit.replication.lanes`), and the log keeps what it
-  verified, so nothing is fetched twice;
+  on the topic after every local write (inlining the blocks of the newest entries, so a live update
+  needs no fetch), and in anti-entropy rounds that are skipped when peers already announced the same
+  heads (so an idle swarm is quiet whatever its size);
+- **greets** each new direct peer in its inbox with its heads and packs (one hop, not a broadcast), and
+  answers in its inbox a direct peer heard with older heads;
+- **admits inline entries at once**, in the listening thread, without waiting for any fetch;
+- **fetches** what it hears of and lacks, in three lanes (peers in good standing, new peers, suspect
+  peers), at most a few heads of one peer per fetch, the peers of a lane in turn: unresolvable heads
+  announced by one peer cannot stall the others' updates. The database's join is a sans-I/O flow, driven
+  here against the inline blocks first, then the packs peers announced, then the IPFS block store
+  (:mod:`orbit.replication.sources`); every entry is verified before it is admitted;
+- **sends catch-up bundles** only when it has no packs on its node, to the inbox of the peer that lacks
+  them, at most once per half interval;
+- **retries** with backoff: heads whose blocks the node cannot produce yet wait longer after each
+  failure, and the log keeps what it verified, so nothing is fetched twice;
 - **re-subscribes** when the node's stream ends (the node restarted or went away), with backoff
   (:class:`~orbit.replication.loops.SubscriptionKeeper`).
 
@@ -33,16 +35,15 @@ once it holds the last heads every known peer (or one peer) announced; both rais
 :class:`~orbit.errors.ReplicationTimeoutError` after their timeout. :meth:`Replicator.status` tells peers,
 their last heads, pending and missing entries, counters and bytes fetched.
 
-Threads: one reads the subscription, one fetches newly announced heads, one retries heads that did not
-resolve (so blocks that never arrive cannot stall new ones), one announces (the shared machinery of
-:mod:`orbit.replication.loops`). All waits are bounded; :meth:`Replicator.close` returns within about
-``close_timeout`` seconds even while a fetch is under way (a fetch still running then finds the
-database closed and stops).
+Threads: two read the subscriptions (topic and inbox), three fetch (one per lane), one announces (the
+shared machinery of :mod:`orbit.replication.loops`). All waits are bounded; :meth:`Replicator.close`
+returns within about ``close_timeout`` seconds even while a fetch is under way (a fetch still running
+then finds the database closed and stops).
 
-Locks: the replicator's state (peers, wanted heads, counters, waiters) is guarded by one condition,
-``_state``, which is never held while taking the database's lock: the database calls back (on each
-update) with its own lock held, and that callback takes ``_state``. So whether the log holds some heads
-is checked between two sections under ``_state``, never inside one.
+Locks: the machine and the counters are guarded by one condition, ``_state``, which is never held while
+taking the database's lock: the database calls back (on each update) with its own lock held, and that
+callback takes ``_state``. So what the log holds is read between two sections under ``_state``, and
+passed to the machine as facts.
 """
 
 from __future__ import annotations
@@ -64,16 +65,17 @@ from orbit.errors import CarError, DatabaseClosedError, IpfsError, ReplicationEr
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.packs import MAX_PACKS, MIN_PACK, Pack
 from orbit.ipfs.pubsub import Subscription
-from orbit.replication.lanes import WantedHeads
-from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
+from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers
+from orbit.replication.machine import FetchJob, Lane, Machine, Outcome, Policy, Send
 from orbit.replication.sources import CountingBlockStore, InlineBlocks
-from orbit.replication.status import COUNTERS, PeerState, ReplicationEvent, ReplicationStatus
+from orbit.replication.status import COUNTERS, ReplicationEvent, ReplicationStatus
 from orbit.replication.wire import (
     BUNDLE_TOTAL,
     MAX_HEADS,
     Announcement,
     bundle_messages,
     decode_announcement,
+    inbox_topic,
     live_inline,
 )
 from stores.base import Update
@@ -130,8 +132,9 @@ class Replicator:
         db: the database.
         client: the node's RPC client (pubsub).
         remote: the node's block store (fetches; e.g. :class:`~orbit.ipfs.blockstore.IpfsBlockStore`).
-        interval: seconds between periodic announcements (anti-entropy), with ±25% jitter.
-        peer_poll: seconds between polls of ``pubsub/peers`` (a new peer triggers an announcement).
+        interval: seconds of an anti-entropy round (its announcement is skipped when peers already
+            announced the same heads in it).
+        peer_poll: seconds between polls of ``pubsub/peers`` (a new peer is greeted in its inbox).
         retry: first backoff, in seconds, before heads whose blocks were missing are asked for again
             (doubling up to ``max_retry``).
         max_retry: the longest backoff.
@@ -140,7 +143,7 @@ class Replicator:
         upload: put new local entries on the node before announcing them (off when something else
             uploads them, as ``OrbitDB(ipfs=...)`` does in the background: announcements inline the
             newest entries, so peers need not wait for the node).
-        close_timeout: how long :meth:`close` waits for each thread.
+        close_timeout: how long :meth:`close` waits for the threads, in all.
         packs: the packs of histories on the node (:class:`PackShelf`): announcements name this
             replica's, and a replica that lacks what a peer announced reads the peer's packs through
             its node before fetching the rest block by block; catch-up bundles are then not sent.
@@ -183,27 +186,35 @@ class Replicator:
         self._source = ChainedBlockStore(self._inline, CountingBlockStore(remote, self._count_bytes))
         # Guards everything below and wakes waiters. Never held while taking the database's lock (the
         # database calls _on_update with its lock held, and that takes this one). The subscription
-        # keeper's lock may be taken inside it (the keeper never calls out while holding its own).
+        # keepers' locks may be taken inside it (a keeper never calls out while holding its own).
         self._state = threading.Condition()
         self._generation = 0  # bumped on every admission and message: waiters re-check after a bump
-        self._peers: dict[str, PeerState] = {}
-        backoff = Backoff(retry, max_retry)  # between fetches of a head, and between tries to subscribe
-        self._wanted = WantedHeads(backoff)  # heads announced and not held yet
+        policy = Policy(interval=interval, retry=retry, max_retry=max_retry)
+        self._machine = Machine(policy, time.monotonic(), epoch=time.time() - time.monotonic())
+        self._neighbors: set[str] = set()  # direct peers on the topic (pubsub/peers), from the last poll
         self._counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_error: str | None = None
         self._subscribers: list[Callable[[ReplicationEvent], None]] = []
         self._stop = threading.Event()
         self._announce_now = threading.Event()
         self._fresh: list[Entry] = []  # local entries not yet announced (inlined next time)
-        self._bundle_requests: dict[str, tuple[CID, ...]] = {}  # peer -> the heads it announced
         self._bundled_at = -float("inf")
+        self._admitting = threading.local()  # entries admitted by this thread's join, from _on_update
+        backoff = Backoff(retry, max_retry)  # between tries to subscribe
         self._subscription = SubscriptionKeeper(
             self._subscribe,
             self._stop,
             backoff,
             close_timeout=close_timeout,
-            on_open=lambda _reopened: self._announce_now.set(),  # (re)joined the topic: tell whoever is there
             on_open_failed=lambda e: self._error(f"cannot subscribe: {e}"),
+            on_end=self._on_stream_end,
+        )
+        self._inbox = SubscriptionKeeper(
+            self._subscribe_inbox,
+            self._stop,
+            backoff,
+            close_timeout=close_timeout,
+            on_open_failed=lambda e: self._error(f"cannot subscribe to the inbox: {e}"),
             on_end=self._on_stream_end,
         )
         self._self_id: str | None = None
@@ -220,11 +231,11 @@ class Replicator:
                 return self
             self._running = True
         targets: list[tuple[str, Callable[[], None]]] = [
-            ("listen", self._listen),
-            ("fetch", lambda: self._fetch_loop(False)),
-            ("retry", lambda: self._fetch_loop(True)),
+            ("inbox", lambda: self._inbox.run(self._read)),
+            ("listen", lambda: self._subscription.run(self._read)),
             ("announce", self._announce_loop),
         ]
+        targets += [(f"fetch-{lane.name.lower()}", self._fetch_loop(lane)) for lane in Lane]
         for name, target in targets:
             self._threads.start(f"orbit-replicate-{name}", target)
         return self
@@ -235,17 +246,19 @@ class Replicator:
         return self._running and not self._stop.is_set()
 
     def close(self) -> None:
-        """Stop replicating; returns within about ``close_timeout`` seconds per thread. Idempotent."""
+        """Stop replicating; returns within about ``close_timeout`` seconds. Idempotent."""
         if self._stop.is_set():
             return
+        deadline = time.monotonic() + self.close_timeout
         self._stop.set()
         self._announce_now.set()
         self._unsubscribe()
         with self._state:
             self._running = False
             self._state.notify_all()
-        self._subscription.close(self.close_timeout)
-        self._threads.join(self.close_timeout)
+        for keeper in (self._subscription, self._inbox):
+            keeper.close(max(0.1, (deadline - time.monotonic()) / 2))
+        self._threads.join(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> Replicator:
         return self.start()
@@ -256,7 +269,7 @@ class Replicator:
     # ------------------------------------------------------------------ watching and waiting
 
     def subscribe(self, callback: Callable[[ReplicationEvent], None]) -> Callable[[], None]:
-        """Call ``callback`` (in the fetch thread) with each batch of entries replicated from a peer."""
+        """Call ``callback`` (in a replicator thread) with each batch of entries replicated from a peer."""
         with self._state:
             self._subscribers.append(callback)
 
@@ -273,6 +286,13 @@ class Replicator:
         with self.db.lock:
             self.db.check_open()
             return all(h in log for h in heads)
+
+    def _held(self, heads: Iterable[CID]) -> set[CID]:
+        """Those of ``heads`` the log holds (takes the database's lock: never call with _state held)."""
+        log = self.db.log
+        with self.db.lock:
+            self.db.check_open()
+            return {h for h in heads if h in log}
 
     def _wait_until(self, done: Callable[[], bool], deadline: float) -> bool:
         """Wait until ``done()`` (checked without _state held) or the deadline; return whether done."""
@@ -314,10 +334,11 @@ class Replicator:
 
         def synced() -> bool:
             with self._state:
+                peers = self._machine.peers()
                 if peer is None:
-                    targets = [p.heads for p in self._peers.values() if p.heads]
+                    targets = [p.heads for p in peers.values() if p.heads]
                 else:
-                    state = self._peers.get(peer)
+                    state = peers.get(peer)
                     targets = [state.heads] if state is not None and state.heads else []
             return bool(targets) and all(self._holds(h) for h in targets)
 
@@ -329,7 +350,7 @@ class Replicator:
 
     def _describe(self) -> str:
         with self._state:
-            peers, wanted, error = len(self._peers), len(self._wanted), self._last_error
+            peers, wanted, error = len(self._machine.peers()), self._machine.wanted, self._last_error
         pending = self.db.log.pending
         return f"{peers} peers, {wanted} heads wanted, {pending} entries pending, last error: {error}"
 
@@ -342,17 +363,19 @@ class Replicator:
                 address=self.topic,
                 running=self.running,
                 subscribed=subscription is not None and not subscription.closed,
-                peers={p: s.heads for p, s in self._peers.items()},
+                peers={p: r.heads for p, r in self._machine.peers().items()},
                 pending=log.pending,
                 missing=len(log.missing),
-                wanted=len(self._wanted),
+                wanted=self._machine.wanted,
                 verifying=self._verifying,
                 counters=dict(self._counters),
                 last_error=self._last_error,
             )
 
     def announce(self) -> None:
-        """Announce the heads now (as the periodic round would)."""
+        """Announce the heads on the topic now (as after a write)."""
+        with self._state:
+            self._machine.wrote()
         self._announce_now.set()
 
     # ------------------------------------------------------------------ internals
@@ -370,21 +393,31 @@ class Replicator:
         _log.info("%s: %s", self.topic, message)
 
     def _on_update(self, update: Update) -> None:
-        # Runs in the writing thread under the database's lock: only note what to announce, wake waiters.
+        # Runs in the thread that wrote or joined, under the database's lock: only note what to announce
+        # (or what this thread's join admitted), and wake waiters.
+        if not update.local:
+            admitting: list[Entry] | None = getattr(self._admitting, "entries", None)
+            if admitting is not None:
+                admitting.extend(update.entries)
         with self._state:
             if update.local:
                 self._fresh.extend(update.entries)
+                self._machine.wrote()
                 self._announce_now.set()
             self._generation += 1
             self._state.notify_all()
 
-    def _subscribe(self) -> Subscription:
+    def _own_id(self) -> str:
         if self._self_id is None:
             self._self_id = str(self.client.id().get("ID", ""))
+        return self._self_id
+
+    def _subscribe(self) -> Subscription:
+        self._own_id()
         return self.client.pubsub_sub(self.topic)
 
-    def _listen(self) -> None:
-        self._subscription.run(self._read)
+    def _subscribe_inbox(self) -> Subscription:
+        return self.client.pubsub_sub(inbox_topic(self.topic, self._own_id()))
 
     def _read(self, subscription: Subscription) -> None:
         message = subscription.next(timeout=1.0)
@@ -406,23 +439,57 @@ class Replicator:
             self._count("invalid")
             self._error(f"dropped a message from {sender[:16]}: {e}")
             return
-        self._inline.add(announcement.entries)
+        if announcement.entries:
+            self._inline.add(announcement.entries)
+            if announcement.heads:
+                self._admit_inline(sender, announcement.heads)
         if announcement.packs and self._shelf is not None:
             self._note_packs(announcement)
-        if self._peer_lacks(announcement.heads):
-            with self._state:
-                self._bundle_requests[sender] = announcement.heads
-            self._announce_now.set()
-        now = time.monotonic()
+        try:
+            ours = self.db.heads()
+            held = self._held(announcement.heads)
+        except DatabaseClosedError:
+            return
         with self._state:
-            peer = self._peers.setdefault(sender, PeerState())
-            peer.heads, peer.last_seen = announcement.heads, time.time()
-            peer.messages += 1
-            # A peer whose earlier heads did not resolve gets its new ones tried in the retry lane, so
-            # announcing blocks that never arrive cannot stall the fresh lane.
-            self._wanted.add(sender, announcement.heads, now)
+            self._machine.heard(
+                sender,
+                announcement.heads,
+                time.monotonic(),
+                ours=ours,
+                held=held,
+                neighbor=sender in self._neighbors,
+            )
             self._generation += 1
             self._state.notify_all()
+            due = self._machine.wake_at() <= time.monotonic()
+        if due:
+            self._announce_now.set()
+
+    def _admit_inline(self, sender: str, heads: Sequence[CID]) -> None:
+        """Admit what the inline blocks (with the log) complete, at once: no fetch, no wait on the node."""
+        try:
+            self._join(heads, self._inline, sender)
+        except (DatabaseClosedError, BlockNotFoundError):
+            return  # the rest is fetched in the sender's lane
+        except EntryRejectedError as e:
+            self._count("rejected")
+            self._error(f"rejected entries inlined by {sender[:16]}: {e}")
+        except OrbitError as e:
+            self._error(f"cannot admit inline entries: {e}")
+
+    def _join(self, heads: Sequence[CID], source: BlockStore, peer: str) -> None:
+        """Join ``heads`` from ``source``; what it admits (even if it then fails) is told as ``peer``'s."""
+        before = set(self.db.heads()) if self._pin is not None else set()
+        self._admitting.entries = []
+        try:
+            self.db.join_heads(heads, source=source, progress=self._on_progress)
+        finally:
+            admitted: list[Entry] = self._admitting.entries
+            del self._admitting.entries
+            if admitted:
+                with self._state:
+                    self._machine.admitted(peer, time.monotonic())
+                self._admitted(admitted, peer, before)
 
     def _note_packs(self, announcement: Announcement) -> None:
         """Remember the packs worth reading: the newest that cover what this replica lacks by count.
@@ -449,42 +516,23 @@ class Replicator:
                 if pack.cid not in self._packs_read and len(self._packs_seen) < 4 * MAX_PACKS:
                     self._packs_seen.setdefault(pack.cid, pack)
 
-    def _peer_lacks(self, heads: Sequence[CID]) -> bool:
-        """Whether a peer with these heads lacks entries this replica holds (it is behind, not apart)."""
-        try:
-            ours = self.db.heads()
-            return bool(ours) and set(heads) != set(ours) and self._holds(heads)
-        except DatabaseClosedError:
-            return False
-
-    def _due(self, retries: bool) -> tuple[list[CID], str] | None:
-        """Return announced heads of one lane due for a fetch, and the peer of the first.
-
-        Raises:
-            DatabaseClosedError: the database was closed.
-        """
-        now = time.monotonic()
-        with self._state:
-            candidates = self._wanted.ready(retries, now)
-        if not candidates:
-            return None
-        held = {h for h in candidates if self._holds([h])}
-        with self._state:
-            self._wanted.drop(held)
-            return self._wanted.pick(candidates)
-
-    def _fetch_loop(self, retries: bool) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self._due(retries)
-            except DatabaseClosedError:
-                return
-            if job is None:
+    def _fetch_loop(self, lane: Lane) -> Callable[[], None]:
+        def run() -> None:
+            while not self._stop.is_set():
+                now = time.monotonic()
                 with self._state:
-                    self._state.wait(0.2)
-                continue
-            heads, peer = job
-            self._fetch(heads, peer)
+                    job = self._machine.next_fetch(lane, now)
+                    if job is None:
+                        wait = min(0.5, max(0.01, self._machine.fetch_wake_at(lane) - now))
+                        self._state.wait(wait)
+                        continue
+                try:
+                    self._fetch(job)
+                except DatabaseClosedError:
+                    self._stop.set()
+                    return
+
+        return run
 
     def _read_packs(self) -> BlockStore | None:
         """Read the packs peers announced that this replica has not read (through its node)."""
@@ -507,49 +555,50 @@ class Replicator:
                     self._packs_read.clear()
         return blocks
 
-    def _fetch(self, heads: list[CID], peer: str) -> None:
+    def _fetch(self, job: FetchJob) -> None:
+        """Fetch one job's heads and tell the machine how it went.
+
+        Raises:
+            DatabaseClosedError: the database was closed.
+        """
+        held = self._held(job.heads)
+        heads = [h for h in job.heads if h not in held]
+        outcome = Outcome.DONE
         try:
-            before = set(self.db.heads()) if self._pin is not None else set()
-            packed = self._read_packs()
-            source = self._source if packed is None else ChainedBlockStore(packed, self._source)
-            admitted = self.db.join_heads(heads, source=source, progress=self._on_progress)
-        except DatabaseClosedError:
-            self._stop.set()
-            return
+            if heads:
+                packed = self._read_packs()
+                source = self._source if packed is None else ChainedBlockStore(packed, self._source)
+                self._join(heads, source, job.peer)
         except EntryRejectedError as e:
             if len(heads) > 1:  # find which heads lead to the invalid entry; the others are fine
                 for head in heads:
-                    self._fetch([head], peer)
+                    self._fetch(FetchJob(job.peer, (head,), job.lane))
                 return
             # A verified-invalid entry: never admitted, and this head is not asked for again.
             self._count("rejected")
-            self._error(f"rejected entries announced by {peer[:16]}: {e}")
-            with self._state:
-                self._wanted.reject(heads[0])
-            return
+            self._error(f"rejected entries announced by {job.peer[:16]}: {e}")
+            outcome = Outcome.REJECTED
         except BlockNotFoundError as e:
-            self._backoff(heads, f"blocks missing, will retry: {e}")
-            return
+            self._error(f"blocks missing, will retry: {e}")
+            outcome = Outcome.MISSING
+        except DatabaseClosedError:
+            raise
         except OrbitError as e:  # the node is down or slow, or the local store failed
             self._count("fetch_errors")
-            self._backoff(heads, f"fetch failed, will retry: {e}")
-            return
+            self._error(f"fetch failed, will retry: {e}")
+            outcome = Outcome.FAILED
+        held = self._held(job.heads) if outcome is not Outcome.DONE else set(job.heads)
         with self._state:
-            self._wanted.drop(heads)
-        if admitted:
-            self._admitted(admitted, peer, before)
+            self._machine.holding(held)
+            self._machine.fetched(job, outcome, time.monotonic())
+            self._generation += 1
+            self._state.notify_all()
 
     def _on_progress(self, verified: int) -> None:
         with self._state:
             self._verifying = verified
         if self._progress is not None:
             self._progress(verified)
-
-    def _backoff(self, heads: list[CID], message: str) -> None:
-        self._error(message)
-        now = time.monotonic()
-        with self._state:
-            self._wanted.retry_later(heads, now)
 
     def _admitted(self, entries: Sequence[Entry], peer: str, before: set[CID]) -> None:
         self._inline.discard(e.cid for e in entries)
@@ -594,62 +643,80 @@ class Replicator:
         peers = PeerWatch(
             lambda: self.client.pubsub_peers(self.topic), lambda e: self._error(f"cannot list peers: {e}")
         )
-        next_round = time.monotonic()
         next_poll = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
-            wait = max(0.0, min(next_round, next_poll) - now)
-            self._announce_now.wait(wait)
+            with self._state:
+                wake = self._machine.wake_at()
+            self._announce_now.wait(max(0.0, min(wake, next_poll) - now))
             if self._stop.is_set():
                 return
+            self._announce_now.clear()
             now = time.monotonic()
-            due = self._announce_now.is_set() or now >= next_round
             if now >= next_poll:
                 next_poll = now + self.peer_poll
-                if peers.poll():  # a new peer on the topic: tell it the heads
-                    due = True
-            if not due:
-                continue
-            self._announce_now.clear()
-            next_round = now + jittered(self.interval, 0.25)
+                new = peers.poll()
+                if new is not None:
+                    with self._state:
+                        self._neighbors = set(peers.known)
+                        self._machine.joined(new)
             try:
                 if not uploaded and self.upload:  # without upload, the node link uploads everything
                     self._upload_missing()
                 uploaded = True
+                ours = self.db.heads()
             except DatabaseClosedError:
                 return
             except OrbitError as e:
                 self._error(f"cannot put the log on the node: {e}")
-            self._send_bundles()
+                continue
+            with self._state:
+                sends = self._machine.sends(time.monotonic(), ours=ours)
+            for send in sends:
+                self._send(send)
+
+    def _send(self, send: Send) -> None:
+        if send.to is None:
             self._publish()
-
-    def _send_bundles(self) -> None:
-        """Publish the entries that peers found behind lack, as one burst covering all of them.
-
-        At most one burst every ``interval / 2`` seconds, whoever asks: announcing stale heads again
-        and again (from many peer ids) cannot make this replica flood the topic.
-        """
-        with self._state:
-            requests, self._bundle_requests = self._bundle_requests, {}
-        now = time.monotonic()
-        if not requests or now - self._bundled_at < self.interval / 2 or self._our_packs():
-            return  # with packs, peers read the history through their nodes: the announcement names them
-        self._bundled_at = now
-        everything = any(not heads for heads in requests.values())
+            return
+        if send.bundle and self._send_bundle(send.to):
+            return
+        message = Announcement(self.topic, tuple(self.db.heads()[-MAX_HEADS:]), (), self._our_packs())
         try:
-            entries = self._lacking(() if everything else [h for hs in requests.values() for h in hs])
+            self.client.pubsub_pub(inbox_topic(self.topic, send.to), message.encode())
+            self._count("greeted")
+        except IpfsError as e:
+            self._error(f"cannot greet {send.to[:16]}: {e}")
+
+    def _send_bundle(self, peer: str) -> bool:
+        """Send a peer that is behind the entries it lacks, in its inbox; return whether sent.
+
+        Only without packs (with packs, peers read the history through their nodes: the greeting names
+        them), and at most once every ``interval / 2`` seconds, whoever asks: announcing stale heads
+        again and again (from many peer ids) cannot make this replica flood anyone.
+        """
+        now = time.monotonic()
+        with self._state:
+            record = self._machine.peers().get(peer)
+            heads = record.heads if record is not None else ()
+        if now - self._bundled_at < self.interval / 2 or self._our_packs():
+            return False
+        self._bundled_at = now
+        try:
+            entries = self._lacking(heads)
             ours = tuple(self.db.heads()[-MAX_HEADS:])
         except DatabaseClosedError:
-            return
+            return True
         except OrbitError as e:
             self._error(f"cannot read entries for a bundle: {e}")
-            return
+            return False
         try:
             for message in bundle_messages(self.topic, (e.block for e in entries), ours):
-                self.client.pubsub_pub(self.topic, message.encode())
+                self.client.pubsub_pub(inbox_topic(self.topic, peer), message.encode())
             self._count("bundles")
         except IpfsError as e:
             self._error(f"cannot send a bundle: {e}")
+        return True
 
     def _lacking(self, heads: Sequence[CID]) -> list[Entry]:
         """Return the entries a peer with ``heads`` (all held here) lacks, at most BUNDLE_TOTAL bytes.
@@ -660,8 +727,9 @@ class Replicator:
         log = self.db.log
         with self.db.lock:
             self.db.check_open()
-            if heads:
-                oldest = min(heads, key=lambda h: log.get(h).sort_key)
+            known = [h for h in heads if h in log]
+            if known:
+                oldest = min(known, key=lambda h: log.get(h).sort_key)
                 walk = log.iter(gt=oldest, reverse=True)
             else:
                 walk = log.iter(reverse=True)
@@ -693,6 +761,7 @@ class Replicator:
             self._error(f"cannot put new entries on the node: {e}")
             with self._state:
                 self._fresh = fresh + self._fresh
+                self._machine.wrote()
             return
         inline = live_inline([e.block for e in fresh])  # the newest first, within the budget
         message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), inline, self._our_packs()).encode()

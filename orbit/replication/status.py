@@ -14,6 +14,7 @@ COUNTERS = (
     "invalid",
     "own",
     "announced",
+    "greeted",
     "bundles",
     "packs",
     "admitted",
@@ -60,6 +61,7 @@ class ReplicationStatus:
     verifying: int = 0
     """Entries verified so far by the fetch under way (progress of a long catch-up)."""
     counters: dict[str, int] = field(default_factory=dict)
-    """messages, invalid, own, announced, bundles, admitted, rejected, fetch_errors, bytes_fetched,
+    """messages, invalid, own, announced (on the topic), greeted (in a peer's inbox), bundles,
+    admitted, rejected, fetch_errors, bytes_fetched,
     resubscribed."""
     last_error: str | None = None

@@ -44,6 +44,7 @@ __all__ = [
     "Announcement",
     "bundle_messages",
     "decode_announcement",
+    "inbox_topic",
     "live_inline",
 ]
 
@@ -82,6 +83,16 @@ class Announcement:
         if self.packs:
             body["packs"] = [p.to_ipld() for p in self.packs]
         return encode(body)
+
+
+def inbox_topic(address: str, peer: str) -> str:
+    """Return the topic of ``peer``'s inbox for the database ``address``: only that peer subscribes to it.
+
+    A replica greets a new direct peer, or answers one that is behind, there: the message goes to that
+    peer alone (one hop), not to every subscriber of the database's topic. What arrives in an inbox is
+    the same announcement as on the topic, checked the same way (anyone may publish there).
+    """
+    return f"{address}/inbox/{peer}"
 
 
 def decode_announcement(data: bytes, address: str) -> Announcement:

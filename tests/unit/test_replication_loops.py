@@ -1,4 +1,4 @@
-"""The loop machinery both replicators share, and the replicator's wanted-heads lanes, without a node."""
+"""The loop machinery both replicators share, without a node."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import time
 from ipfs_log import CID, encode
 from orbit.errors import IpfsError, IpfsUnreachableError
 from orbit.ipfs.pubsub import PubsubMessage
-from orbit.replication.lanes import WantedHeads
 from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
 from tests.fake_pubsub import Sub
 
@@ -138,36 +137,3 @@ def test_peer_watch_tells_new_peers_and_none_when_the_node_fails() -> None:
     assert len(errors) == 1
     assert watch.poll() == set()  # the peers known before the failure are still known
     assert watch.poll() == {"c"}
-
-
-def test_wanted_heads_move_to_the_retry_lane_with_backoff() -> None:
-    wanted = WantedHeads(Backoff(1.0, 4.0))
-    wanted.add("p", HEADS[:2], now=0.0)
-    assert wanted.ready(retries=False, now=0.0) == HEADS[:2]
-    assert wanted.ready(retries=True, now=0.0) == []
-    assert wanted.pick(HEADS[:2]) == (HEADS[:2], "p")
-    wanted.retry_later([HEADS[0]], now=10.0)
-    assert wanted.ready(retries=False, now=10.0) == [HEADS[1]]
-    assert wanted.ready(retries=True, now=10.5) == []
-    assert wanted.ready(retries=True, now=11.0) == [HEADS[0]]  # after the first wait (1 s)
-    wanted.retry_later([HEADS[0]], now=11.0)
-    assert wanted.ready(retries=True, now=12.5) == []
-    assert wanted.ready(retries=True, now=13.0) == [HEADS[0]]  # doubled (2 s)
-    # A peer with a head in the retry lane gets its new heads put there too; others do not.
-    wanted.add("p", [HEADS[2]], now=20.0)
-    wanted.add("q", [HEADS[3]], now=20.0)
-    assert wanted.ready(retries=True, now=20.0) == [HEADS[0], HEADS[2]]
-    assert wanted.ready(retries=False, now=20.0) == [HEADS[1], HEADS[3]]
-    wanted.drop([HEADS[1]])
-    assert HEADS[1] not in wanted
-    assert wanted.pick([HEADS[1], HEADS[3]]) == ([HEADS[3]], "q")
-    assert wanted.pick([HEADS[1]]) is None
-
-
-def test_a_rejected_head_is_never_wanted_again() -> None:
-    wanted = WantedHeads(Backoff(1.0, 4.0))
-    wanted.add("p", [HEADS[0]], now=0.0)
-    wanted.reject(HEADS[0])
-    assert len(wanted) == 0
-    wanted.add("q", [HEADS[0]], now=1.0)
-    assert len(wanted) == 0
