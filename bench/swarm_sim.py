@@ -1,4 +1,4 @@
-"""A deterministic simulator of a swarm: the replicator's own Machine, with simulated gossip and block exchange.
+"""A deterministic swarm simulator: the replicator's own Machine, with simulated gossip and block exchange.
 
 Each simulated peer runs :class:`orbit.replication.machine.Machine`, the code that makes the real
 replicator's decisions (what to announce, to whom, what to fetch next), fed with the same events. Around
@@ -135,7 +135,7 @@ class Swarm:
     # ------------------------------------------------------------------ building
 
     def add_peer(self, name: str, *, connect: bool = True, hostile: bool = False) -> SimPeer:
-        """Add a peer (a newcomer: linked to ``degree`` random online peers, which find it at their next poll)."""
+        """Add a peer; a newcomer gets ``degree`` random online peers, which find it at their next poll."""
         skew = self.rng.uniform(-self.config.clock_skew, self.config.clock_skew)
         machine = Machine(self.policy, self.now, random.Random(self.rng.random()), epoch=skew)
         peer = self.peers[name] = SimPeer(name, machine, hostile=hostile)
@@ -187,7 +187,7 @@ class Swarm:
         self.now = max(self.now, t)
 
     def run_while(self, condition: Callable[[], bool], limit: float) -> bool:
-        """Process events while ``condition()`` holds, up to ``limit`` seconds from now; return whether it ended."""
+        """Process events while ``condition()`` holds, ``limit`` seconds at most; return whether it ended."""
         end = self.now + limit
         while condition():
             if not self._queue or self._queue[0][0] > end:
@@ -338,7 +338,7 @@ class Swarm:
     # ------------------------------------------------------------------ the block exchange
 
     def _missing(self, peer: SimPeer, heads: Iterable[CID]) -> tuple[list[_Entry], int] | None:
-        """The entries ``heads`` lead to that ``peer`` lacks (parents first) and the depth; None if unknown."""
+        """The entries ``heads`` lead to that ``peer`` lacks (parents first) and the depth, or None."""
         order: list[_Entry] = []
         depth: dict[CID, int] = {}
         stack = [h for h in heads if h not in peer.held]
