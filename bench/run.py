@@ -24,6 +24,7 @@ SUITES = {
     "replicate": 10_000,
     "sql": 100_000,
     "catchup": 10_000,
+    "swarm": 1_000,
 }
 
 

@@ -143,9 +143,9 @@ class Swarm:
             others = [p for p in self.peers if p != name and self.peers[p].online]
             for other in self.rng.sample(others, min(self.config.degree, len(others))):
                 self._link(name, other)
-            for other in peer.links:
+            for other in sorted(peer.links):
                 self._after(self.rng.uniform(0, self.config.peer_poll), self._joined(other, [name]))
-            self._after(self.rng.uniform(0, self.config.peer_poll), self._joined(name, list(peer.links)))
+            self._after(self.rng.uniform(0, self.config.peer_poll), self._joined(name, sorted(peer.links)))
         self._schedule_wake(peer)
         return peer
 
@@ -177,6 +177,15 @@ class Swarm:
 
     def _after(self, delay: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (self.now + delay, next(self._seq), action))
+
+    def every(self, period: float, action: Callable[[], None]) -> None:
+        """Call ``action`` now and then every ``period`` seconds (simulated)."""
+
+        def tick() -> None:
+            action()
+            self._after(period, tick)
+
+        tick()
 
     def run_until(self, t: float) -> None:
         """Process every event up to time ``t``."""
@@ -284,7 +293,7 @@ class Swarm:
         cause = "newcomer" if peer.name == "newcomer" else reason
         message = _Message(next(self._ids), peer.name, heads, inline, size, cause)
         peer.seen.add(message.id)
-        for other in peer.links:
+        for other in sorted(peer.links):
             self._transmit(peer, self.peers[other], message, forward=True)
 
     def _transmit(self, sender: SimPeer, target: SimPeer, message: _Message, *, forward: bool) -> None:
@@ -305,7 +314,7 @@ class Swarm:
                 if message.id in target.seen:
                     return
                 target.seen.add(message.id)
-                for other in target.links:
+                for other in sorted(target.links):
                     if other != sender.name:
                         self._transmit(target, self.peers[other], message, forward=True)
             self._receive(target, message)
@@ -424,3 +433,75 @@ class Swarm:
         """Whether every honest online peer has the same heads."""
         heads = {frozenset(p.heads) for p in self.peers.values() if p.online and not p.hostile}
         return len(heads) <= 1
+
+    # ------------------------------------------------------------------ scenarios
+
+    def stop_peer(self, name: str) -> None:
+        """Take a peer offline (process and node gone; what it holds stays on its disk)."""
+        peer = self.peers[name]
+        peer.online = False
+        for other in sorted(peer.links):
+            self.peers[other].links.discard(name)
+        peer.links.clear()
+        peer.busy.clear()
+
+    def start_peer(self, name: str) -> None:
+        """Bring a stopped peer back, linked to ``degree`` random online peers (as a newcomer is)."""
+        peer = self.peers[name]
+        peer.online = True
+        others = [p for p in self.peers if p != name and self.peers[p].online]
+        for other in self.rng.sample(others, min(self.config.degree, len(others))):
+            self._link(name, other)
+        for other in sorted(peer.links):
+            self._after(self.rng.uniform(0, self.config.peer_poll), self._joined(other, [name]))
+        self._after(self.rng.uniform(0, self.config.peer_poll), self._joined(name, sorted(peer.links)))
+        peer.wake = float("inf")
+        self._schedule_wake(peer)
+
+    def live(self, writer: str, writes: int, rate: float) -> list[float]:
+        """``writer`` writes ``writes`` entries at ``rate`` a second; return the times to the last peer.
+
+        The run goes on until every online peer holds every write (or 10 intervals pass: a write some peer
+        never got counts as taking that long).
+        """
+        made: list[tuple[float, CID]] = []
+        for _ in range(writes):
+            self.run_until(self.now + 1 / rate)
+            made.append((self.now, self.write(writer)))
+        online = [p for p in self.peers.values() if p.online and not p.hostile]
+        last = made[-1][1]
+        self.run_while(lambda: any(last not in p.held for p in online), 10 * self.config.interval)
+        limit = 10 * self.config.interval
+        return sorted(
+            (max(self.admitted_at[c]) - t) if all(c in p.held for p in online) else limit for t, c in made
+        )
+
+    def idle(self, seconds: float) -> float:
+        """Run ``seconds`` with no writes; return the messages each peer received per second, on average."""
+        online = [p for p in self.peers.values() if p.online]
+        before = {p.name: p.app_received for p in online}
+        self.run_until(self.now + seconds)
+        return sum(p.app_received - before[p.name] for p in online) / len(online) / seconds
+
+    def newcomer(self, source: str, *, links: list[str] | None = None) -> tuple[float, float]:
+        """A newcomer joins (linked to ``links``, or at random); return (seconds to catch up, bytes ratio).
+
+        It catches up when it holds everything ``source`` holds. The ratio is the bytes the swarm sent
+        because of it (greetings to and from it, its fetches, its own announcements) over the bytes of the
+        entries it lacked.
+        """
+        target = set(self.peers[source].held)
+        spent = self.bytes_by_cause.get("newcomer", 0)
+        if links is None:
+            peer = self.add_peer("newcomer")
+        else:
+            peer = self.add_peer("newcomer", connect=False)
+            for other in links:
+                self._link("newcomer", other)
+                self._after(self.rng.uniform(0, self.config.peer_poll), self._joined(other, ["newcomer"]))
+            self._after(self.rng.uniform(0, self.config.peer_poll), self._joined("newcomer", links))
+        start = self.now
+        self.run_while(lambda: not target <= peer.held, 10 * self.config.interval)
+        took = self.now - start
+        lacking = sum(self.entries[c].size for c in target)
+        return took, (self.bytes_by_cause.get("newcomer", 0) - spent) / lacking

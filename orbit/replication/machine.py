@@ -307,7 +307,9 @@ class Machine:
                 best, best_peer = record, peer
         if best is None:
             return None
-        ready = sorted((h for h in best.wanted if self._ready(h, now)), key=lambda h: self._wanted[h].at)
+        ready = sorted(
+            (h for h in best.wanted if self._ready(h, now)), key=lambda h: (self._wanted[h].at, bytes(h))
+        )
         heads = tuple(ready[: self.policy.batch])
         for head in heads:
             self._wanted[head].busy = True
