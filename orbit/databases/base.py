@@ -40,8 +40,16 @@ from ipfs_log.fetch import Progress, run_flow
 from ipfs_log.log import Log
 from orbit.address import Manifest
 from orbit.car import read_car, write_car
-from orbit.errors import BlockStoreError, CarError, DatabaseClosedError, DatabaseError, ReplicationError
-from stores.base import Store, UpdateCallback
+from orbit.errors import (
+    BlockStoreError,
+    CarError,
+    CommitError,
+    DatabaseClosedError,
+    DatabaseError,
+    ReplicationError,
+)
+from orbit.state import Commit, ReadProof, StateIndex
+from stores.base import Store, Update, UpdateCallback
 
 __all__ = ["Database", "DatabaseContext", "ReplicatorHandle", "locked"]
 
@@ -140,6 +148,9 @@ class Database(Generic[S]):
         self._closed = False
         self._saved_at = context.checkpointed  # how many admitted entries the saved checkpoint covers
         store.subscribe(self._maybe_save_checkpoint)
+        self._state = StateIndex(store)  # the state tree, built on first use, then kept in step
+        self._last_commit: Commit | None = None
+        store.subscribe(self._follow_state)
 
     @classmethod
     def manifest_meta(cls, options: dict[str, Any], meta: IPLDKind) -> IPLDKind:
@@ -380,6 +391,98 @@ class Database(Generic[S]):
             ReplicationError: the database is not replicated.
         """
         return self._replicating().status()
+
+    # ------------------------------------------------------------------ verifiable state
+
+    def _follow_state(self, update: Update) -> None:
+        self._state.apply(update.entries)
+
+    def _state_options(self) -> dict[str, Any]:
+        """Store options that change the state (see :meth:`verify_commit`; the documents key field)."""
+        return {}
+
+    @locked
+    def state_root(self) -> CID:
+        """Return the root CID of the database's state tree: the same for the same state anywhere.
+
+        The tree is built from the index on first use, then kept in step with each admitted entry.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            StateError: the store type has no state tree (tables, for now).
+        """
+        return self._state.root()
+
+    @locked
+    def commit(self) -> Commit:
+        """Sign a commit of the current state: ``{address, heads, root, count, prev}`` with this identity.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            StateError: the store type has no state tree.
+        """
+        log = self.store.log
+        prev = None if self._last_commit is None else self._last_commit.cid
+        commit = Commit.create(log.identity, self.address, log.head_cids, self._state.root(), len(log), prev)
+        self._last_commit = commit
+        return commit
+
+    @locked
+    def prove(self, key: object) -> ReadProof:
+        """Read ``key`` with a proof against a signed commit of the current state.
+
+        ``key`` is a str for keyvalue and documents, a writer's public key for a counter, an event's CID
+        for an eventlog. A client checks the answer with :func:`orbit.state.verify` (or
+        :meth:`~orbit.state.ReadProof.verify`) and the write list alone.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            StateError: the key is not of the store's kind, or the store type has no state tree.
+        """
+        tree_key, present, value = self._state.read(key)
+        log = self.store.log
+        commit = self._last_commit
+        if commit is None or commit.root != self._state.root() or commit.count != len(log):
+            commit = self.commit()
+        return ReadProof(tree_key, present, value, self._state.prove(tree_key), commit.block)
+
+    def verify_commit(self, commit: Commit | bytes) -> Commit:
+        """Check a commit of this database: signed by a writer, and its root is the state at its heads.
+
+        The state is recomputed from the entries reachable from the heads, each verified as a join does.
+        The entries are read from this directory (and the IPFS node, if any); nothing is admitted to
+        this database.
+
+        Returns:
+            The checked commit.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            CommitError: the commit is malformed, forged, by a non-writer, about another database, or
+                its count or root is not the state at its heads.
+            EntryRejectedError: an entry reachable from its heads failed verification.
+            BlockNotFoundError: an entry reachable from its heads is not to be had.
+        """
+        self.check_open()
+        block = commit.block if isinstance(commit, Commit) else commit
+        writers: list[bytes | str] = ["*"] if self.manifest.write == "*" else list(self.manifest.write)
+        checked = Commit.from_block(block, writers=writers, address=self.address)
+        with self.lock:
+            own = self.store.log
+            log = Log(own.identity, MemoryBlockStore(), log_id=own.id, access=own.access)
+        stores: list[BlockStore] = [self._context.blocks]
+        if self._context.remote is not None:
+            stores.append(self._context.remote)
+        log.admit(run_flow(log.fetch(list(checked.heads)), *stores))
+        replay = self.STORE(log, **self.store_options(self.manifest, self._state_options()))
+        root = StateIndex(replay).root()
+        if len(log) != checked.count:
+            raise CommitError(
+                f"{len(log)} entries at its heads, the commit says {checked.count}", checked.cid
+            )
+        if root != checked.root:
+            raise CommitError(f"the state at its heads has root {root}, not {checked.root}", checked.cid)
+        return checked
 
     # ------------------------------------------------------------------ checkpoints and closing
 

@@ -25,6 +25,9 @@ class DocumentsDatabase(KeyedDatabase[Documents, Document]):
         """The key field and indexed fields."""
         return self.store.options
 
+    def _state_options(self) -> dict[str, object]:
+        return {"index_by": self.store.options.index_by}
+
     @locked
     def query(self, predicate: Callable[[Document], bool]) -> list[Document]:
         """Return the documents for which ``predicate`` is true (it runs under the lock)."""

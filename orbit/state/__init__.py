@@ -7,23 +7,34 @@ the keystore, under the databases that maintain their trees through it.
 - :mod:`orbit.state.tree`: :class:`StateTree`, incremental, hashed lazily, loaded lazily;
 - :mod:`orbit.state.diff`: what changed between two roots, visiting only the nodes that differ;
 - :mod:`orbit.state.proofs`: :func:`prove` and the stand-alone :func:`verify_proof`;
-- :mod:`orbit.state.values`: what the tree holds for a value.
+- :mod:`orbit.state.values`: what the tree holds for a value;
+- :mod:`orbit.state.views`: each store type's state as tree items, kept in step (:class:`StateIndex`);
+- :mod:`orbit.state.commits`: signed commits and :func:`verify` (a read checked with writers' keys only).
+
+May also import :mod:`stores` (to read a store's index).
 """
 
+from orbit.state.commits import Commit, ReadProof
+from orbit.state.commits import verify_read as verify
 from orbit.state.nodes import EMPTY_ROOT, layer_of
 from orbit.state.proofs import prove
 from orbit.state.proofs import verify as verify_proof
 from orbit.state.tree import MemoryNodes, NodeStore, StateTree
 from orbit.state.values import value_bytes, value_matches
+from orbit.state.views import StateIndex
 
 __all__ = [
     "EMPTY_ROOT",
+    "Commit",
     "MemoryNodes",
     "NodeStore",
+    "ReadProof",
+    "StateIndex",
     "StateTree",
     "layer_of",
     "prove",
     "value_bytes",
     "value_matches",
+    "verify",
     "verify_proof",
 ]

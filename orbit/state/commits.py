@@ -1,0 +1,242 @@
+"""Signed commits: a writer's statement that a database's state at some heads has a given root.
+
+A commit is one DAG-CBOR block (a map, keys in canonical order)::
+
+    {v: 1, address: "/orbitdb/…", heads: [entry CIDs, sorted by bytes], root: tree root CID,
+     count: entries reachable from the heads, prev: the writer's previous commit CID or null,
+     key: the writer's Ed25519 public key (32 bytes), sig: Ed25519 signature (64 bytes)}
+
+signed over the same map without ``sig`` (:meth:`Commit.signing_bytes`). It proves who vouched for
+which root at which heads; that the root *is* the state at those heads is checked by recomputing it
+(the database's ``verify_commit``), and a reader who trusts the writer checks a read against the root
+with a proof alone (:func:`verify_read`).
+
+>>> from ipfs_log import Identity
+>>> from orbit.state.nodes import EMPTY_ROOT
+>>> alice = Identity.from_seed(b"a" * 32)
+>>> commit = Commit.create(alice, "/orbitdb/x", [], EMPTY_ROOT, 0)
+>>> Commit.from_block(commit.block, writers=[alice.public_key]) == commit
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.errors import CodecError
+from ipfs_log.identity import Identity, key_from_did
+from ipfs_log.identity import verify as verify_signature
+from orbit.errors import CommitError, ProofError
+from orbit.state.proofs import verify as verify_proof
+from orbit.state.values import value_matches
+
+__all__ = ["COMMIT_VERSION", "MAX_COMMIT_BYTES", "Commit", "ReadProof", "verify_read"]
+
+COMMIT_VERSION: Final = 1
+MAX_COMMIT_BYTES: Final = 64 * 1024
+"""Largest commit block accepted (a commit names its heads, usually a handful)."""
+_FIELDS: Final = frozenset({"v", "address", "heads", "root", "count", "prev", "key", "sig"})
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A signed commit, as created or as read back and checked."""
+
+    address: str
+    heads: tuple[CID, ...]
+    root: CID
+    count: int
+    prev: CID | None
+    key: bytes
+    """The signer's Ed25519 public key."""
+    sig: bytes
+    block: bytes
+    """The commit's DAG-CBOR block."""
+    cid: CID
+
+    @staticmethod
+    def _body(
+        address: str, heads: Sequence[CID], root: CID, count: int, prev: CID | None, key: bytes
+    ) -> dict[str, IPLDKind]:
+        return {
+            "v": COMMIT_VERSION,
+            "address": address,
+            "heads": list(heads),
+            "root": root,
+            "count": count,
+            "prev": prev,
+            "key": key,
+        }
+
+    def signing_bytes(self) -> bytes:
+        """The bytes the signature covers: the commit's DAG-CBOR without ``sig``."""
+        return encode(self._body(self.address, self.heads, self.root, self.count, self.prev, self.key))
+
+    @classmethod
+    def create(
+        cls,
+        identity: Identity,
+        address: str,
+        heads: Iterable[CID],
+        root: CID,
+        count: int,
+        prev: CID | None = None,
+    ) -> Commit:
+        """Sign a commit of ``root`` at ``heads`` (``count`` entries) with ``identity``."""
+        ordered = tuple(sorted(set(heads)))
+        body = cls._body(address, ordered, root, count, prev, identity.public_key)
+        sig = identity.sign(encode(body))
+        block = encode({**body, "sig": sig})
+        return cls(address, ordered, root, count, prev, identity.public_key, sig, block, CID.for_block(block))
+
+    @classmethod
+    def from_block(
+        cls,
+        block: bytes,
+        *,
+        cid: CID | None = None,
+        writers: Iterable[bytes | str] | None = None,
+        address: str | None = None,
+    ) -> Commit:
+        """Check a commit from anywhere and return it.
+
+        Args:
+            block: the commit's bytes.
+            cid: the CID it was asked for, if any (the bytes must hash to it).
+            writers: the public keys (bytes or ``did:key``) whose commits are accepted, or ``"*"`` among
+                them for anyone's; None checks the signature only.
+            address: the database the commit must be about, if given.
+
+        Raises:
+            CommitError: the block is too large, not canonical, malformed, not signed by its key, not
+                by a writer, about another database, or does not hash to ``cid``.
+        """
+        if type(block) is not bytes or len(block) > MAX_COMMIT_BYTES:
+            raise CommitError(f"a commit is at most {MAX_COMMIT_BYTES} bytes", cid)
+        own = CID.for_block(block)
+        if cid is not None and cid != own:
+            raise CommitError("the bytes do not hash to the CID", cid)
+        try:
+            value = decode(block)
+        except CodecError as e:
+            raise CommitError(f"not canonical DAG-CBOR ({e})", own) from e
+        if type(value) is not dict or value.keys() != _FIELDS or value["v"] != COMMIT_VERSION:
+            raise CommitError(f"a commit is a map of {sorted(_FIELDS)} with v = {COMMIT_VERSION}", own)
+        addr, heads, root, count = value["address"], value["heads"], value["root"], value["count"]
+        prev, key, sig = value["prev"], value["key"], value["sig"]
+        if (
+            type(addr) is not str
+            or type(heads) is not list
+            or not all(type(h) is CID and h.is_entry_cid for h in heads)
+            or type(root) is not CID
+            or not root.is_entry_cid
+            or type(count) is not int
+            or count < 0
+            or (prev is not None and type(prev) is not CID)
+            or type(key) is not bytes
+            or type(sig) is not bytes
+        ):
+            raise CommitError("a field has the wrong type", own)
+        ordered = tuple(h for h in heads if type(h) is CID)  # all of them: checked above
+        if list(ordered) != sorted(set(ordered)):
+            raise CommitError("heads are not sorted by bytes without repeats", own)
+        commit = cls(addr, ordered, root, count, prev, key, sig, block, own)
+        if not verify_signature(key, commit.signing_bytes(), sig):
+            raise CommitError("the signature does not verify with the commit's key", own)
+        if address is not None and addr != address:
+            raise CommitError(f"a commit of {addr}, not of {address}", own)
+        if writers is not None and not _may_write(key, writers):
+            raise CommitError("signed by a key that may not write to the database", own)
+        return commit
+
+
+def _may_write(key: bytes, writers: Iterable[bytes | str]) -> bool:
+    for writer in writers:
+        if writer == "*" or writer == key:
+            return True
+        if isinstance(writer, str) and writer.startswith("did:key:"):
+            try:
+                if key_from_did(writer) == key:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def verify_read(
+    commit: bytes,
+    key: bytes | str,
+    value: IPLDKind,
+    proof: bytes,
+    *,
+    writers: Iterable[bytes | str],
+    present: bool = True,
+    address: str | None = None,
+) -> Commit:
+    """Check a read answered by anyone: ``key`` has ``value`` (or, ``present=False``, is absent).
+
+    Needs nothing but the answer and the writers' public keys: the commit's signature by a writer,
+    the proof against the commit's root, and the value against what the tree holds.
+
+    Args:
+        commit: the commit block the answer is given against.
+        key: the key in the tree (a str is taken as UTF-8: keyvalue keys, document keys).
+        value: the value answered (ignored when ``present`` is False).
+        proof: the proof of ``key`` against the commit's root.
+        writers: the database's write list (public keys or ``did:key``; ``"*"`` for anyone).
+        present: whether the answer says the key is present.
+        address: the database the answer must be about, if given.
+
+    Returns:
+        The checked commit (its ``heads`` and ``count`` say how recent the answer is).
+
+    Raises:
+        CommitError: the commit is malformed, forged, or not by a writer.
+        ProofError: the proof does not verify, or shows another value or presence than answered.
+    """
+    checked = Commit.from_block(commit, writers=writers, address=address)
+    tree_key = key.encode() if isinstance(key, str) else key
+    held = verify_proof(checked.root, tree_key, proof)
+    if not present:
+        if held is not None:
+            raise ProofError("the proof shows the key present, the answer says absent")
+    elif held is None:
+        raise ProofError("the proof shows the key absent, the answer gives a value")
+    elif not value_matches(value, held):
+        raise ProofError("the value answered is not the one the tree holds")
+    return checked
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProof:
+    """A read answered with its proof: what ``db.prove(key)`` returns, and what a client checks."""
+
+    key: bytes
+    """The key in the state tree (see :mod:`orbit.state.views` for each store type's keys)."""
+    present: bool
+    value: IPLDKind
+    """The value read (None when absent)."""
+    proof: bytes
+    commit: bytes
+    """The signed commit block the proof is against."""
+
+    def verify(self, writers: Iterable[bytes | str], *, address: str | None = None) -> Commit:
+        """Check this answer with :func:`verify_read` and the database's write list.
+
+        Raises:
+            CommitError: the commit is malformed, forged, or not by a writer.
+            ProofError: the proof does not verify, or shows another answer.
+        """
+        return verify_read(
+            self.commit,
+            self.key,
+            self.value,
+            self.proof,
+            writers=writers,
+            present=self.present,
+            address=address,
+        )

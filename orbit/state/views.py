@@ -1,0 +1,200 @@
+"""Each store type's state as tree items, and a store's tree kept in step with it.
+
+What a store's tree maps (keys are bytes, values :func:`~orbit.state.values.value_bytes` of the value):
+
+- keyvalue: each live key (UTF-8) to its value; deleted keys are absent;
+- documents: each document's key (the ``index_by`` field, UTF-8) to the document;
+- counter: each writer's 32-byte public key to its net total (a decimal string beyond 64 bits);
+- eventlog: each event's position to its value, where a position is ``clock time (8 bytes, big-endian)
+  ‖ writer key (32) ‖ entry CID`` — the log's total order as bytes, so positions sort as the log does and
+  an older entry joined later takes its place without shifting the others (an index would shift).
+
+Tables are not covered yet (see the README).
+
+A :class:`StateIndex` builds its tree from the store's index the first time it is asked for (one pass,
+:meth:`StateTree.build`), then applies each batch of entries the store applies, touching only the keys
+those entries name. Its owner calls it under the store's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
+
+from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind
+from ipfs_log.entry import Entry
+from orbit.errors import StateError
+from orbit.state.proofs import prove
+from orbit.state.tree import NodeStore, StateTree
+from orbit.state.values import value_bytes
+from stores.base import Store
+from stores.counter import Counter
+from stores.documents import Documents
+from stores.eventlog import EventLog
+from stores.keyvalue import KeyValue
+
+__all__ = ["StateIndex", "event_position", "state_items"]
+
+_MIN: Final = -(2**64)
+_MAX: Final = 2**64 - 1
+
+
+def event_position(entry: Entry) -> bytes:
+    """Return an eventlog entry's key in the tree: its sort key as bytes (see the module's text)."""
+    return entry.time.to_bytes(8, "big") + entry.key + bytes(entry.cid)
+
+
+def _total(total: int) -> bytes:
+    return value_bytes(total if _MIN <= total <= _MAX else str(total))
+
+
+def _event_value(entry: Entry) -> bytes | None:
+    payload = entry.payload
+    if type(payload) is dict and payload.get("op") == "ADD" and "value" in payload:
+        return value_bytes(payload["value"])
+    return None
+
+
+def state_items(store: Store) -> Iterator[tuple[bytes, bytes]]:
+    """Yield the store's state as tree items, in key order.
+
+    Raises:
+        StateError: the store type has no state tree.
+    """
+    if isinstance(store, KeyValue | Documents):
+        pairs: list[tuple[bytes, IPLDKind]] = [(k.encode(), v) for k, v in store.items()]
+        pairs.sort(key=lambda pair: pair[0])
+        for key, value in pairs:
+            yield key, value_bytes(value)
+    elif isinstance(store, Counter):
+        for writer, total in sorted(store.totals.items()):
+            yield writer, _total(total)
+    elif isinstance(store, EventLog):
+        for entry in store.log:  # the log's order is the positions' order
+            value = _event_value(entry)
+            if value is not None:
+                yield event_position(entry), value
+    else:
+        raise StateError(f"no state tree for {store.TYPE} stores yet")
+
+
+def _changes(store: Store, entries: Sequence[Entry]) -> Iterator[tuple[bytes, bytes | None]]:
+    """The tree items the entries may have changed, with their value now (None: absent)."""
+    if isinstance(store, KeyValue):
+        for key in dict.fromkeys(_payload_keys(entries)):
+            yield key.encode(), value_bytes(store[key]) if key in store else None
+    elif isinstance(store, Documents):
+        index_by = store.options.index_by
+        for key in dict.fromkeys(_payload_keys(entries, index_by)):
+            doc = store.get(key)
+            yield key.encode(), None if doc is None else value_bytes(doc)
+    elif isinstance(store, Counter):
+        for writer in dict.fromkeys(e.key for e in entries):
+            yield writer, _total(store.totals.get(writer, 0))
+    elif isinstance(store, EventLog):
+        for entry in entries:
+            value = _event_value(entry)
+            if value is not None:
+                yield event_position(entry), value
+
+
+def _payload_keys(entries: Iterable[Entry], index_by: str | None = None) -> Iterator[str]:
+    for entry in entries:
+        payload = entry.payload
+        if type(payload) is not dict:
+            continue
+        key = payload.get("key")
+        if type(key) is str:
+            yield key
+        docs = payload.get("docs") if index_by is not None else None
+        if type(docs) is list:
+            for doc in docs:
+                if type(doc) is dict and type(doc.get(index_by)) is str:  # type: ignore[arg-type]
+                    yield doc[index_by]  # type: ignore[index,misc]
+
+
+class StateIndex:
+    """A store's state tree, built on first use and then kept in step with the store.
+
+    Args:
+        store: the store whose state the tree holds.
+        nodes: where the tree's nodes go (default: memory).
+    """
+
+    def __init__(self, store: Store, nodes: NodeStore | None = None) -> None:
+        self._store = store
+        self._nodes = nodes
+        self._tree: StateTree | None = None
+        self.updates = 0
+        """How many items were written to the tree since it was built."""
+
+    @property
+    def built(self) -> bool:
+        """Whether the tree exists yet (it is built on first use)."""
+        return self._tree is not None
+
+    @property
+    def tree(self) -> StateTree:
+        """The tree, built from the store's index if it was not yet.
+
+        Raises:
+            StateError: the store type has no state tree.
+        """
+        if self._tree is None:
+            self._tree = StateTree.build(state_items(self._store), self._nodes)
+        return self._tree
+
+    def apply(self, entries: Sequence[Entry]) -> None:
+        """Bring the tree up to date with entries the store just applied (nothing until it is built)."""
+        tree = self._tree
+        if tree is None:
+            return
+        for key, value in _changes(self._store, entries):
+            if value is None:
+                tree.delete(key)
+            else:
+                tree.put(key, value)
+            self.updates += 1
+
+    def root(self) -> CID:
+        """Return the root of the store's state now.
+
+        Raises:
+            StateError: the store type has no state tree.
+        """
+        return self.tree.root()
+
+    def read(self, key: object) -> tuple[bytes, bool, IPLDKind]:
+        """Return ``(tree key, present, value)`` for a store's own key.
+
+        The key is a str for keyvalue and documents, a writer's public key (bytes) for a counter, an
+        entry's CID for an eventlog.
+
+        Raises:
+            StateError: the key is not of the store type's kind, or the store has no state tree.
+        """
+        store = self._store
+        if isinstance(store, KeyValue | Documents) and type(key) is str:
+            present = key in store
+            return key.encode(), present, store.get(key) if present else None
+        if isinstance(store, Counter) and type(key) is bytes:
+            totals = store.totals
+            total = totals.get(key)
+            return key, total is not None, total
+        if isinstance(store, EventLog) and type(key) is CID:
+            if key in store.log:
+                entry = store.log.get(key)
+                if _event_value(entry) is not None:
+                    assert type(entry.payload) is dict
+                    return event_position(entry), True, entry.payload["value"]
+            raise StateError(f"no event {key} in the log: an absent event has no position to prove")
+        raise StateError(f"not a key of a {store.TYPE} store: {key!r:.80}")
+
+    def prove(self, key: bytes) -> bytes:
+        """Return the proof of ``key`` against :meth:`root` (see :mod:`orbit.state.proofs`).
+
+        Raises:
+            StateError: the store type has no state tree.
+        """
+        return prove(self.tree, key)

@@ -1,0 +1,127 @@
+"""Databases keep a state tree, sign commits, answer reads with proofs; forged commits and answers fail."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ipfs_log import Identity
+from orbit import OrbitDB
+from orbit.errors import CommitError, ProofError, StateError
+from orbit.state import EMPTY_ROOT, Commit, verify
+
+
+def test_replicas_agree_on_the_root_and_answer_with_proofs(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as alice, OrbitDB(tmp_path / "b") as bob:
+        writers = [alice.identity.public_key, bob.identity.public_key]
+        a = alice.open("kv", type="keyvalue", write=writers)
+        b = bob.open("kv", type="keyvalue", write=writers)
+        assert a.state_root() == EMPTY_ROOT
+        a.put("color", "red")
+        b.put("color", "blue")
+        b.put("text", "long " * 20)
+        a.put("gone", 1)
+        a.delete("gone")
+        a.sync_from(b)
+        b.sync_from(a)
+        assert a.state_root() == b.state_root() != EMPTY_ROOT
+
+        answer = b.prove("text")  # an untrusted replica answers ...
+        assert answer.present
+        assert answer.value == "long " * 20
+        commit = answer.verify(writers, address=a.address)  # ... and the client needs only the writers
+        assert commit.count == len(a.log)
+        assert verify(answer.commit, "text", answer.value, answer.proof, writers=writers).root == commit.root
+        absent = b.prove("gone")
+        assert not absent.present
+        absent.verify(writers)
+        assert a.verify_commit(answer.commit).root == a.state_root()
+
+        with pytest.raises(ProofError, match="not the one the tree holds"):
+            dataclasses.replace(answer, value="short").verify(writers)
+        with pytest.raises(ProofError, match="absent"):
+            dataclasses.replace(absent, present=True, value=1).verify(writers)
+        with pytest.raises(ProofError, match="present"):
+            dataclasses.replace(answer, present=False).verify(writers)
+        with pytest.raises(ProofError):  # a proof of another key
+            dataclasses.replace(answer, proof=b.prove("color").proof).verify(writers)
+
+
+def test_forged_commits_are_refused(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as alice:
+        db = alice.open("kv", type="keyvalue")
+        db.put("k", 1)
+        good = db.commit()
+        writers = [alice.identity.public_key]
+        mallory = Identity.from_seed(b"m" * 32)
+        by_mallory = Commit.create(mallory, db.address, good.heads, good.root, good.count)
+        with pytest.raises(CommitError, match="may not write"):
+            db.verify_commit(by_mallory)
+        with pytest.raises(CommitError, match="may not write"):
+            verify(by_mallory.block, "k", 1, db.prove("k").proof, writers=writers)
+        flipped = good.block[:-1] + bytes([good.block[-1] ^ 1])  # the last byte of the signature
+        with pytest.raises(CommitError, match="signature"):
+            Commit.from_block(flipped)
+        with pytest.raises(CommitError, match="not of"):
+            Commit.from_block(good.block, address="/orbitdb/other")
+        with pytest.raises(CommitError, match="hash"):
+            Commit.from_block(good.block, cid=by_mallory.cid)
+        with pytest.raises(CommitError, match="map"):
+            Commit.from_block(b"\xa0")
+        with pytest.raises(CommitError, match="canonical"):
+            Commit.from_block(b"\xff")
+
+        db.put("k", 2)  # a writer signs a root that is not the state at the heads it names
+        lying = Commit.create(alice.identity, db.address, good.heads, db.state_root(), good.count)
+        with pytest.raises(CommitError, match="the state at its heads has root"):
+            db.verify_commit(lying)
+        miscounted = Commit.create(alice.identity, db.address, good.heads, good.root, good.count + 1)
+        with pytest.raises(CommitError, match="entries at its heads"):
+            db.verify_commit(miscounted)
+        assert db.verify_commit(good.block).cid == good.cid
+        assert db.commit().prev == good.cid
+
+
+def test_every_store_type_proves_its_reads(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as orbit:
+        writers = [orbit.identity.public_key]
+        events = orbit.open("events", type="eventlog")
+        first = events.add({"n": 1})
+        events.add("second")
+        read = events.prove(first)
+        assert read.value == {"n": 1}
+        read.verify(writers)
+        with pytest.raises(StateError, match="no event"):
+            events.prove(Commit.from_block(read.commit).root)  # a CID, not an event's
+
+        counter = orbit.open("visits", type="counter")
+        counter.inc(5)
+        counter.dec(2)
+        read = counter.prove(orbit.identity.public_key)
+        assert read.value == 3
+        read.verify(writers)
+
+        docs = orbit.open("people", type="documents", index_by="name")
+        docs.put({"name": "ada", "born": 1815})
+        read = docs.prove("ada")
+        assert read.value == {"name": "ada", "born": 1815}
+        read.verify(writers)
+        assert docs.verify_commit(read.commit).count == 1
+        with pytest.raises(StateError, match="not a key"):
+            docs.prove(b"bytes")
+
+
+def test_the_tree_follows_writes_after_it_was_built_and_across_reopen(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as orbit:
+        db = orbit.open("kv", type="keyvalue")
+        db.put("a", 1)
+        db.state_root()  # built now; later writes are applied incrementally
+        with db.batch() as batch:
+            for i in range(50):
+                batch.put(f"k{i}", i)
+        db.delete("a")
+        root = db.state_root()
+    with OrbitDB(tmp_path / "a") as orbit:
+        assert orbit.open("kv", type="keyvalue").state_root() == root  # rebuilt from the checkpoint
