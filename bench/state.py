@@ -1,0 +1,96 @@
+"""Verifiable state: tree maintenance per admitted entry, rebuild, proof size and verification.
+
+- ``state_update_us``: time spent keeping a keyvalue store's state tree in step (applying the keys
+  each admitted entry names, and hashing the dirty nodes once per batch of 1,000 entries), per entry,
+  over ``n`` entries written to ``live`` keys (default 1M entries over 10k keys);
+- ``tree_rebuild_s``: building the tree from the store's index (the ``live`` keys) in one pass;
+- ``proof_bytes`` (mean; p99 and max too), ``proof_verify_us``: over 1,000 random keys of a tree of
+  1M live keys built directly in memory (keys ``key<i>``, small int values).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from typing import Any
+
+from ipfs_log import Identity, Log, MemoryBlockStore
+from ipfs_log.codec import encode
+from orbit.state import StateIndex, StateTree, prove, verify_proof
+from orbit.state.views import state_items
+from stores.keyvalue import KeyValue
+
+LIVE = 10_000
+BATCH = 1_000
+PROOF_KEYS = 1_000_000
+
+
+def run(n: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"entries": n, "live_keys": min(LIVE, n)}
+    result.update(_updates(n))
+    result.update(_proofs(PROOF_KEYS if n >= 100_000 else n))
+    return result
+
+
+def _updates(n: int) -> dict[str, Any]:
+    store = KeyValue(Log(Identity.from_seed(b"s" * 32), MemoryBlockStore(), log_id="bench-state"))
+    index = StateIndex(store)
+    index.root()
+    spent = 0.0
+
+    def follow(update: Any) -> None:
+        nonlocal spent
+        t = time.perf_counter()
+        index.apply(update.entries)
+        spent += time.perf_counter() - t
+
+    store.subscribe(follow)
+    rng = random.Random(7)
+    live = min(LIVE, n)
+    t_total = time.perf_counter()
+    for start in range(0, n, BATCH):
+        with store.batch() as batch:
+            for i in range(start, min(n, start + BATCH)):
+                batch.put(f"key{rng.randrange(live)}", i)
+        t = time.perf_counter()
+        index.root()
+        spent += time.perf_counter() - t
+    total = time.perf_counter() - t_total
+    t = time.perf_counter()
+    rebuilt = StateTree.build(state_items(store))
+    root = rebuilt.root()
+    rebuild = time.perf_counter() - t
+    assert root == index.root()
+    return {
+        "state_update_us": round(spent / n * 1e6, 2),
+        "write_and_apply_us": round(total / n * 1e6, 2),
+        "tree_rebuild_s": round(rebuild, 4),
+    }
+
+
+def _proofs(keys: int) -> dict[str, Any]:
+    items = [(b"key%d" % i, encode(i)) for i in range(keys)]
+    items.sort()
+    t = time.perf_counter()
+    tree = StateTree.build(items)
+    root = tree.root()
+    build = time.perf_counter() - t
+    rng = random.Random(11)
+    probes = [items[rng.randrange(keys)][0] for _ in range(1_000)] + [b"absent%d" % i for i in range(100)]
+    proofs = [(key, prove(tree, key)) for key in probes]
+    t = time.perf_counter()
+    for key, proof in proofs:
+        verify_proof(root, key, proof)
+    verify = (time.perf_counter() - t) / len(proofs)
+    sizes = sorted(len(p) for _, p in proofs[:1_000])
+    absent = [len(p) for _, p in proofs[1_000:]]
+    return {
+        "proof_live_keys": keys,
+        "tree_build_s_at_proof_keys": round(build, 2),
+        "proof_bytes": round(statistics.mean(sizes)),
+        "proof_bytes_p99": sizes[int(len(sizes) * 0.99)],
+        "proof_bytes_max": sizes[-1],
+        "absence_proof_bytes": round(statistics.mean(absent)),
+        "proof_verify_us": round(verify * 1e6, 1),
+    }
