@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from orbit.address import is_address
+from orbit.cli._input import check_address, check_writer
 from orbit.cli._output import CliError, Output, UsageError, human_bytes
 from orbit.cli._session import ALL_TYPES, TIMEOUT, Session, check_name, shielded
 from orbit.databases import (
@@ -20,6 +21,7 @@ from orbit.databases import (
 )
 from orbit.errors import ReplicationTimeoutError, UnknownAddressError
 from orbit.registry import RegistryEntry
+from orbit.sql import TableDatabase
 
 __all__ = ["cmd_create", "cmd_drop", "cmd_info", "cmd_ls", "cmd_open"]
 
@@ -54,13 +56,16 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
             raise CliError(
                 f"database {name!r} already exists ({old.type}, {old.address}); `orbit drop {name}` first"
             )
+        keys = [k.strip() for given in args.write for k in given.split(",") if k.strip()]
         write: list[str] | str
-        if "*" in args.write:
-            if len(args.write) != 1:
+        if "*" in keys:
+            if len(keys) != 1:
                 raise UsageError("--write takes '*' (anyone) or keys, not both")
             write = "*"
         else:
-            write = [s.orbit.identity.did, *args.write]
+            for key in keys:
+                check_writer(key)
+            write = [s.orbit.identity.did, *keys]
         db = s.orbit.open(name, type=args.type, write=write, **options)
         options.pop("schema", None)  # in the manifest: the address carries it
         entry = RegistryEntry(name, db.address, args.type, options)
@@ -76,8 +81,7 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
 def cmd_open(args: argparse.Namespace, out: Output) -> int:
     """``orbit open ADDRESS``: remember a database by its address (fetched from an IPFS node if new here)."""
     address = args.address
-    if not is_address(address):
-        raise UsageError(f"not an /orbitdb/<cid> address: {address!r}")
+    check_address(address)
     with Session(args, out, create=True) as s:
         entry = s.registry.by_address(address)
         if entry is None:
@@ -120,10 +124,10 @@ def cmd_ls(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         for e in entries:
             out.document({"name": e.name, "type": e.type, "address": e.address})
-    elif entries:
-        out.table(["NAME", "TYPE", "ADDRESS"], [[e.name, e.type, e.address] for e in entries])
     else:
-        out.note(f"no databases in {args.dir} yet: `orbit create NAME --type T` creates one")
+        out.table(["NAME", "TYPE", "ADDRESS"], [[e.name, e.type, e.address] for e in entries])
+        if not entries:
+            out.note(f"no databases in {args.dir} yet: `orbit create NAME --type T` creates one")
     return 0
 
 
@@ -171,6 +175,8 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         }
         if entry.options:
             facts["options"] = dict(entry.options)
+        if isinstance(db, TableDatabase):
+            facts["schema"] = list(db.schema.sql)
         me = s.orbit.identity.did
     if out.json:
         out.document(facts)
@@ -188,9 +194,18 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         ("directory", f"{s.directory} ({human_bytes(facts['directory_bytes'])} on disk, every database)"),
     ]
     if entry.options:
-        pairs.append(("options", ", ".join(f"{k}={v}" for k, v in sorted(entry.options.items()))))
+        pairs.append(("options", ", ".join(f"{k}={_option(v)}" for k, v in sorted(entry.options.items()))))
+    for i, statement in enumerate(facts.get("schema", ())):
+        pairs.append(("schema" if i == 0 else "", statement + ";"))
     out.fields(pairs)
     return 0
+
+
+def _option(value: Any) -> str:
+    """An option's value for people: a list as ``a,b``, anything else as text (never a Python repr)."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def cmd_drop(args: argparse.Namespace, out: Output) -> int:

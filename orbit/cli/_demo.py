@@ -38,7 +38,9 @@ def demo(args: argparse.Namespace, out: Output) -> int:
                 b_ct.inc(2)
             before = {"alice": a_kv.get("color"), "bob": b_kv.get("color")}
             if not out.json:
-                out.line(f"before sync: alice color={before['alice']!r}, bob color={before['bob']!r}")
+                out.line(
+                    f"before sync: alice color={_show(before['alice'])}, bob color={_show(before['bob'])}"
+                )
             a_kv.sync_from(b_kv)
             b_kv.sync_from(a_kv)
             a_ct.sync_from(b_ct)

@@ -23,11 +23,36 @@ def _value(text: str) -> IPLDKind:
     return parse_value(text, lenient=True)
 
 
+_ORDERING = ("<", "<=", ">", ">=")
+
+
 def _query(conditions: list[str]) -> Query:
+    """The conditions, parsed and checked: a condition that could only match nothing is a usage error.
+
+    Raises:
+        UsageError: a condition is not ``FIELD OP VALUE``, has two operators (``born>>1``) or no value,
+            or orders by plain text (``born>abc``: < <= > >= compare numbers, or JSON strings).
+    """
     try:
-        return parse_query(conditions, _value)
+        query = parse_query(conditions, _value)
     except QuerySyntaxError as e:
         raise UsageError(str(e)) from None
+    for given, condition in zip(conditions, query.conditions, strict=True):
+        rest = given[len(condition.field) + len(condition.op) :]
+        if not rest:
+            raise UsageError(f"{given!r} has no value (the empty string is '\"\"')")
+        if rest[0] in "=!<>~":
+            raise UsageError(
+                f"{given!r} has two operators: a condition is FIELD OP VALUE, OP one of = != < <= > >= ~"
+            )
+        value = condition.value
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if condition.op in _ORDERING and not number and not rest.lstrip().startswith('"'):
+            raise UsageError(
+                f"{given!r}: < <= > >= compare numbers, or strings given as JSON "
+                f"('{condition.field}{condition.op}\"{rest}\"')"
+            )
+    return query
 
 
 def _print_docs(out: Output, docs: list[Any], index_by: str) -> None:

@@ -7,9 +7,36 @@ import sys
 from pathlib import Path
 
 from ipfs_log.codec import IPLDKind
-from orbit.cli._output import CliError, parse_value
+from ipfs_log.errors import OrbitError
+from ipfs_log.identity import key_from_did
+from orbit.address import parse_address
+from orbit.cli._output import CliError, UsageError, parse_value
 
-__all__ = ["read_input", "value_arg"]
+__all__ = ["check_address", "check_writer", "read_input", "value_arg"]
+
+
+def check_address(text: str) -> None:
+    """Refuse text that is not an ``/orbitdb/<cid>`` address (a usage error, exit status 2).
+
+    Raises:
+        UsageError: it is not one.
+    """
+    try:
+        parse_address(text)
+    except OrbitError:
+        raise UsageError(f"not an /orbitdb/<cid> address: {text!r}") from None
+
+
+def check_writer(text: str) -> None:
+    """Refuse a ``--write`` key that is not a ``did:key`` (a usage error, exit status 2).
+
+    Raises:
+        UsageError: it is not one.
+    """
+    try:
+        key_from_did(text)
+    except (OrbitError, ValueError):
+        raise UsageError(f"--write takes did:key identities (`orbit id` prints one), not {text!r}") from None
 
 
 def read_input(path: str, what: str) -> bytes:

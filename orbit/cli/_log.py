@@ -33,6 +33,7 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
                 )
             return 0
         if not entries:
+            out.line("(no entries)")
             out.note(f"{entry.name} has no entries yet")
             return 0
         full = args.full

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ipfs_log.errors import OrbitError
+from orbit.address import is_address
 from orbit.cli._databases import cmd_create, cmd_drop, cmd_info, cmd_ls, cmd_open
 from orbit.cli._demo import demo
 from orbit.cli._documents import cmd_find, cmd_query
 from orbit.cli._identity import cmd_id, cmd_id_export, cmd_id_import
+from orbit.cli._input import check_address
 from orbit.cli._log import cmd_log
 from orbit.cli._output import CliError, Output, UsageError
 from orbit.cli._replication import cmd_follow, cmd_status
@@ -93,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="orbit",
         description="orbit: an OrbitDB-style CRDT database. Databases live in a directory, by name.",
         epilog="Values are JSON ('\"text\"', 3, '{\"a\": 1}') or - for standard input. "
-        "Exit status: 0 ok, 1 error or missing key, 2 bad arguments, 130 interrupted.",
+        "Exit status, for every command: 0 success; 1 a failure (an error, a missing key or database); "
+        "2 a usage error (a malformed option, value, name, address or condition: nothing was done); "
+        "130 interrupted (Ctrl-C).",
         parents=[common],
     )
     parser.add_argument("--version", action=_Version, help="print the version and exit")
@@ -128,14 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--full", action="store_true", help="show whole CIDs and writer keys")
 
-    p = add(
+    demo_help = "two writers update one database concurrently, merge and converge"
+    p = sub.add_parser(
         "demo",
-        "two writers update one database concurrently, merge and converge",
-        demo,
-        description="Two writers, each with a directory and an identity, update the same keyvalue and "
-        "counter databases concurrently, merge, and print the converged state. The directories are "
-        "temporary unless --dir is given.",
+        help=demo_help,
+        description="Two writers, alice and bob, each with a directory and an identity, update the same "
+        "keyvalue and counter databases concurrently, merge, and print the converged state.",
     )
+    p.set_defaults(func=demo)
+    p.add_argument(
+        "--dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="keep the two directories as DIR/alice and DIR/bob (`orbit --dir DIR/alice ls` then lists "
+        "the demo's databases); default: temporary directories, deleted at the end ($ORBIT_DIR is not used)",
+    )
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
     p.add_argument("--rounds", type=int, default=3, help="concurrent writes per writer (default 3)")
 
     p = add("id", "show this directory's identity (did:key), created on first use", cmd_id)
@@ -159,10 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", required=True, choices=_TYPES, help="the store type")
     p.add_argument(
         "--write",
-        nargs="+",
+        action="append",
         default=[],
         metavar="KEY",
-        help="also let these writers write (did:key), or '*' for anyone; you always can",
+        help="also let this writer write (a did:key; repeat the option, or separate keys with commas), "
+        "or '*' for anyone; you always can",
     )
     p.add_argument(
         "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
@@ -276,10 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p",
         "--param",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="VALUE",
-        help="a value for the next ? (JSON: 3, '\"text\"', null; anything else is text); repeat in order",
+        help="values for the ? placeholders, in order, after the SQL: `-p 3 bob null` or `-p 3 -p bob` "
+        "(JSON: 3, '\"text\"', null; anything else is text)",
     )
     p.add_argument(
         "--write",
@@ -307,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("status", "replication state of a database (needs an IPFS node)", cmd_status)
     p.add_argument("name", metavar="NAME", help="a database")
+
     return parser
 
 
@@ -320,6 +336,10 @@ def _version() -> str:
 
 
 def _defaults(args: argparse.Namespace) -> None:
+    for field in ("name", "target", "address"):  # a malformed address is a usage error, as a bad name is
+        value = getattr(args, field, None)
+        if isinstance(value, str) and is_address(value):
+            check_address(value)
     args.demo_dir = getattr(args, "dir", None)  # demo: keep the replicas only in a directory asked for
     if not hasattr(args, "dir"):
         args.dir = os.environ.get("ORBIT_DIR") or str(Path.home() / ".orbit")

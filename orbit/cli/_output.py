@@ -108,7 +108,7 @@ def parse_value(text: str, what: str = "VALUE", *, lenient: bool = False) -> IPL
         lenient: if the text is not JSON, take it as a plain string (for query conditions).
 
     Raises:
-        CliError: the text is not JSON (and not ``lenient``).
+        UsageError: the text is not JSON (and not ``lenient``).
 
     >>> parse_value('{"a": [1, 2.5]}'), parse_value("London", lenient=True)
     ({'a': [1, 2.5]}, 'London')
@@ -119,7 +119,7 @@ def parse_value(text: str, what: str = "VALUE", *, lenient: bool = False) -> IPL
         if lenient:
             return text
         shown = text if len(text) <= 40 else text[:37] + "..."
-        raise CliError(
+        raise UsageError(
             f"{what} is not valid JSON: {shown!r} ({e}); quote a string as '\"text\"' or pass --string"
         ) from None
     return from_json(data)
@@ -250,8 +250,16 @@ class Output:
         rows: Sequence[Sequence[str]],
         styles: Sequence[str | None] | None = None,
     ) -> None:
-        """Print an aligned table (the last column is not padded); headers in bold on a terminal."""
+        """Print an aligned table (the last column is not padded); headers in bold on a terminal.
+
+        An empty table prints its headers and ``(none)``; in ``--json`` mode nothing is printed (the
+        command prints its JSON documents itself).
+        """
+        if self.json:
+            return
         if not rows:
+            self.line(self.style("  ".join(headers), "bold"))
+            self.line("(none)")
             return
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         last = len(headers) - 1

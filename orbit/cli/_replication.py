@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from ipfs_log.identity import key_to_did
-from orbit.cli._output import Output, entry_summary, short_cid, short_did, text
+from orbit.cli._output import Output, entry_summary, short_cid, short_did
 from orbit.cli._session import ALL_TYPES, TIMEOUT, Session
 from orbit.errors import ReplicationTimeoutError
 from stores.base import Update
@@ -22,7 +22,13 @@ __all__ = ["cmd_follow", "cmd_status"]
 def cmd_follow(args: argparse.Namespace, out: Output) -> int:
     """``orbit follow NAME``: replicate and print updates as they come, until Ctrl-C."""
     with Session(args, out) as s:
-        db, _ = s.open(args.name, "follow", ALL_TYPES, node=True)
+        db, entry = s.open(args.name, "follow", ALL_TYPES, node=True)
+        started = f"following {entry.name} ({db.address}) through {s.node}: {db.entry_count()} entries; "
+        if out.json:  # stdout holds one object per entry
+            print(started + "Ctrl-C stops", file=out.stderr, flush=True)
+        else:
+            out.line(started + "new ones print as they come; Ctrl-C stops")
+            out.stdout.flush()
 
         def show(update: object) -> None:
             if not isinstance(update, Update):
@@ -70,5 +76,22 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.document(state)
     else:
-        out.fields([(k, text(v)) for k, v in sorted(state.items())])
+        out.fields([(k, human(v)) for k, v in sorted(state.items())])
     return 0
+
+
+def human(value: Any) -> str:
+    """A status value for people: text as it is, lists joined, maps as ``key: value``, never JSON quotes.
+
+    >>> human("x"), human(["a", "b"]), human({}), human({"p": ["h"]}), human(True), human(None)
+    ('x', 'a, b', '(none)', 'p: h', 'yes', '-')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(human(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {human(v)}" for k, v in value.items()) or "(none)"
+    return str(value)

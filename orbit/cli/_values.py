@@ -133,6 +133,11 @@ def cmd_del(args: argparse.Namespace, out: Output) -> int:
 def cmd_list(args: argparse.Namespace, out: Output) -> int:
     """``orbit list NAME``: every event, key, document, or each writer's count."""
     with Session(args, out) as s:
+        if s.lookup(args.name).type == "table":
+            raise CliError(
+                f"{args.name!r} is a table database: read it with SQL, "
+                f"orbit sql {args.name} 'SELECT * FROM …' (`.tables` lists its tables)"
+            )
         db, entry = s.open(args.name, "list", TYPES)
         rows: list[list[str]] = []
         full = args.full

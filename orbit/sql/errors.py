@@ -24,6 +24,7 @@ parameter value it cannot bind (an int outside 64 bits, a str that is not UTF-8)
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Mapping
 from typing import Final
@@ -105,18 +106,69 @@ _BY_NAME: dict[str, type[SqlError]] = {
 }
 
 
-def translate(error: sqlite3.Error | OSError, sql: str | None = None) -> SqlError:
+def translate(error: sqlite3.Error | OSError, sql: str | None = None, *, reading: bool = False) -> SqlError:
     """Return the orbit error for a ``sqlite3`` error (the caller raises it ``from`` the original).
 
     An ``OSError`` (the view's file could not be deleted or created) is an :class:`OperationalError`.
+    A statement the authorizer refused is a :class:`ProgrammingError` saying why (``reading``: it ran
+    as a read-only query).
     """
     if isinstance(error, OSError):
         return OperationalError(f"the SQL view's file failed: {error}", sql)
     cls = _BY_NAME.get(type(error).__name__, SqlDatabaseError)
     message = str(error)
     if message == "not authorized":
-        cls, message = ProgrammingError, "not authorized: the view is read-only except through the log"
+        cls, message = ProgrammingError, "not authorized: " + refused(sql, reading=reading)
     return cls(message, sql)
+
+
+_WRITES: Final = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
+_SCHEMA: Final = frozenset({"CREATE", "DROP", "ALTER", "REINDEX", "VACUUM", "ANALYZE"})
+_TRANSACTIONS: Final = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+_COMMENT: Final = re.compile(r"\s+|--[^\n]*(\n|$)|/\*.*?(\*/|$)", re.DOTALL)
+
+
+def refused(sql: str | None, *, reading: bool = False) -> str:
+    """Why the view refuses a statement, from its first keyword (for the "not authorized" error).
+
+    >>> refused("DROP TABLE t")
+    'the schema is fixed (it is part of the database address): CREATE, DROP and ALTER are refused'
+    >>> refused("insert into t values (1)", reading=True)
+    'a query only reads: run writes with execute() (on the command line: orbit sql NAME --write "…")'
+    """
+    word = first_keyword(sql or "")
+    if word in _SCHEMA:
+        return "the schema is fixed (it is part of the database address): CREATE, DROP and ALTER are refused"
+    if word in _TRANSACTIONS:
+        return "transactions are the connection's: use commit() and rollback() (orbit.sql.connect)"
+    if word in ("ATTACH", "DETACH"):
+        return "ATTACH and DETACH are refused"
+    if word == "PRAGMA":
+        return "only PRAGMAs that describe the schema (table_info, index_list, ...) are allowed"
+    if reading and (word in _WRITES or (word == "WITH" and _writes_after_with(sql or ""))):
+        return (
+            'a query only reads: run writes with execute() (on the command line: orbit sql NAME --write "…")'
+        )
+    if word in _WRITES or word == "WITH":
+        return "statements write the schema's own tables only (orbit_ tables are kept by orbit)"
+    return "the view is read-only except through the log"
+
+
+def first_keyword(sql: str) -> str:
+    r"""The statement's first word, upper-cased, after spaces and comments ("" if none).
+
+    >>> first_keyword("  /* hi */ -- there\n select 1")
+    'SELECT'
+    """
+    at = 0
+    while (m := _COMMENT.match(sql, at)) is not None and m.end() > at:
+        at = m.end()
+    word = re.match(r"[A-Za-z]+", sql[at:])
+    return word.group(0).upper() if word else ""
+
+
+def _writes_after_with(sql: str) -> bool:
+    return re.search(r"\b(insert|update|delete|replace)\b", sql, re.IGNORECASE) is not None
 
 
 _INT64: Final = range(-(2**63), 2**63)

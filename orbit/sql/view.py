@@ -344,7 +344,7 @@ class SqlView:
                 cursor = reader.execute(sql, params)
                 return cursor.description, cursor.fetchall()
             except sqlite3.Error as e:
-                raise translate(e, sql) from e
+                raise translate(e, sql, reading=True) from e
             except _BINDING_ERRORS as e:
                 raise _failed_binding(e, sql, params) from e
 

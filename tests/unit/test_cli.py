@@ -420,10 +420,10 @@ ERRORS = [
     (["list", "settings", "--limit"], 2, "expected one argument"),
     (["get", "nosuch", "k"], 1, "unknown database 'nosuch'"),
     (["info", "/orbitdb/zdpuAmQcz5Y797jMcHpLX4bwid58sRwgH5GnxUdWxXXS9Kz5V"], 1, NEEDS_NODE),
-    (["info", "/orbitdb/not-a-cid"], 1, "not an /orbitdb/<cid> address"),
-    (["put", "settings", "color", "{bad"], 1, "VALUE is not valid JSON"),
-    (["put", "settings", "color", "NaN"], 1, "VALUE is not valid JSON"),
-    (["put", "settings", "color", "red"], 1, "--string"),
+    (["info", "/orbitdb/not-a-cid"], 2, "not an /orbitdb/<cid> address"),
+    (["put", "settings", "color", "{bad"], 2, "VALUE is not valid JSON"),
+    (["put", "settings", "color", "NaN"], 2, "VALUE is not valid JSON"),
+    (["put", "settings", "color", "red"], 2, "--string"),
     (["put", "settings", "color", '{"/": "nonsense"}'], 1, "DAG-JSON"),
     (["inc", "settings"], 1, "'settings' is a keyvalue database; `orbit inc` works on counter"),
     (["add", "settings", "1"], 1, "works on eventlog"),
@@ -434,7 +434,7 @@ ERRORS = [
     (["get", "settings", "missing"], 1, "no key 'missing'"),
     (["del", "people", "nobody"], 1, "no document 'nobody'"),
     (["create", "settings", "--type", "counter"], 1, "already exists"),
-    (["create", "x", "--type", "counter", "--write", "did:key:zBogus"], 1, "did:key"),
+    (["create", "x", "--type", "counter", "--write", "did:key:zBogus"], 2, "did:key"),
     (["create", "x", "--type", "counter", "--index", "a"], 2, "documents"),
     (["import", "nothere.car"], 1, "cannot read CAR file nothere.car"),
     (["import", "garbage.car"], 1, "CAR"),
@@ -471,7 +471,7 @@ def test_reading_never_creates(cli: Cli) -> None:
     assert result.status == 1
     assert "no orbit directory" in result.err
     assert not cli.dir.exists()
-    assert cli.ok("ls").out == ""
+    assert cli.ok("ls").out == "NAME  TYPE  ADDRESS\n(none)\n"
     assert not cli.dir.exists()
 
 
@@ -700,10 +700,11 @@ def test_a_table_database_made_read_and_written_from_the_command_line(cli: Cli, 
         (["sql", "todo", "SELECT nope FROM todos"], "no such column"),
         (["sql", "todo", "SELEC 1"], "syntax error"),
         (["sql", "todo", "SELECT ?", "-p", "1", "-p", "2"], "bindings"),
-        (["sql", "todo", "DELETE FROM todos"], "read-only"),  # a write needs --write
-        (["sql", "todo", "INSERT INTO todos (id, owner) VALUES ('t3', 'x')"], "read-only"),
+        (["sql", "todo", "DELETE FROM todos"], "orbit sql todo --write 'DELETE FROM todos'"),  # needs --write
+        (["sql", "todo", "INSERT INTO todos (id, owner) VALUES ('t3', 'x')"], "run the write with --write"),
         (["sql", "todo", "INSERT INTO todos (id) VALUES ('t3')", "--write"], "NOT NULL"),
-        (["sql", "todo", "DROP TABLE todos", "--write"], "read-only"),
+        (["sql", "todo", "DROP TABLE todos", "--write"], "the schema is fixed"),
+        (["sql", "todo", "DROP TABLE todos"], "the schema is fixed"),
         (["sql", "todo", "SELECT ?", "-p", "[1]"], "--param"),
         (["sql", "settings", "SELECT 1"], "keyvalue database"),
         (["sql", "nothing", "SELECT 1"], "no table database named 'nothing'"),

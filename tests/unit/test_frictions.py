@@ -112,3 +112,149 @@ def test_the_cli_sees_the_demo_databases(cli: Cli, tmp_path: Path) -> None:
     names = [line.split()[0] for line in alice.ok("ls").out.splitlines()[1:]]
     assert names == ["demo-settings", "demo-visits"]
     assert alice.ok("value", "demo-visits").out.strip() == "3"
+
+
+# ---------------------------------------------------------------- item 7: SQL on the command line
+
+TABLE = "CREATE TABLE people (name TEXT PRIMARY KEY, born INT); CREATE INDEX people_born ON people (born)"
+
+
+@pytest.fixture
+def people(cli: Cli) -> Cli:
+    cli.ok("create", "people", "--type", "table", "--schema", TABLE)
+    cli.ok("sql", "people", "--write", "INSERT INTO people VALUES ('ada', 1815)")
+    return cli
+
+
+def test_a_write_without_write_names_the_option(people: Cli) -> None:
+    result = people("sql", "people", "DELETE FROM people")
+    assert result.status == 1
+    assert "orbit sql people --write 'DELETE FROM people'" in result.err
+
+
+def test_drop_table_says_the_schema_is_fixed(people: Cli) -> None:
+    for extra in ([], ["--write"]):
+        result = people("sql", "people", "DROP TABLE people", *extra)
+        assert result.status == 1
+        assert "the schema is fixed" in result.err
+    assert people.ok("sql", "people", "SELECT count(*) AS n FROM people").out.splitlines()[-1] == "1"
+
+
+def test_interactive_sql_has_dot_commands(people: Cli) -> None:
+    result = people(
+        "sql", "people", stdin=".tables\n.schema people\nSELECT name FROM people;\n.quit\nSELECT 2;\n"
+    )
+    assert result.status == 0, result.err
+    assert result.out.splitlines() == [
+        "people",
+        "CREATE TABLE people (name TEXT PRIMARY KEY, born INT) STRICT;",
+        "CREATE INDEX people_born ON people (born);",
+        "name",
+        "----",
+        "ada",
+    ]
+    wrong = people("sql", "people", stdin=".nope\n")
+    assert wrong.status == 1
+    assert "unknown command '.nope'" in wrong.err
+    assert people.ok("sql", "people", ".tables").out == "people\n"
+
+
+def test_info_shows_a_tables_schema(people: Cli) -> None:
+    out = people.ok("info", "people").out
+    assert "schema     CREATE TABLE people (name TEXT PRIMARY KEY, born INT) STRICT;" in out
+    assert (
+        people.ok("info", "people", "--json").json["schema"][1] == "CREATE INDEX people_born ON people (born)"
+    )
+
+
+# ---------------------------------------------------------------- item 8: argument traps and exit codes
+
+
+def test_write_does_not_swallow_the_name(cli: Cli, tmp_path: Path) -> None:
+    bob = Cli(tmp_path / "bob", cli.capsys).ok("id").out.strip()
+    trap = cli("create", "--write", bob, "notes2", "--type", "eventlog")
+    assert trap.status == 0, trap.err
+    assert cli.ok("info", "notes2", "--json").json["name"] == "notes2"
+    carol = Cli(tmp_path / "carol", cli.capsys).ok("id").out.strip()
+    cli.ok("create", "notes3", "--type", "eventlog", "--write", f"{bob},{carol}")
+    cli.ok("create", "notes4", "--type", "eventlog", "--write", bob, "--write", carol)
+    for name in ("notes3", "notes4"):
+        assert len(cli.ok("info", name, "--json").json["writers"]) == 3
+    extra = cli("create", "notes5", "--type", "eventlog", "--write", bob, carol)
+    assert extra.status == 2  # one key per --write: the second is not taken as a name
+
+
+def test_sql_params_plural_or_repeated(people: Cli) -> None:
+    insert = "INSERT INTO people VALUES (?, ?)"
+    people.ok("sql", "people", "--write", insert, "-p", "alan", "1912")
+    people.ok("sql", "people", "--write", insert, "-p", "kurt", "-p", "1906")
+    rows = people.ok(
+        "sql", "people", "SELECT name FROM people WHERE born > ? ORDER BY name", "-p", "1900"
+    ).out
+    assert rows.splitlines()[2:] == ["alan", "kurt"]
+
+
+@pytest.mark.parametrize("condition", ["born>abc", "born>>1", "born=", "born<=x"])
+def test_a_query_condition_that_can_match_nothing_is_a_usage_error(cli: Cli, condition: str) -> None:
+    cli.ok("create", "docs", "--type", "documents")
+    cli.ok("put", "docs", '{"_id": "ada", "born": 1815, "name": "Ada"}')
+    result = cli("query", "docs", condition)
+    assert result.status == 2
+    assert repr(condition) in result.err
+    assert cli.ok("query", "docs", "born>1800").out.splitlines()[1].startswith("ada")
+    assert cli.ok("query", "docs", 'name>"A"').out.splitlines()[1].startswith("ada")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["open", "notanaddress"],
+        ["open", "/orbitdb/notacid"],
+        ["get", "/orbitdb/notacid", "k"],
+        ["info", "/orbitdb/x"],
+    ],
+)
+def test_a_malformed_address_is_a_usage_error(cli: Cli, args: list[str]) -> None:
+    cli.ok("id")
+    result = cli(*args)
+    assert result.status == 2
+    assert "not an /orbitdb/<cid> address" in result.err
+
+
+def test_help_states_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 success; 1 a failure" in text
+    assert "2 a usage error" in text
+    assert "130 interrupted" in text
+
+
+# ---------------------------------------------------------------- item 10: smaller things
+
+
+def test_empty_listings_print_a_header(cli: Cli) -> None:
+    assert cli.ok("ls").out == "NAME  TYPE  ADDRESS\n(none)\n"
+    cli.ok("create", "kv", "--type", "keyvalue")
+    cli.ok("create", "ev", "--type", "eventlog")
+    cli.ok("create", "docs", "--type", "documents")
+    assert cli.ok("list", "kv").out == "KEY  VALUE\n(none)\n"
+    assert cli.ok("list", "ev").out == "CID  VALUE\n(none)\n"
+    assert cli.ok("query", "docs", "x=1").out == "KEY  DOCUMENT\n(none)\n"
+    assert cli.ok("log", "kv").out == "(no entries)\n"
+    assert cli.ok("list", "kv", "--json").out == ""
+
+
+def test_no_python_reprs_in_output(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("create", "people", "--type", "documents", "--index", "city", "--index", "born")
+    info = cli.ok("info", "people").out
+    assert "indexes=city,born" in info
+    assert "['" not in info
+    demo = cli.ok("demo", "--dir", str(tmp_path / "d"), "--rounds", "1").out
+    assert "color='" not in demo
+    assert 'alice color="red-0"' in demo
+
+
+def test_list_on_a_table_suggests_sql(people: Cli) -> None:
+    result = people("list", "people")
+    assert result.status == 1
+    assert "orbit sql people 'SELECT * FROM" in result.err

@@ -14,7 +14,7 @@ import pytest
 
 import orbit.sql
 from ipfs_log import Identity
-from orbit import OrbitDB
+from orbit import DatabaseError, OrbitDB
 from orbit.registry import Registry, RegistryEntry
 from orbit.sql import (
     DataError,
@@ -145,10 +145,12 @@ def test_accepted_schema_is_canonical_and_strict() -> None:
     assert strict.tables[0].columns[1].required
 
 
-def test_schema_is_part_of_the_address(alice: OrbitDB) -> None:
+def test_schema_is_part_of_the_address(alice: OrbitDB, bob: OrbitDB) -> None:
     a = open_table(alice)
-    other = alice.open("todo", type="table", schema="CREATE TABLE x (k TEXT PRIMARY KEY)", write=WRITERS)
+    other = bob.open("todo", type="table", schema="CREATE TABLE x (k TEXT PRIMARY KEY)", write=WRITERS)
     assert a.address != other.address
+    with pytest.raises(DatabaseError, match="another table database"):  # names are unique in a directory
+        alice.open("todo", type="table", schema="CREATE TABLE x (k TEXT PRIMARY KEY)", write=WRITERS)
     assert alice.open(a.address) is a
     with pytest.raises(SchemaError):
         alice.open("todo2", type="table")
