@@ -268,20 +268,22 @@ class StateTree:
                     node.vals.insert(i, value)
                     node.kids[i : i + 1] = [left, right]
                 break
-            kid_lo = keys[i - 1] if i else lo
-            kid_hi = keys[i] if i < len(keys) else hi
             kid = node.kids[i]
+            if i:
+                lo = keys[i - 1]
+            if i < len(keys):
+                hi = keys[i]
             if kid is None:
                 node.kids[i] = _Node(layer, [key], [value], [None, None])
                 break
-            child = self._loaded(kid, kid_lo, kid_hi, node.layer)
-            node.kids[i] = child
-            if layer > child.layer:
-                left, right = self._split(child, key, kid_lo, kid_hi, node.layer)
+            if type(kid) is not _Node:
+                kid = node.kids[i] = self._load(kid, lo, hi, node.layer)  # type: ignore[arg-type]
+            if layer > kid.layer:
+                left, right = self._split(kid, key, lo, hi, node.layer)
                 node.kids[i] = _Node(layer, [key], [value], [left, right])
                 break
             path.append(node)
-            node, lo, hi = child, kid_lo, kid_hi
+            node = kid
         node.cid = node.block = None
         for parent in path:
             parent.cid = parent.block = None
