@@ -23,7 +23,7 @@ from orbit.errors import ReplicationTimeoutError, UnknownAddressError
 from orbit.registry import RegistryEntry
 from orbit.sql import TableDatabase
 
-__all__ = ["cmd_create", "cmd_drop", "cmd_info", "cmd_ls", "cmd_open"]
+__all__ = ["cmd_create", "cmd_drop", "cmd_info", "cmd_ls", "cmd_open", "register_as"]
 
 _PROGRESS_EVERY: Final = 1024
 
@@ -102,16 +102,25 @@ def cmd_open(args: argparse.Namespace, out: Output) -> int:
             if remote:
                 with contextlib.suppress(ReplicationTimeoutError):  # catch up from whoever is on the topic
                     db.wait_synced(min(TIMEOUT, 10.0))
-            known = s.registry.by_address(entry.address)  # opening registered it by its manifest's name
-            if known is not None and known.name != entry.name:
-                with shielded():
-                    s.registry.remove(known.name)  # the name asked for (--as) replaces it
-            s.register(entry)
+            register_as(s, entry)
     if out.json:
         out.document({"name": entry.name, "address": entry.address, "type": entry.type})
     else:
         out.line(f"{entry.name}  {entry.type}  {entry.address}")
     return 0
+
+
+def register_as(s: Session, entry: RegistryEntry) -> None:
+    """Register ``entry``, replacing the name opening it registered (its manifest's) if it differs (``--as``).
+
+    Raises:
+        RegistryError: the registry cannot be read or written, or the name is taken.
+    """
+    known = s.registry.by_address(entry.address)
+    if known is not None and known.name != entry.name:
+        with shielded():
+            s.registry.remove(known.name)
+    s.register(entry)
 
 
 def cmd_ls(args: argparse.Namespace, out: Output) -> int:

@@ -14,11 +14,13 @@ import os
 from collections.abc import Callable
 from typing import Final
 
+from ipfs_log.errors import BlockNotFoundError
 from orbit.address import Manifest
 from orbit.car import CarReader
+from orbit.cli._databases import register_as
 from orbit.cli._input import read_input
 from orbit.cli._output import CliError, Output, human_bytes
-from orbit.cli._session import ALL_TYPES, Session
+from orbit.cli._session import ALL_TYPES, Session, shielded
 from orbit.errors import BlockStoreError, CarError
 
 __all__ = ["cmd_export", "cmd_import"]
@@ -99,20 +101,44 @@ def _read_manifest(car: str | bytes, where: str) -> tuple[Manifest, int]:
     return manifest, blocks
 
 
+def _incomplete(file: str, name: str, kept: int, new_here: bool) -> str:
+    """The message of an import whose file lacks blocks its entries need."""
+    if kept == 0 and new_here:
+        done = "nothing was imported (no database was added)"
+    else:
+        done = f"{name} holds {_count(kept, 'entry', 'entries')}, every one verified, and keeps them"
+    return (
+        f"{file} lacks blocks its entries need (an interrupted or partial export?): {done}; "
+        "import a complete file, or this one again once it is complete, to continue"
+    )
+
+
 def cmd_import(args: argparse.Namespace, out: Output) -> int:
     """``orbit import FILE.car``: verify and merge a CAR file's entries into its database."""
     car: str | bytes = read_input("-", "CAR file") if args.file == "-" else args.file
     manifest, blocks = _read_manifest(car, args.file)
     with Session(args, out, create=True) as s:
-        entry = s.registry.by_address(manifest.address)
+        entry = known = s.registry.by_address(manifest.address)
         if entry is None:
             entry = s.new_entry(manifest, args.as_name, args.index_by, "import")
         elif args.as_name and args.as_name != entry.name:
             raise CliError(f"{manifest.address} is already here as {entry.name!r}")
         db = s.orbit.open_car(car, **entry.options)
-        s.register(entry)
-        with out.progress("verifying", blocks - 1) as update:
-            admitted = db.import_car(car, progress=update)
+        new_here = known is None and db.entry_count() == 0
+        register_as(s, entry)
+        try:
+            with out.progress("verifying", blocks - 1) as update:
+                admitted = db.import_car(car, progress=update)
+        except BaseException as e:  # failed or interrupted: what was admitted stays; an empty new one goes
+            kept = db.entry_count()
+            if new_here and kept == 0:
+                with shielded():
+                    s.orbit.drop(db.address)  # forgets its name too
+            if isinstance(e, BlockNotFoundError):
+                raise CliError(_incomplete(args.file, entry.name, kept, new_here)) from None
+            if isinstance(e, KeyboardInterrupt) and kept:
+                out.error(f"{kept} entries of {entry.name} are kept; run the same import again to continue")
+            raise
         total = db.entry_count()
     if out.json:
         out.document(

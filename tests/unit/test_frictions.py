@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from orbit import DatabaseError, KeyValueDatabase, OrbitDB, UnknownStoreTypeError
+from ipfs_log import CID
+from orbit import DatabaseError, EventLogDatabase, KeyValueDatabase, OrbitDB, UnknownStoreTypeError
+from orbit.car import car_bytes, read_car
 from orbit.cli import main
 from orbit.registry import Registry
 from orbit.sql import TableDatabase
@@ -227,6 +229,85 @@ def test_help_states_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "0 success; 1 a failure" in text
     assert "2 a usage error" in text
     assert "130 interrupted" in text
+
+
+# ---------------------------------------------------------------- item 9: imports that fail or stop
+
+
+@pytest.fixture
+def export(cli: Cli, tmp_path: Path) -> tuple[Cli, bytes]:
+    """An eventlog of two entries (the second's parent is the first), exported; and another directory."""
+    cli.ok("create", "events", "--type", "eventlog")
+    cli.ok("add", "events", '"one"')
+    cli.ok("add", "events", '"two"')
+    cli.ok("export", "events", str(tmp_path / "events.car"))
+    other = Cli(tmp_path / "other", cli.capsys)
+    other.ok("id")
+    return other, (tmp_path / "events.car").read_bytes()
+
+
+def _entries(data: bytes) -> tuple[CID, list[tuple[CID, bytes]], list[CID]]:
+    roots, blocks = read_car(data)
+    manifest = next(iter(blocks))  # an export writes the manifest first
+    entries = [(c, b) for c, b in blocks.items() if c != manifest]
+    return manifest, entries, roots
+
+
+def test_an_import_that_admits_nothing_leaves_nothing_registered(
+    export: tuple[Cli, bytes], tmp_path: Path
+) -> None:
+    other, data = export
+    manifest, _, roots = _entries(data)
+    blocks = read_car(data)[1]
+    head = next(c for c in roots if c != manifest)
+    partial = car_bytes(
+        roots, [(manifest, blocks[manifest]), (head, blocks[head])]
+    )  # the head's parent lacks
+    (tmp_path / "partial.car").write_bytes(partial)
+    failed = other("import", str(tmp_path / "partial.car"))
+    assert failed.status == 1
+    assert "lacks blocks" in failed.err
+    assert "nothing was imported" in failed.err
+    assert "resume()" not in failed.err
+    assert other.ok("ls").out == "NAME  TYPE  ADDRESS\n(none)\n"
+    assert other.ok("import", str(tmp_path / "events.car"), "--json").json["entries"] == 2
+
+
+def test_a_partial_import_is_kept_and_continued_by_running_it_again(
+    export: tuple[Cli, bytes], tmp_path: Path
+) -> None:
+    other, data = export
+    manifest, entries, roots = _entries(data)
+    blocks = read_car(data)[1]
+    head = next(c for c in roots if c != manifest)
+    first = next(c for c, _ in entries if c != head)
+    # the first entry whole, the head named but absent: the first is admitted, the head is missing
+    (tmp_path / "partial.car").write_bytes(
+        car_bytes([manifest, first, head], [(manifest, blocks[manifest]), (first, blocks[first])])
+    )
+    failed = other("import", str(tmp_path / "partial.car"))
+    assert failed.status == 1
+    assert "events holds 1 entry" in failed.err
+    assert "this one again once it is complete" in failed.err
+    assert other.ok("info", "events", "--json").json["entries"] == 1
+    again = other.ok("import", str(tmp_path / "events.car"), "--json").json
+    assert (again["admitted"], again["entries"]) == (1, 2)
+
+
+def test_an_interrupted_import_leaves_no_empty_database(
+    export: tuple[Cli, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other, _ = export
+
+    def interrupted(*args: object, **kwargs: object) -> list[object]:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(EventLogDatabase, "import_car", interrupted)
+        result = other("import", str(tmp_path / "events.car"))
+    assert result.status == 130
+    assert other.ok("ls").out == "NAME  TYPE  ADDRESS\n(none)\n"
+    assert other.ok("import", str(tmp_path / "events.car"), "--json").json["entries"] == 2
 
 
 # ---------------------------------------------------------------- item 10: smaller things
