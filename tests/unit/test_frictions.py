@@ -7,6 +7,7 @@ Command line (items 7 to 10): messages, argument traps, exit codes, resumable im
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -339,3 +340,15 @@ def test_list_on_a_table_suggests_sql(people: Cli) -> None:
     result = people("list", "people")
     assert result.status == 1
     assert "orbit sql people 'SELECT * FROM" in result.err
+
+
+def test_the_readme_examples_run_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    offline = [b for b in blocks if "ipfs=" not in b]  # the IPFS walkthroughs need running nodes
+    assert len(offline) >= 6
+    monkeypatch.chdir(tmp_path)
+    for run in (1, 2):
+        for block in offline:
+            exec(compile(block, f"README.md (run {run})", "exec"), {})
+    assert list(tmp_path.iterdir()) == []  # nothing left in the working directory
