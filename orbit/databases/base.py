@@ -233,6 +233,12 @@ class Database(Generic[S]):
         return len(self.store.log)
 
     @locked
+    def holds(self, heads: Iterable[CID]) -> bool:
+        """Return whether the log holds every one of ``heads`` (admitted, not merely pending)."""
+        log = self.store.log
+        return all(h in log for h in heads)
+
+    @locked
     def subscribe(self, callback: UpdateCallback) -> Callable[[], None]:
         """Call ``callback`` with an :class:`~stores.Update` after each batch of applied entries.
 

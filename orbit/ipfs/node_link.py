@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,9 @@ class LinkedDatabase(Protocol):
 
     def entry_count(self) -> int:
         """How many entries its log holds."""
+
+    def holds(self, heads: Iterable[CID]) -> bool:
+        """Whether its log holds every one of ``heads``."""
 
     def join_heads(
         self, heads: Iterable[CID], *, source: Any = None, progress: Progress | None = None
@@ -187,7 +191,7 @@ class NodeLink:
         ipfs: KuboClient | str,
         *,
         retry_interval: float = 5.0,
-        close_timeout: float = 5.0,
+        close_timeout: float = 2.0,
         pin: bool = True,
     ) -> None:
         self.pin = pin
@@ -204,6 +208,10 @@ class NodeLink:
         self._histories: dict[str, tuple[History, Callable[[], int]]] = {}  # and the entry count
         self._packs: dict[str, list[Pack]] = {}
         self._packs_lock = threading.Lock()
+        # Recorded heads an open could not fetch yet, per address, with the database's `holds`: they stay
+        # in the record this replica writes until its log holds them, so a partial replica never
+        # replaces the record of a longer history with its own older heads.
+        self._beyond: dict[str, tuple[list[CID], Callable[[Iterable[CID]], bool]]] = {}
         self._closing = threading.Event()  # no new packs: closing holds the directory's lock
 
     # -- heads records --------------------------------------------------------------------------------
@@ -217,6 +225,13 @@ class NodeLink:
         """Write a database's heads record (from the uploading thread, once its uploads are done)."""
         manifest = pins[0]
         heads: list[IPLDKind] = list(pins[1:])
+        beyond = self._beyond.get(address)
+        if beyond is not None:
+            cids, holds = beyond
+            if not self._closing.is_set():  # while closing, the log cannot be read: keep them all
+                cids = [h for h in cids if not holds([h])]
+                self._beyond[address] = (cids, holds)
+            heads += cids[: max(0, _MAX_HEADS - len(heads))]
         packs = self._repack(address)
         record = encode({"v": 1, "address": address, "heads": heads, "packs": [p.to_ipld() for p in packs]})
         self.client.files_write(self.heads_path(manifest), record)
@@ -336,7 +351,7 @@ class NodeLink:
         by_address: bool = True,
         history: History | None = None,
     ) -> None:
-        """Link an opened database to the node: fetch its log if it is new here, then upload and pin.
+        """Link an opened database to the node: fetch what its recorded heads reach, then upload and pin.
 
         The database's log must commit through :meth:`uploading` (the facade opens it so). A database
         opened by name (``by_address=False``) also opens while the node is down, slow or failing
@@ -359,8 +374,22 @@ class NodeLink:
                 raise
             _log.warning("%s: opened without looking on the IPFS node: %s", db.address, e)
             record = HeadsRecord([], [])
-        if db.entry_count() == 0 and record.heads:
-            self.fetch(db, record.heads, progress, packs=record.packs)
+        empty = db.entry_count() == 0
+        if record.heads and not db.holds(record.heads):
+            # New here, or an earlier open stopped part-way (its verified entries wait, pending), or
+            # another process wrote since: fetch what the record reaches that the log lacks. Until the
+            # log holds them, the recorded heads stay in the record this replica writes (from the
+            # uploading thread, as soon as the fetch commits), so the longer history stays findable.
+            self._beyond[db.address] = (list(record.heads), db.holds)
+            try:
+                self.fetch(db, record.heads, progress, packs=record.packs)
+            except (BlockNotFoundError, IpfsError) as e:
+                if by_address and empty:  # what it admitted uploads on: the record keeps the heads
+                    self._beyond[db.address] = (list(record.heads), lambda _heads: False)
+                    raise
+                _log.warning("%s: opened with what it holds; the rest comes later: %s", db.address, e)
+            if db.holds(record.heads):
+                self._beyond.pop(db.address, None)
         if history is not None:
             with self._packs_lock:
                 self._packs[db.address] = list(record.packs)
@@ -418,17 +447,20 @@ class NodeLink:
         return self.uploads.wait_uploaded(timeout)
 
     def close(self) -> None:
-        """Give pending uploads ``close_timeout`` seconds, then stop; what is left stays journaled.
+        """Stop within about ``close_timeout`` seconds in all, giving pending uploads most of it.
+
+        What did not reach the node stays journaled, for the next open of the directory.
 
         If the last upload failed (the node is down), it does not wait at all. No new pack is cut
         meanwhile (the next writer's record write cuts it).
         """
+        deadline = time.monotonic() + self.close_timeout
         self._closing.set()
         try:
             if not self.uploads.backing_off:
-                self.flush(self.close_timeout)
+                self.flush(self.close_timeout * 0.75)
         finally:
-            self.uploads.close()
+            self.uploads.close(max(0.1, deadline - time.monotonic()))
             self.store.close()
             if self._owns_client:
                 self.client.close()

@@ -465,16 +465,18 @@ class CachedBlockStore:
                 self.flush()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the background thread (waiting at most ``timeout`` seconds) and close the journal.
+        """Stop the background thread and close the journal, waiting at most ``timeout`` seconds in all.
 
         The local and remote stores belong to the caller and stay open. Pending uploads stay in the
         journal for the next :class:`CachedBlockStore` on the same directory.
         """
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        if self._flush_lock.acquire(timeout=timeout):  # else a slow call still runs: leave it the journal
+        left = max(0.0, deadline - time.monotonic())
+        if self._flush_lock.acquire(timeout=left):  # else a slow call still runs: leave it the journal
             try:
                 self._journal.close()
             finally:

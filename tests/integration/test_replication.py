@@ -272,6 +272,51 @@ def test_hostile_peer_is_counted_and_ignored(
     assert forged.cid not in da.log
 
 
+def test_a_flood_of_unresolvable_heads_does_not_stall_honest_updates(
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
+) -> None:
+    a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
+    da, db = a.open("flooded", "keyvalue"), b.open("flooded", "keyvalue")
+    da.put("first", 0)
+    db.wait_for(da.heads(), timeout=WAIT)
+    address = da.address
+    stop = threading.Event()
+    with KuboClient(nodes[2].api_url) as mallory:
+        assert _eventually(lambda: len(mallory.pubsub_peers(address)) >= 2)
+
+        def flood() -> None:  # 200 well-formed, unresolvable heads per announcement, again and again
+            round_ = 0
+            while not stop.is_set():
+                nowhere = tuple(CID.for_block(encode({"flood": round_, "i": i})) for i in range(200))
+                mallory.pubsub_pub(address, Announcement(address, nowhere).encode())
+                round_ += 1
+                stop.wait(0.2)
+
+        flooding = threading.Thread(target=flood, daemon=True)
+        flooding.start()
+        try:
+            replicator = b.replicator
+            assert replicator is not None
+            assert _eventually(lambda: replicator.status().wanted >= 200), replicator.status()
+            delays = []
+            for i in range(20):
+                cid = da.put(f"k{i}", i)
+                started = time.monotonic()
+                db.wait_for([cid], timeout=WAIT)
+                delays.append(time.monotonic() - started)
+            # Each honest write arrives inline and is admitted at once: none waits on Mallory's fetches
+            # (each of which takes the node's block timeout, 5 s here, to fail).
+            assert max(delays) < b.client.block_timeout, delays
+            assert replicator.status().wanted <= 4096  # bounded, however long the flood goes on
+        finally:
+            stop.set()
+            flooding.join(5)
+        started = time.monotonic()
+        b.orbit.close()  # within its promise, even with Mallory's heads still being fetched
+        assert time.monotonic() - started < 5
+    assert db.closed
+
+
 def test_replicate_false_opens_without_a_replicator(
     nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
 ) -> None:

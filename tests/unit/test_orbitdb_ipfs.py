@@ -10,7 +10,7 @@ import pytest
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import decode
-from ipfs_log.errors import OrbitError
+from ipfs_log.errors import BlockNotFoundError, OrbitError
 from orbit import OrbitDB
 from orbit.errors import DatabaseError, IpfsBlockMismatchError, UnknownAddressError
 from orbit.ipfs.client import KuboClient
@@ -159,3 +159,25 @@ def test_wait_for_takes_heads_as_text_and_refuses_what_is_not_one(tmp_path: Path
         raw = CID(b"\x01\x55" + bytes(heads[0])[2:])  # a raw-codec CID names no entry
         with pytest.raises(DatabaseError, match="not the CID of an entry"):
             kv.wait_for([raw], timeout=5)
+
+
+def test_an_open_that_failed_part_way_is_finished_by_the_next_open(tmp_path: Path) -> None:
+    fake = FakeKubo()
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=client(fake)) as orbit:
+        events = orbit.open("partial", type="eventlog")
+        cids = [events.add({"n": i}) for i in range(41)]
+        address = events.address
+    lost = fake.blocks.pop(cids[28])  # the node lacks one block of the history
+    with (
+        OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake)) as other,
+        pytest.raises(BlockNotFoundError, match="entries admitted"),
+    ):
+        other.open(address, type="eventlog")
+    with OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake)) as other:
+        partial = other.open(address, type="eventlog")  # still missing: it opens with what it has
+        assert 0 < len(partial.all()) <= 28
+    fake.blocks[cids[28]] = lost  # the block is back on the node
+    with OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake)) as other:
+        whole = other.open(address, type="eventlog")
+        assert [e.cid for e in whole.all()] == cids
+        assert whole.log.pending == 0
