@@ -86,10 +86,8 @@ def shared_prefix(a: bytes, b: bytes) -> int:
     2
     """
     n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    diff = _from_bytes(a[:n], "big") ^ _from_bytes(b[:n], "big")
+    return n - (diff.bit_length() + 7) // 8  # the bytes left of the first differing bit are equal
 
 
 def encode_node(keys: Sequence[bytes], values: Sequence[bytes], kids: Sequence[CID | None]) -> bytes:

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol, TypeAlias
 
 from ipfs_log.cid import CID
+from ipfs_log.gc import gc_paused
 from orbit.errors import TreeNodeError
 from orbit.state.nodes import (
     EMPTY_NODE,
@@ -125,6 +126,11 @@ class StateTree:
         Raises:
             ValueError: keys are not strictly increasing, or a key or value is too long.
         """
+        with gc_paused():  # one container per node, no cycles
+            return cls._build(items, store)
+
+    @classmethod
+    def _build(cls, items: Iterable[tuple[bytes, bytes]], store: NodeStore | None) -> StateTree:
         tree = cls(store)
         stack: list[_Node] = []  # open nodes, layers strictly decreasing; each lacks its last kid
         prev: bytes | None = None
@@ -356,7 +362,8 @@ class StateTree:
         if type(ref) is CID:
             return ref
         assert type(ref) is _Node
-        return self._flush(ref)
+        with gc_paused():  # many small blocks and lists, no cycles: as the log does for bulk work
+            return self._flush(ref)
 
     def _flush(self, node: _Node) -> CID:
         cid = node.cid

@@ -7,9 +7,9 @@ What a store's tree maps (keys are bytes, values :func:`~orbit.state.values.valu
 - counter: each writer's 32-byte public key to its net total (a decimal string beyond 64 bits);
 - eventlog: each event's position to its value, where a position is ``clock time (8 bytes, big-endian)
   ‖ writer key (32) ‖ entry CID`` — the log's total order as bytes, so positions sort as the log does and
-  an older entry joined later takes its place without shifting the others (an index would shift).
-
-Tables are not covered yet (see the README).
+  an older entry joined later takes its place without shifting the others (an index would shift);
+- table: each visible row, keyed by the DAG-CBOR of ``[table name, [primary key values]]`` (so a table's
+  rows share a prefix), to the row (a column → value map).
 
 A :class:`StateIndex` builds its tree from the store's index the first time it is asked for (one pass,
 :meth:`StateTree.build`), then applies each batch of entries the store applies, touching only the keys
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import IPLDKind
+from ipfs_log.codec import IPLDKind, encode
 from ipfs_log.entry import Entry
 from orbit.errors import StateError
 from orbit.state.proofs import prove
@@ -33,8 +33,9 @@ from stores.counter import Counter
 from stores.documents import Documents
 from stores.eventlog import EventLog
 from stores.keyvalue import KeyValue
+from stores.table import Table
 
-__all__ = ["StateIndex", "event_position", "state_items"]
+__all__ = ["StateIndex", "event_position", "row_key", "state_items"]
 
 _MIN: Final = -(2**64)
 _MAX: Final = 2**64 - 1
@@ -43,6 +44,11 @@ _MAX: Final = 2**64 - 1
 def event_position(entry: Entry) -> bytes:
     """Return an eventlog entry's key in the tree: its sort key as bytes (see the module's text)."""
     return entry.time.to_bytes(8, "big") + entry.key + bytes(entry.cid)
+
+
+def row_key(table: str, key: Sequence[IPLDKind]) -> bytes:
+    """Return a table row's key in the tree: the DAG-CBOR of ``[table, [key values]]``."""
+    return encode([table, list(key)])
 
 
 def _total(total: int) -> bytes:
@@ -75,15 +81,21 @@ def state_items(store: Store) -> Iterator[tuple[bytes, bytes]]:
             value = _event_value(entry)
             if value is not None:
                 yield event_position(entry), value
+    elif isinstance(store, Table):
+        rows = [(row_key(t.name, k), row) for t in store.schema.tables for k, row in store.rows(t.name)]
+        rows.sort(key=lambda pair: pair[0])
+        for key, row in rows:
+            yield key, value_bytes(row)
     else:
-        raise StateError(f"no state tree for {store.TYPE} stores yet")
+        raise StateError(f"no state tree for {store.TYPE} stores")
 
 
 def _changes(store: Store, entries: Sequence[Entry]) -> Iterator[tuple[bytes, bytes | None]]:
     """The tree items the entries may have changed, with their value now (None: absent)."""
     if isinstance(store, KeyValue):
         for key in dict.fromkeys(_payload_keys(entries)):
-            yield key.encode(), value_bytes(store[key]) if key in store else None
+            value = store.get(key)
+            yield key.encode(), None if value is None and key not in store else value_bytes(value)
     elif isinstance(store, Documents):
         index_by = store.options.index_by
         for key in dict.fromkeys(_payload_keys(entries, index_by)):
@@ -97,6 +109,10 @@ def _changes(store: Store, entries: Sequence[Entry]) -> Iterator[tuple[bytes, by
             value = _event_value(entry)
             if value is not None:
                 yield event_position(entry), value
+    elif isinstance(store, Table):
+        for name, pk in store.touched(entries):
+            row = store.get(name, pk)
+            yield row_key(name, pk), None if row is None else value_bytes(row)
 
 
 def _payload_keys(entries: Iterable[Entry], index_by: str | None = None) -> Iterator[str]:
@@ -189,6 +205,14 @@ class StateIndex:
                     assert type(entry.payload) is dict
                     return event_position(entry), True, entry.payload["value"]
             raise StateError(f"no event {key} in the log: an absent event has no position to prove")
+        if isinstance(store, Table) and type(key) is tuple and len(key) == 2 and type(key[0]) is str:
+            table, pk = key
+            pk = pk if isinstance(pk, tuple) else (pk,)
+            try:
+                row = store.get(table, pk)
+            except ValueError as e:  # InvalidOperationError: no such table, or a malformed key
+                raise StateError(f"not a row key of this table store: {e}") from e
+            return row_key(table, pk), row is not None, row
         raise StateError(f"not a key of a {store.TYPE} store: {key!r:.80}")
 
     def prove(self, key: bytes) -> bytes:

@@ -125,3 +125,25 @@ def test_the_tree_follows_writes_after_it_was_built_and_across_reopen(tmp_path: 
         root = db.state_root()
     with OrbitDB(tmp_path / "a") as orbit:
         assert orbit.open("kv", type="keyvalue").state_root() == root  # rebuilt from the checkpoint
+
+
+def test_table_rows_are_proven_by_primary_key(tmp_path: Path) -> None:
+    schema = "CREATE TABLE todos (id TEXT PRIMARY KEY, title TEXT, done INTEGER NOT NULL DEFAULT 0);"
+    with OrbitDB(tmp_path / "a") as orbit:
+        writers = [orbit.identity.public_key]
+        db = orbit.open("todo", type="table", schema=schema)
+        db.execute("INSERT INTO todos (id, title) VALUES (?, ?)", ("t1", "milk"))
+        db.execute("INSERT INTO todos (id, title) VALUES (?, ?)", ("t2", "eggs"))
+        before = db.state_root()
+        db.execute("UPDATE todos SET done = 1 WHERE id = ?", ("t1",))
+        db.execute("DELETE FROM todos WHERE id = ?", ("t2",))
+        assert db.state_root() != before
+        read = db.prove(("todos", "t1"))
+        assert read.value == {"id": "t1", "title": "milk", "done": 1}
+        read.verify(writers)
+        gone = db.prove(("todos", "t2"))
+        assert not gone.present
+        gone.verify(writers)
+        assert db.verify_commit(read.commit).root == db.state_root()
+        with pytest.raises(StateError, match="not a row key"):
+            db.prove(("nope", "t1"))
