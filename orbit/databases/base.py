@@ -48,7 +48,8 @@ from orbit.errors import (
     DatabaseError,
     ReplicationError,
 )
-from orbit.state import Commit, ReadProof, StateIndex
+from orbit.files import write_atomically
+from orbit.state import BufferedNodes, Commit, ReadProof, StateIndex
 from stores.base import Store, Update, UpdateCallback
 
 __all__ = ["Database", "DatabaseContext", "ReplicatorHandle", "locked"]
@@ -148,8 +149,10 @@ class Database(Generic[S]):
         self._closed = False
         self._saved_at = context.checkpointed  # how many admitted entries the saved checkpoint covers
         store.subscribe(self._maybe_save_checkpoint)
-        self._state = StateIndex(store)  # the state tree, built on first use, then kept in step
-        self._last_commit: Commit | None = None
+        self._state_nodes = BufferedNodes(context.blocks)  # written beside the checkpoint
+        self._last_commit: Commit | None = self._saved_commit()
+        start = None if self._last_commit is None else self._last_commit.root
+        self._state = StateIndex(store, self._state_nodes, start)  # else built on first use
         store.subscribe(self._follow_state)
 
     @classmethod
@@ -403,6 +406,38 @@ class Database(Generic[S]):
     def _follow_state(self, update: Update) -> None:
         self._state.apply(update.entries)
 
+    def _state_path(self) -> Path:
+        return self._context.directory / "state" / f"{self.manifest.cid.encode()}.commit"
+
+    def _saved_commit(self) -> Commit | None:
+        """The commit this replica saved with its last checkpoint, if it is of the log's current state."""
+        try:
+            block = self._state_path().read_bytes()
+            log = self.store.log
+            commit = Commit.from_block(block, writers=[log.identity.public_key], address=self.address)
+        except (OSError, CommitError):
+            return None  # absent, unreadable or not ours: the tree is rebuilt when first needed
+        if commit.heads != tuple(sorted(set(log.head_cids))) or commit.count != len(log):
+            return None  # taken at other heads (the checkpoint lagged): rebuilt when first needed
+        return commit
+
+    def _save_state(self) -> None:
+        """Write the state tree's new nodes to the block store, then a commit of its root beside them."""
+        if not self._state.built:
+            return
+        log = self.store.log
+        try:
+            root = self._state.root()
+            self._state_nodes.persist(root)
+            commit = self._last_commit
+            if commit is None or commit.root != root or commit.count != len(log):
+                commit = self.commit()
+            path = self._state_path()
+            path.parent.mkdir(exist_ok=True)
+            write_atomically(path, commit.block)
+        except (OSError, BlockStoreError) as e:  # derived data: the next open rebuilds the tree
+            _log.warning("state tree of %s not saved: %s", self.address, e)
+
     def _state_options(self) -> dict[str, Any]:
         """Store options that change the state (see :meth:`verify_commit`; the documents key field)."""
         return {}
@@ -513,6 +548,7 @@ class Database(Generic[S]):
         admitted = len(self.store.log)
         self._context.save_checkpoint(admitted, self.store.checkpoint())
         self._saved_at = admitted
+        self._save_state()
 
     def close(self) -> None:
         """Save a checkpoint and close the database. Idempotent.
@@ -554,6 +590,10 @@ class Database(Generic[S]):
         with self.lock:
             self._closed = True
             self.store.close()
+            try:
+                self._state_path().unlink(missing_ok=True)
+            except OSError as e:
+                _log.warning("state commit of %s not deleted: %s", self.address, e)
             try:
                 self._discard_derived()
             finally:  # the log goes even if a derived file could not be deleted (it is rebuilt anyway)

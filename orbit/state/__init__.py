@@ -19,12 +19,13 @@ from orbit.state.commits import verify_read as verify
 from orbit.state.nodes import EMPTY_ROOT, layer_of
 from orbit.state.proofs import prove
 from orbit.state.proofs import verify as verify_proof
-from orbit.state.tree import MemoryNodes, NodeStore, StateTree
+from orbit.state.tree import BufferedNodes, MemoryNodes, NodeStore, StateTree
 from orbit.state.values import value_bytes, value_matches
 from orbit.state.views import StateIndex
 
 __all__ = [
     "EMPTY_ROOT",
+    "BufferedNodes",
     "Commit",
     "MemoryNodes",
     "NodeStore",

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol, TypeAlias
 
 from ipfs_log.cid import CID
+from ipfs_log.codec import decode
 from ipfs_log.gc import gc_paused
 from orbit.errors import TreeNodeError
 from orbit.state.nodes import (
@@ -50,7 +51,7 @@ from orbit.state.nodes import (
     layer_of,
 )
 
-__all__ = ["MemoryNodes", "NodeStore", "StateTree"]
+__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree"]
 
 
 class NodeStore(Protocol):
@@ -87,6 +88,69 @@ class MemoryNodes:
     def put(self, cid: CID, block: bytes) -> None:
         """Store ``block`` under ``cid``."""
         self.blocks[cid] = block
+
+
+class BackingStore(Protocol):
+    """What :class:`BufferedNodes` writes through to (an :class:`ipfs_log.BlockStore` is one)."""
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block stored under ``cid``; raise ``BlockNotFoundError`` if absent."""
+        ...
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Store many blocks at once."""
+        ...
+
+
+class BufferedNodes:
+    """Nodes kept in memory as the tree writes them, and written to ``backing`` only on :meth:`persist`.
+
+    A tree's root is hashed often and most of its nodes are soon replaced; persisting writes only the
+    nodes reachable from the root being persisted that the backing store does not hold yet, in one batch.
+    """
+
+    def __init__(self, backing: BackingStore) -> None:
+        self.backing = backing
+        self._new: dict[CID, bytes] = {}
+
+    def get(self, cid: CID) -> bytes:
+        """Return the block under ``cid``, from memory or the backing store.
+
+        Raises:
+            BlockNotFoundError: neither holds it.
+        """
+        block = self._new.get(cid)
+        return self.backing.get(cid) if block is None else block
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Keep ``block`` in memory until the next :meth:`persist`."""
+        self._new[cid] = block
+
+    def persist(self, root: CID) -> int:
+        """Write the nodes under ``root`` the backing store lacks, forget the others; return how many.
+
+        Raises:
+            BlockStoreError: the backing store could not be written (the nodes stay in memory).
+        """
+        new = self._new
+        wanted: list[tuple[CID, bytes]] = []
+        stack = [root]
+        while stack:
+            cid = stack.pop()
+            block = new.get(cid)
+            if block is None:  # persisted before, with everything under it
+                continue
+            wanted.append((cid, block))
+            value = decode(block)
+            assert type(value) is list
+            left, entries = value
+            assert type(entries) is list
+            links = [left, *(entry[3] for entry in entries if type(entry) is list)]
+            stack.extend(link for link in links if type(link) is CID)
+        if wanted:
+            self.backing.put_many(wanted)
+        new.clear()
+        return len(wanted)
 
 
 class _Node:

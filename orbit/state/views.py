@@ -24,7 +24,8 @@ from typing import Final
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, encode
 from ipfs_log.entry import Entry
-from orbit.errors import StateError
+from ipfs_log.errors import BlockNotFoundError
+from orbit.errors import StateError, TreeNodeError
 from orbit.state.proofs import prove
 from orbit.state.tree import NodeStore, StateTree
 from orbit.state.values import value_bytes
@@ -136,12 +137,23 @@ class StateIndex:
     Args:
         store: the store whose state the tree holds.
         nodes: where the tree's nodes go (default: memory).
+        start: the root of the store's current state, if known (a commit this replica signed at the
+            log's current heads): the tree is then opened from it, its nodes read from ``nodes`` and
+            checked as they are reached, instead of being rebuilt from the index.
     """
 
-    def __init__(self, store: Store, nodes: NodeStore | None = None) -> None:
+    def __init__(self, store: Store, nodes: NodeStore | None = None, start: CID | None = None) -> None:
         self._store = store
         self._nodes = nodes
         self._tree: StateTree | None = None
+        if start is not None:
+            tree = StateTree(nodes, start)
+            try:
+                tree.get(b"")  # reads and checks the root node now: a missing or bad one means rebuild
+            except (TreeNodeError, BlockNotFoundError):
+                pass
+            else:
+                self._tree = tree
         self.updates = 0
         """How many items were written to the tree since it was built."""
 

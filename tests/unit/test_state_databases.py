@@ -147,3 +147,38 @@ def test_table_rows_are_proven_by_primary_key(tmp_path: Path) -> None:
         assert db.verify_commit(read.commit).root == db.state_root()
         with pytest.raises(StateError, match="not a row key"):
             db.prove(("nope", "t1"))
+
+
+def test_the_tree_is_saved_beside_the_checkpoint_and_opened_without_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with OrbitDB(tmp_path / "a") as orbit:
+        db = orbit.open("kv", type="keyvalue")
+        for i in range(200):
+            db.put(f"k{i}", i)
+        root = db.state_root()
+        address = db.address
+    saved = list((tmp_path / "a" / "state").iterdir())
+    assert len(saved) == 1
+
+    def no_rebuild(store: object) -> None:
+        raise AssertionError("rebuilt from the index")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("orbit.state.views.state_items", no_rebuild)
+        with OrbitDB(tmp_path / "a") as orbit:
+            db = orbit.open(address)
+            assert db.state_root() == root  # opened from the saved commit's root
+            db.put("k7", "changed")  # nodes read from the block store as the write reaches them
+            db.put("new", 1)
+            assert db.prove("k7").value == "changed"
+            root = db.state_root()
+    with OrbitDB(tmp_path / "a") as orbit:
+        assert orbit.open(address).state_root() == root
+
+    saved[0].write_bytes(saved[0].read_bytes()[:-1] + b"\x00")  # a forged commit: ignored, rebuilt
+    with OrbitDB(tmp_path / "a") as orbit:
+        db = orbit.open(address)
+        assert db.state_root() == root
+        db.drop()
+    assert not saved[0].exists()
