@@ -17,6 +17,7 @@ import base64
 import hashlib
 from typing import Final
 
+from ipfs_log import base58
 from ipfs_log.errors import CodecError
 
 __all__ = ["CID", "DAG_CBOR", "DAG_PB", "RAW", "SHA2_256", "read_uvarint"]
@@ -62,6 +63,9 @@ class CID(bytes):
         Raises:
             CodecError: the text is not a CID.
         """
+        fast = _parse_common(text)
+        if fast is not None:
+            return cls(fast)
         from multiformats import CID as _MFCID
 
         try:
@@ -113,6 +117,8 @@ class CID(bytes):
             return multibase.encode(self, "base58btc")[1:]
         if base == "base32":
             return "b" + base64.b32encode(self).decode("ascii").lower().rstrip("=")
+        if base == "base58btc":
+            return "z" + base58.encode(self)
         from multiformats import multibase
 
         return multibase.encode(self, base)
@@ -161,3 +167,28 @@ def _cid_parts(raw: bytes) -> tuple[int, int, int, int]:
     if len(raw) - pos != length:
         raise CodecError(f"CID digest length {len(raw) - pos} does not match its header ({length})")
     return version, codec, hash_code, pos
+
+
+def _parse_common(text: str) -> bytes | None:
+    """The bytes of an entry or manifest CID (CIDv1 dag-cbor sha2-256) in base32 or base58btc text.
+
+    Without the multiformats package: only when the text is exactly what :meth:`CID.encode` prints for
+    those bytes (so nothing is accepted that the full parser would refuse); None for anything else.
+    """
+    if len(text) == 59 and text[0] == "b":
+        try:
+            raw = base64.b32decode(text[1:].upper() + "=" * 5)
+        except ValueError:
+            return None
+        canonical = "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
+    elif 45 <= len(text) <= 60 and text[0] == "z":
+        try:
+            raw = base58.decode(text[1:])
+        except ValueError:
+            return None
+        canonical = "z" + base58.encode(raw)
+    else:
+        return None
+    if len(raw) != 36 or raw[:4] != _ENTRY_PREFIX or canonical != text:
+        return None
+    return raw

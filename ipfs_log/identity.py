@@ -17,6 +17,7 @@ from typing import Final
 import nacl.bindings
 import nacl.exceptions
 
+from ipfs_log import base58
 from ipfs_log.errors import IdentityError
 
 __all__ = ["Identity", "key_from_did", "key_to_did", "verify"]
@@ -98,11 +99,9 @@ def key_to_did(public_key: bytes) -> str:
     Raises:
         IdentityError: the key is not 32 bytes.
     """
-    from multiformats import multibase
-
     if len(public_key) != PUBLIC_KEY_BYTES:
         raise IdentityError(f"an Ed25519 public key is 32 bytes, got {len(public_key)}")
-    return "did:key:" + multibase.encode(_ED25519_PUB + public_key, "base58btc")
+    return "did:key:z" + base58.encode(_ED25519_PUB + public_key)
 
 
 def key_from_did(did: str) -> bytes:
@@ -111,13 +110,11 @@ def key_from_did(did: str) -> bytes:
     Raises:
         IdentityError: the text is not a did:key for an Ed25519 key.
     """
-    from multiformats import multibase
-
     if not isinstance(did, str) or not did.startswith("did:key:z"):
         raise IdentityError(f"not a base58btc did:key: {did!r}")
     try:
-        raw = multibase.decode(did[len("did:key:") :])
-    except Exception as e:  # multiformats raises several unrelated types
+        raw = base58.decode(did[len("did:key:z") :])
+    except ValueError as e:
         raise IdentityError(f"not a base58btc did:key: {did!r}") from e
     if raw[:2] != _ED25519_PUB or len(raw) != 2 + PUBLIC_KEY_BYTES:
         raise IdentityError(f"did:key is not an Ed25519 public key: {did!r}")

@@ -4,6 +4,9 @@
 in a local LMDB store, every write durable against a process kill when it returns.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
 from ipfs_log.errors import OrbitError
 from orbit.address import Manifest
 from orbit.car import car_bytes, read_car, write_car
@@ -43,12 +46,34 @@ from orbit.errors import (
     WrongPassphraseError,
 )
 from orbit.facade import OrbitDB
-from orbit.ipfs.blockstore import IpfsBlockStore
-from orbit.ipfs.client import KuboClient, PubsubMessage, Subscription
-from orbit.ipfs.uploads import CachedBlockStore
 from orbit.keystore import Keystore, export_identity, import_identity
-from orbit.replication.replicator import Replicator
 from orbit.storage.blocks import LocalBlockStore
+
+if TYPE_CHECKING:
+    from orbit.ipfs.blockstore import IpfsBlockStore
+    from orbit.ipfs.client import KuboClient, PubsubMessage, Subscription
+    from orbit.ipfs.uploads import CachedBlockStore
+    from orbit.replication.replicator import Replicator
+
+_LAZY: Final = {
+    "CachedBlockStore": "orbit.ipfs.uploads",
+    "IpfsBlockStore": "orbit.ipfs.blockstore",
+    "KuboClient": "orbit.ipfs.client",
+    "PubsubMessage": "orbit.ipfs.client",
+    "Replicator": "orbit.replication.replicator",
+    "Subscription": "orbit.ipfs.client",
+}
+"""What talks to an IPFS node is imported on first use (it loads httpx): ``import orbit`` stays fast."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orbit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BlockStoreError",

@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-import multiformats  # noqa: F401  (CID.encode and did:key parsing import it on first use)
-
 from ipfs_log.access import WriteList
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode

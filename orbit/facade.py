@@ -33,7 +33,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, overload
 
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
@@ -50,6 +50,7 @@ from orbit.databases import (
     EventLogDatabase,
     KeyValueDatabase,
     database_class,
+    database_types,
 )
 from orbit.errors import (
     CarError,
@@ -58,12 +59,8 @@ from orbit.errors import (
     DatabaseLockedError,
     UnknownAddressError,
 )
-from orbit.ipfs.client import KuboClient
-from orbit.ipfs.node_link import NodeLink
 from orbit.keystore import Keystore
 from orbit.registry import Registry, RegistryEntry
-from orbit.replication.replicator import Replicator
-from orbit.sql.database import TableDatabase
 from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.checkpoints import Checkpoints
 from orbit.storage.fmt import check_format, stamp_format
@@ -71,6 +68,12 @@ from orbit.storage.logs import LogRecords
 from orbit.storage.stored_log import admitted_since, open_log
 from stores.base import Sharing
 from stores.errors import InvalidCheckpointError
+
+# Imported where used: a directory without a node never loads httpx, nor one without a table sqlite3.
+if TYPE_CHECKING:
+    from orbit.ipfs.client import KuboClient
+    from orbit.ipfs.node_link import NodeLink
+    from orbit.sql.database import TableDatabase
 
 __all__ = ["OrbitDB"]
 
@@ -159,9 +162,11 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
-            self.ipfs: NodeLink | None = (
-                None if ipfs is None else NodeLink(self.directory, self.blocks, ipfs, pin=pin)
-            )
+            self.ipfs: NodeLink | None = None
+            if ipfs is not None:
+                from orbit.ipfs.node_link import NodeLink
+
+                self.ipfs = NodeLink(self.directory, self.blocks, ipfs, pin=pin)
             self.replicate = replicate
             self.replication = dict(replication or {})
             self.registry = Registry(self.directory)
@@ -186,7 +191,7 @@ class OrbitDB:
             UnknownStoreTypeError: ``type`` is not a store type.
             IdentityError: a writer key is malformed.
         """
-        database_class(type)  # raises UnknownStoreTypeError
+        _database_class(type)  # raises UnknownStoreTypeError
         writers = normalize_writers([self.identity.public_key] if write is None else write)
         return Manifest(name, type, writers, meta)
 
@@ -290,12 +295,12 @@ class OrbitDB:
             self._check_open()
             if is_address(name):
                 manifest = self.resolve(name)
-                cls = database_class(manifest.type)
+                cls = _database_class(manifest.type)
                 if type is not None and type != manifest.type:
                     raise DatabaseError(f"{name} is a {manifest.type} database, not {type}")
             else:
                 manifest = self._by_name(name, type, write, meta, options)
-                cls = database_class(manifest.type)
+                cls = _database_class(manifest.type)
                 if not self.blocks.has(manifest.cid):
                     self.blocks.put(manifest.cid, manifest.block)
             address = manifest.address
@@ -309,6 +314,8 @@ class OrbitDB:
             if known is None:
                 self._remember(manifest, options)
         if self.ipfs is not None:
+            from orbit.replication.replicator import Replicator
+
             link = self.ipfs
             try:  # fetching from the node runs outside the lock (the join takes it to admit)
                 history = functools.partial(self._history, db.log)
@@ -344,17 +351,17 @@ class OrbitDB:
                     f"no database {name!r} in {self.directory}: give its type to create it "
                     "(type='eventlog', 'keyvalue', 'counter', 'documents' or 'table')"
                 )
-            cls = database_class(type)
+            cls = _database_class(type)
             return self.manifest(name, cls.STORE.TYPE, write, cls.manifest_meta(options, meta))
         if type is not None and type != known.type:
-            database_class(type)  # an unknown type is named as such
+            _database_class(type)  # an unknown type is named as such
             raise DatabaseError(
                 f"{name!r} is a {known.type} database in {self.directory} ({known.address}), not {type}; "
                 "open it without a type, or choose another name"
             )
         if write is None and meta is None and options.get("schema") is None:
             return self.resolve(known.address)
-        cls = database_class(known.type)
+        cls = _database_class(known.type)
         manifest = self.manifest(name, known.type, write, cls.manifest_meta(options, meta))
         if manifest.address != known.address:
             raise DatabaseError(
@@ -541,6 +548,17 @@ class OrbitDB:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _database_class(type_name: str) -> type[Database[Any]]:
+    """The database class of a store type; ``table`` is imported on first use (it loads sqlite3).
+
+    Raises:
+        UnknownStoreTypeError: no database class is registered for ``type_name``.
+    """
+    if type_name not in database_types():  # "table", or unknown: then the error lists table too
+        import orbit.sql.database  # noqa: F401  (registers the table type)
+    return database_class(type_name)
 
 
 def _lock(path: Path) -> int:

@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ipfs_log.errors import OrbitError
 from orbit.address import is_address
-from orbit.cli._databases import cmd_create, cmd_drop, cmd_info, cmd_ls, cmd_open
-from orbit.cli._demo import demo
-from orbit.cli._documents import cmd_find, cmd_query
-from orbit.cli._identity import cmd_id, cmd_id_export, cmd_id_import
 from orbit.cli._input import check_address
-from orbit.cli._log import cmd_log
 from orbit.cli._output import CliError, Output, UsageError
-from orbit.cli._replication import cmd_follow, cmd_status
-from orbit.cli._sql import cmd_sql
-from orbit.cli._transfer import cmd_export, cmd_import
-from orbit.cli._values import cmd_add, cmd_dec, cmd_del, cmd_get, cmd_inc, cmd_list, cmd_put, cmd_value
 
 __all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace, Output], int]
+
+
+def _lazy(module: str, name: str) -> Command:
+    """The command ``name`` of ``orbit.cli.<module>``, imported when it runs (start-up stays fast)."""
+
+    def run(args: argparse.Namespace, out: Output) -> int:
+        command: Command = getattr(importlib.import_module(f"orbit.cli.{module}"), name)
+        return command(args, out)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+cmd_create, cmd_drop, cmd_info, cmd_ls, cmd_open = (
+    _lazy("_databases", n) for n in ("cmd_create", "cmd_drop", "cmd_info", "cmd_ls", "cmd_open")
+)
+demo = _lazy("_demo", "demo")
+cmd_find, cmd_query = (_lazy("_documents", n) for n in ("cmd_find", "cmd_query"))
+cmd_id, cmd_id_export, cmd_id_import = (
+    _lazy("_identity", n) for n in ("cmd_id", "cmd_id_export", "cmd_id_import")
+)
+cmd_log = _lazy("_log", "cmd_log")
+cmd_follow, cmd_status = (_lazy("_replication", n) for n in ("cmd_follow", "cmd_status"))
+cmd_sql = _lazy("_sql", "cmd_sql")
+cmd_export, cmd_import = (_lazy("_transfer", n) for n in ("cmd_export", "cmd_import"))
+cmd_add, cmd_dec, cmd_del, cmd_get, cmd_inc, cmd_list, cmd_put, cmd_value = (
+    _lazy("_values", n)
+    for n in ("cmd_add", "cmd_dec", "cmd_del", "cmd_get", "cmd_inc", "cmd_list", "cmd_put", "cmd_value")
+)
 
 _TYPES = ("eventlog", "keyvalue", "counter", "documents", "table")
 

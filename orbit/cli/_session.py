@@ -17,15 +17,17 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from orbit.address import Manifest, is_address
 from orbit.cli._output import CliError, Output, UsageError
 from orbit.databases import Database
 from orbit.errors import IpfsError, UnknownAddressError
 from orbit.facade import OrbitDB
-from orbit.ipfs.client import KuboClient
 from orbit.registry import Registry, RegistryEntry
+
+if TYPE_CHECKING:
+    from orbit.ipfs.client import KuboClient
 
 __all__ = [
     "ALL_TYPES",
@@ -152,6 +154,8 @@ class Session:
         url = self.args.ipfs
         if not url:
             raise CliError(f"{what} {NEEDS_NODE}")
+        from orbit.ipfs.client import KuboClient  # here: only node commands load httpx
+
         client = KuboClient(url)
         try:
             client.id()

@@ -10,9 +10,33 @@ May import: :mod:`ipfs_log`, :mod:`orbit.errors`, :mod:`orbit.address`, :mod:`or
 the narrow :class:`~orbit.ipfs.node_link.LinkedDatabase` protocol).
 """
 
-from orbit.ipfs.blockstore import IpfsBlockStore
-from orbit.ipfs.client import KuboClient, PubsubMessage, Subscription
-from orbit.ipfs.node_link import NodeLink
-from orbit.ipfs.uploads import CachedBlockStore
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from orbit.ipfs.blockstore import IpfsBlockStore
+    from orbit.ipfs.client import KuboClient, PubsubMessage, Subscription
+    from orbit.ipfs.node_link import NodeLink
+    from orbit.ipfs.uploads import CachedBlockStore
+
+_WHERE: Final = {
+    "CachedBlockStore": "orbit.ipfs.uploads",
+    "IpfsBlockStore": "orbit.ipfs.blockstore",
+    "KuboClient": "orbit.ipfs.client",
+    "NodeLink": "orbit.ipfs.node_link",
+    "PubsubMessage": "orbit.ipfs.client",
+    "Subscription": "orbit.ipfs.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use (a submodule imported alone does not load the others)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orbit.ipfs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["CachedBlockStore", "IpfsBlockStore", "KuboClient", "NodeLink", "PubsubMessage", "Subscription"]
