@@ -49,7 +49,7 @@ from orbit.errors import (
     ReplicationError,
 )
 from orbit.files import write_atomically
-from orbit.state import BufferedNodes, Commit, ReadProof, StateIndex
+from orbit.state import BufferedNodes, Commit, RangeProof, ReadProof, StateIndex
 from stores.base import Store, Update, UpdateCallback
 
 __all__ = ["Database", "DatabaseContext", "ReplicatorHandle", "locked"]
@@ -468,6 +468,13 @@ class Database(Generic[S]):
         self._last_commit = commit
         return commit
 
+    def _current_commit(self) -> Commit:
+        """The last commit if it is of the current state, else a new one (under the lock)."""
+        commit = self._last_commit
+        if commit is None or commit.root != self._state.root() or commit.count != len(self.store.log):
+            commit = self.commit()
+        return commit
+
     @locked
     def prove(self, key: object) -> ReadProof:
         """Read ``key`` with a proof against a signed commit of the current state.
@@ -481,11 +488,23 @@ class Database(Generic[S]):
             StateError: the key is not of the store's kind, or the store type has no state tree.
         """
         tree_key, present, value = self._state.read(key)
-        log = self.store.log
-        commit = self._last_commit
-        if commit is None or commit.root != self._state.root() or commit.count != len(log):
-            commit = self.commit()
+        commit = self._current_commit()
         return ReadProof(tree_key, present, value, self._state.prove(tree_key), commit.block)
+
+    @locked
+    def prove_range(self, lo: object = None, hi: object = None) -> RangeProof:
+        """Read every item with ``lo <= key < hi``, with a proof that they are all, against a commit.
+
+        Bounds are str for keyvalue and documents, tree keys (bytes) for the other types; None is
+        unbounded. The client checks the answer with :meth:`~orbit.state.RangeProof.verify`.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            StateError: a bound is of the wrong kind, or the store type has no state tree.
+        """
+        lo_key, hi_key, items, proof = self._state.range(lo, hi)
+        commit = self._current_commit()
+        return RangeProof(lo_key, hi_key, tuple(items), proof, commit.block)
 
     def verify_commit(self, commit: Commit | bytes) -> Commit:
         """Check a commit of this database: signed by a writer, and its root is the state at its heads.

@@ -14,7 +14,7 @@ the keystore, under the databases that maintain their trees through it.
 May also import :mod:`stores` (to read a store's index).
 """
 
-from orbit.state.commits import Commit, ReadProof
+from orbit.state.commits import Commit, RangeProof, ReadProof
 from orbit.state.commits import verify_read as verify
 from orbit.state.nodes import EMPTY_ROOT, layer_of
 from orbit.state.proofs import prove
@@ -29,6 +29,7 @@ __all__ = [
     "Commit",
     "MemoryNodes",
     "NodeStore",
+    "RangeProof",
     "ReadProof",
     "StateIndex",
     "StateTree",

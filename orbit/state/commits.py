@@ -32,9 +32,10 @@ from ipfs_log.identity import Identity, key_from_did
 from ipfs_log.identity import verify as verify_signature
 from orbit.errors import CommitError, ProofError
 from orbit.state.proofs import verify as verify_proof
+from orbit.state.proofs import verify_range
 from orbit.state.values import value_matches
 
-__all__ = ["COMMIT_VERSION", "MAX_COMMIT_BYTES", "Commit", "ReadProof", "verify_read"]
+__all__ = ["COMMIT_VERSION", "MAX_COMMIT_BYTES", "Commit", "RangeProof", "ReadProof", "verify_read"]
 
 COMMIT_VERSION: Final = 1
 MAX_COMMIT_BYTES: Final = 64 * 1024
@@ -240,3 +241,33 @@ class ReadProof:
             present=self.present,
             address=address,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RangeProof:
+    """Every item of a key range, with the proof that it is all of them: what ``db.prove_range`` returns."""
+
+    lo: bytes | None
+    """The range's first key (in the tree), None for no bound."""
+    hi: bytes | None
+    """The key after the range, None for no bound."""
+    items: tuple[tuple[bytes, IPLDKind], ...]
+    """``(tree key, value)`` in key order."""
+    proof: bytes
+    commit: bytes
+
+    def verify(self, writers: Iterable[bytes | str], *, address: str | None = None) -> Commit:
+        """Check that :attr:`items` are exactly the range's items at a commit signed by a writer.
+
+        Raises:
+            CommitError: the commit is malformed, forged, or not by a writer.
+            ProofError: the proof does not verify, or the items are not the ones the tree holds.
+        """
+        checked = Commit.from_block(self.commit, writers=writers, address=address)
+        held = verify_range(checked.root, self.lo, self.hi, self.proof)
+        if [k for k, _ in held] != [k for k, _ in self.items]:
+            raise ProofError("the keys answered are not the range's keys in the tree")
+        for (key, value), (_, digest) in zip(self.items, held, strict=True):
+            if not value_matches(value, digest):
+                raise ProofError(f"the value answered for {key!r:.80} is not the one the tree holds")
+        return checked

@@ -14,7 +14,7 @@ trusts (a signed commit's), then checks every node top-down with the same rules 
 store, and follows the key. It needs nothing but the proof: no store, no tree. What it returns is the
 tree's value under the key, or None when the proof shows the key is absent.
 
->>> from orbit.state.tree import StateTree
+>>> from orbit.state.tree import StateTree, gap_meets
 >>> tree = StateTree()
 >>> for i in range(100):
 ...     tree.put(b"k%d" % i, b"v%d" % i)
@@ -32,15 +32,25 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
 from orbit.errors import ProofError, TreeNodeError
-from orbit.state.nodes import check_node
-from orbit.state.tree import StateTree
+from orbit.state.nodes import EMPTY_NODE, EMPTY_ROOT, check_node, decode_node
+from orbit.state.tree import StateTree, gap_meets
 
-__all__ = ["MAX_PROOF_BYTES", "MAX_PROOF_NODES", "prove", "verify"]
+__all__ = [
+    "MAX_PROOF_BYTES",
+    "MAX_PROOF_NODES",
+    "MAX_RANGE_NODES",
+    "prove",
+    "prove_range",
+    "verify",
+    "verify_range",
+]
 
 MAX_PROOF_BYTES: Final = 1 << 20
 """Largest proof accepted."""
 MAX_PROOF_NODES: Final = 66
 """Most nodes on a path: every step goes down at least one layer, and layers are 0 to 64."""
+MAX_RANGE_NODES: Final = 1 << 16
+"""Most nodes in a range proof (a range of about 65k keys; prove larger ranges in parts)."""
 _PREFIX: Final = b"\x01\x71\x12\x20"
 
 
@@ -164,3 +174,77 @@ def _rebuild(node: IPLDKind, below: CID | None, depth: int) -> IPLDKind:
             f"node {depth} of the proof marks {marks} links as the path (needs exactly one, none at the end)"
         )
     return value
+
+
+def prove_range(tree: StateTree, lo: bytes | None, hi: bytes | None) -> bytes:
+    """Return the proof of every item with ``lo <= key < hi`` (None: unbounded) against ``tree.root()``.
+
+    A range proof is the DAG-CBOR list of the blocks of every node whose gap meets the range (as
+    stored: links are CIDs), parents first; it proves the range complete, absent keys included.
+
+    Raises:
+        TreeNodeError: a node loaded on the way breaks the rules.
+        BlockNotFoundError: the tree's store lacks a node on the way.
+    """
+    return encode(list(tree.range_blocks(lo, hi)))
+
+
+def verify_range(root: CID, lo: bytes | None, hi: bytes | None, proof: bytes) -> list[tuple[bytes, bytes]]:
+    """Check a range proof against ``root`` and return the items it proves are all of ``[lo, hi)``.
+
+    Raises:
+        ProofError: the proof is malformed, lacks a node the range reaches, holds a node it does not
+            reach, or a node breaks the tree's rules.
+    """
+    if type(proof) is not bytes or len(proof) > MAX_PROOF_BYTES * 64:
+        raise ProofError(f"a range proof is at most {MAX_PROOF_BYTES * 64} bytes")
+    try:
+        blocks = decode(proof)
+    except CodecError as e:
+        raise ProofError(f"the range proof is not canonical DAG-CBOR ({e})") from e
+    if type(blocks) is not list or not 0 < len(blocks) <= MAX_RANGE_NODES:
+        raise ProofError(f"a range proof is a list of 1 to {MAX_RANGE_NODES} node blocks")
+    by_cid: dict[CID, bytes] = {}
+    for block in blocks:
+        if type(block) is not bytes:
+            raise ProofError("a range proof holds node blocks (bytes)")
+        by_cid[CID.for_block(block)] = block
+    if root == EMPTY_ROOT:
+        if blocks != [EMPTY_NODE]:
+            raise ProofError("the proof of a range of the empty tree is the empty node alone")
+        return []
+    items: list[tuple[bytes, bytes]] = []
+    used = 0
+    # In-order walk of the nodes the range reaches: a stack of subtrees to open and items to yield.
+    stack: list[tuple[CID, bytes | None, bytes | None, int | None] | tuple[bytes, bytes]] = [
+        (root, None, None, None)
+    ]
+    while stack:
+        top = stack.pop()
+        if len(top) == 2:
+            items.append(top)
+            continue
+        cid, a, b, below = top
+        block = by_cid.get(cid)
+        if block is None:
+            raise ProofError(f"the range proof lacks node {cid}, which the range reaches")
+        used += 1
+        try:
+            node = decode_node(cid, block, lo=a, hi=b, below=below)
+        except TreeNodeError as e:
+            raise ProofError(f"a node of the range proof: {e}") from e
+        if node.layer < 0:
+            raise ProofError("the empty node inside a tree")
+        keys = node.keys
+        parts: list[tuple[CID, bytes | None, bytes | None, int | None] | tuple[bytes, bytes]] = []
+        for i, kid in enumerate(node.kids):
+            ga = keys[i - 1] if i else a
+            gb = keys[i] if i < len(keys) else b
+            if kid is not None and gap_meets(ga, gb, lo, hi):
+                parts.append((kid, ga, gb, node.layer))
+            if i < len(keys) and (lo is None or lo <= keys[i]) and (hi is None or keys[i] < hi):
+                parts.append((keys[i], node.values[i]))
+        stack.extend(reversed(parts))
+    if used != len(blocks) or len(by_cid) != len(blocks):
+        raise ProofError("the range proof holds nodes the range does not reach (or twice)")
+    return items

@@ -51,7 +51,7 @@ from orbit.state.nodes import (
     layer_of,
 )
 
-__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree"]
+__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets"]
 
 
 class NodeStore(Protocol):
@@ -477,6 +477,34 @@ class StateTree:
             )
         return blocks
 
+    def range_blocks(self, lo: bytes | None, hi: bytes | None) -> list[bytes]:
+        """Return the blocks of every node whose gap meets ``[lo, hi)``, parents before children.
+
+        Flushes first. With the root these are what :func:`orbit.state.proofs.verify_range` needs.
+
+        Raises:
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        self.root()
+        node = self._root_node()
+        if node is None:
+            return [EMPTY_NODE]
+        blocks: list[bytes] = []
+        stack: list[tuple[_Node, bytes | None, bytes | None]] = [(node, None, None)]
+        while stack:
+            node, glo, ghi = stack.pop()
+            assert node.block is not None
+            blocks.append(node.block)
+            keys = node.keys
+            for i, kid in enumerate(node.kids):
+                a = keys[i - 1] if i else glo
+                b = keys[i] if i < len(keys) else ghi
+                if kid is not None and gap_meets(a, b, lo, hi):
+                    loaded = node.kids[i] = self._loaded(kid, a, b, node.layer)
+                    stack.append((loaded, a, b))
+        return blocks
+
     # ------------------------------------------------------------------ internals
 
     def _loaded(self, ref: _Ref, lo: bytes | None, hi: bytes | None, below: int | None) -> _Node:
@@ -546,6 +574,11 @@ class StateTree:
         left.kids[-1:] = [middle, *right.kids[1:]]
         left.cid = left.block = None
         return left
+
+
+def gap_meets(a: bytes | None, b: bytes | None, lo: bytes | None, hi: bytes | None) -> bool:
+    """Whether the gap ``(a, b)`` of a subtree may hold a key in ``[lo, hi)`` (None: unbounded)."""
+    return (a is None or hi is None or a < hi) and (b is None or lo is None or lo < b)
 
 
 def _check(key: bytes, value: bytes) -> None:

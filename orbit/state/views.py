@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import IPLDKind, encode
+from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
 from orbit.errors import StateError, TreeNodeError
-from orbit.state.proofs import prove
+from orbit.state.proofs import prove, prove_range
 from orbit.state.tree import NodeStore, StateTree
 from orbit.state.values import value_bytes
 from stores.base import Store
@@ -226,6 +226,52 @@ class StateIndex:
                 raise StateError(f"not a row key of this table store: {e}") from e
             return row_key(table, pk), row is not None, row
         raise StateError(f"not a key of a {store.TYPE} store: {key!r:.80}")
+
+    def range(
+        self, lo: object, hi: object
+    ) -> tuple[bytes | None, bytes | None, list[tuple[bytes, IPLDKind]], bytes]:
+        """Return ``(lo, hi, items, proof)`` of the tree keys in ``[lo, hi)`` with the store's values.
+
+        Bounds are str (UTF-8) for keyvalue and documents, bytes (tree keys) otherwise; None is unbounded.
+
+        Raises:
+            StateError: a bound is of the wrong kind, or the store type has no state tree.
+        """
+        store = self._store
+        bounds: list[bytes | None] = []
+        for bound in (lo, hi):
+            if bound is None or type(bound) is bytes:
+                bounds.append(bound)
+            elif type(bound) is str and isinstance(store, KeyValue | Documents):
+                bounds.append(bound.encode())
+            else:
+                raise StateError(f"not a range bound of a {store.TYPE} store: {bound!r:.80}")
+        tree = self.tree
+        proof = prove_range(tree, bounds[0], bounds[1])
+        items: list[tuple[bytes, IPLDKind]] = []
+        for key, _ in tree.items(bounds[0], bounds[1]):
+            items.append((key, self._value_of(key)))
+        return bounds[0], bounds[1], items, proof
+
+    def _value_of(self, key: bytes) -> IPLDKind:
+        """The store's value for a tree key the tree holds."""
+        store = self._store
+        if isinstance(store, KeyValue | Documents):
+            return store.get(key.decode())
+        if isinstance(store, Counter):
+            return store.totals.get(key)
+        if isinstance(store, EventLog):
+            entry = store.log.get(CID(key[40:]))
+            assert type(entry.payload) is dict
+            return entry.payload["value"]
+        if isinstance(store, Table):
+            decoded = decode(key)
+            assert type(decoded) is list
+            name, pk = decoded
+            assert type(name) is str
+            assert type(pk) is list
+            return store.get(name, tuple(pk))
+        raise StateError(f"no state tree for {store.TYPE} stores")
 
     def prove(self, key: bytes) -> bytes:
         """Return the proof of ``key`` against :meth:`root` (see :mod:`orbit.state.proofs`).

@@ -8,10 +8,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from ipfs_log.codec import encode
 from orbit.errors import ProofError, TreeNodeError
 from orbit.state import EMPTY_ROOT, MemoryNodes, StateTree, prove, verify_proof
 from orbit.state.diff import diff
 from orbit.state.nodes import decode_node
+from orbit.state.proofs import prove_range, verify_range
 
 keys = st.binary(min_size=0, max_size=6)
 values = st.binary(min_size=0, max_size=8)
@@ -146,3 +148,38 @@ def test_every_tampered_node_byte_is_refused(script, data):
     served.blocks[cid] = forged  # an untrusted store serves the forged bytes under the CID asked for
     with pytest.raises(TreeNodeError, match="do not hash"):
         list(StateTree(served, root).items())
+
+
+bounds = st.one_of(st.none(), keys)
+
+
+@given(ops, bounds, bounds)
+def test_a_range_proof_verifies_to_exactly_the_range(script, lo, hi):
+    tree, model = StateTree(), dict[bytes, bytes]()
+    _apply(tree, model, script)
+    proof = prove_range(tree, lo, hi)
+    expected = sorted((k, v) for k, v in model.items() if (lo is None or lo <= k) and (hi is None or k < hi))
+    assert verify_range(tree.root(), lo, hi, proof) == expected
+
+
+@given(ops.filter(bool), bounds, bounds, st.data())
+def test_a_range_proof_missing_or_adding_or_changing_a_node_is_refused(script, lo, hi, data):
+    tree, model = StateTree(), dict[bytes, bytes]()
+    _apply(tree, model, script)
+    assume(model)
+    root = tree.root()
+    blocks = tree.range_blocks(lo, hi)
+    at = data.draw(st.integers(0, len(blocks) - 1))
+    with pytest.raises(ProofError):
+        verify_range(root, lo, hi, encode(blocks[:at] + blocks[at + 1 :]))  # a node left out
+    with pytest.raises(ProofError):
+        verify_range(root, lo, hi, encode([*blocks, blocks[at]]))  # a node twice
+    block = blocks[at]
+    i = data.draw(st.integers(0, len(block) - 1))
+    forged = block[:i] + bytes([block[i] ^ data.draw(st.integers(1, 255))]) + block[i + 1 :]
+    with pytest.raises(ProofError):
+        verify_range(root, lo, hi, encode([*blocks[:at], forged, *blocks[at + 1 :]]))
+    whole = prove_range(tree, None, None)
+    if whole != encode(blocks):  # a proof of another range, which reaches other nodes
+        with pytest.raises(ProofError):
+            verify_range(root, lo, hi, whole)

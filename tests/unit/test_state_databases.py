@@ -182,3 +182,21 @@ def test_the_tree_is_saved_beside_the_checkpoint_and_opened_without_a_rebuild(
         assert db.state_root() == root
         db.drop()
     assert not saved[0].exists()
+
+
+def test_a_key_range_is_answered_with_a_proof_that_it_is_complete(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as orbit:
+        writers = [orbit.identity.public_key]
+        db = orbit.open("kv", type="keyvalue")
+        for name in ("apple", "apricot", "banana", "blueberry", "cherry"):
+            db.put(name, len(name))
+        answer = db.prove_range("b", "c")
+        assert answer.items == ((b"banana", 6), (b"blueberry", 9))
+        answer.verify(writers)
+        with pytest.raises(ProofError, match="keys answered"):  # a replica that hides a key
+            dataclasses.replace(answer, items=answer.items[:1]).verify(writers)
+        with pytest.raises(ProofError, match="value answered"):
+            dataclasses.replace(answer, items=((b"banana", 7), (b"blueberry", 9))).verify(writers)
+        assert [k for k, _ in db.prove_range().items][:2] == [b"apple", b"apricot"]
+        with pytest.raises(StateError, match="range bound"):
+            db.prove_range(1, 2)
