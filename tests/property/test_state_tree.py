@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ipfs_log.codec import encode
+from ipfs_log.codec import IPLDKind, encode
 from orbit.errors import ProofError, TreeNodeError
 from orbit.state import EMPTY_ROOT, MemoryNodes, StateTree, prove, verify_proof
 from orbit.state.diff import diff
@@ -168,13 +168,14 @@ def test_a_range_proof_missing_or_adding_or_changing_a_node_is_refused(script, l
     _apply(tree, model, script)
     assume(model)
     root = tree.root()
-    blocks = tree.range_blocks(lo, hi)
+    blocks: list[IPLDKind] = list(tree.range_blocks(lo, hi))
     at = data.draw(st.integers(0, len(blocks) - 1))
     with pytest.raises(ProofError):
         verify_range(root, lo, hi, encode(blocks[:at] + blocks[at + 1 :]))  # a node left out
     with pytest.raises(ProofError):
         verify_range(root, lo, hi, encode([*blocks, blocks[at]]))  # a node twice
     block = blocks[at]
+    assert type(block) is bytes
     i = data.draw(st.integers(0, len(block) - 1))
     forged = block[:i] + bytes([block[i] ^ data.draw(st.integers(1, 255))]) + block[i + 1 :]
     with pytest.raises(ProofError):

@@ -167,7 +167,7 @@ def test_the_tree_is_saved_beside_the_checkpoint_and_opened_without_a_rebuild(
     with monkeypatch.context() as patch:
         patch.setattr("orbit.state.views.state_items", no_rebuild)
         with OrbitDB(tmp_path / "a") as orbit:
-            db = orbit.open(address)
+            db = orbit.open(address, type="keyvalue")
             assert db.state_root() == root  # opened from the saved commit's root
             db.put("k7", "changed")  # nodes read from the block store as the write reaches them
             db.put("new", 1)
@@ -178,7 +178,7 @@ def test_the_tree_is_saved_beside_the_checkpoint_and_opened_without_a_rebuild(
 
     saved[0].write_bytes(saved[0].read_bytes()[:-1] + b"\x00")  # a forged commit: ignored, rebuilt
     with OrbitDB(tmp_path / "a") as orbit:
-        db = orbit.open(address)
+        db = orbit.open(address, type="keyvalue")
         assert db.state_root() == root
         db.drop()
     assert not saved[0].exists()
