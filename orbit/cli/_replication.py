@@ -23,7 +23,9 @@ def cmd_follow(args: argparse.Namespace, out: Output) -> int:
     """``orbit follow NAME``: replicate and print updates as they come, until Ctrl-C."""
     with Session(args, out) as s:
         db, entry = s.open(args.name, "follow", ALL_TYPES, node=True)
-        started = f"following {entry.name} ({db.address}) through {s.node}: {db.entry_count()} entries; "
+        count = db.entry_count()
+        entries = f"{count} entr{'y' if count == 1 else 'ies'}"
+        started = f"following {entry.name} ({db.address}) through {s.node}: {entries} so far; "
         if out.json:  # stdout holds one object per entry
             print(started + "Ctrl-C stops", file=out.stderr, flush=True)
         else:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +38,51 @@ def test_open_from_the_node_then_read_and_status(
     assert state["address"] == address
     assert state["entries"] == 1
     assert state["node"] == ipfs_node.api_url
+    assert main(["status", "shared-settings", "--ipfs", ipfs_node.api_url, "--dir", b]) == 0
+    human = capsys.readouterr().out
+    assert re.search(rf"^address +{address}$", human, re.M), human  # a table for people: no JSON quotes
+    assert '"' not in human
+    assert "synced" in human
+
+
+def test_follow_says_when_it_starts(ipfs_node: IpfsNode, tmp_path: Path) -> None:
+    directory = tmp_path / "a"
+    with OrbitDB(directory, identity=ALICE) as a:
+        a.open("notes", type="eventlog").add("one")
+    env = {k: v for k, v in os.environ.items() if k not in ("ORBIT_DIR", "IPFS_API")}
+    argv = [
+        sys.executable,
+        "-m",
+        "orbit",
+        "follow",
+        "notes",
+        "--dir",
+        str(directory),
+        "--ipfs",
+        ipfs_node.api_url,
+    ]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    ) as follow:
+        _first_line_then_interrupt(follow)
+
+
+def _first_line_then_interrupt(follow: subprocess.Popen[str]) -> None:
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(follow.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(60)
+        assert lines, "follow printed nothing when it started"
+        assert lines[0].startswith("following notes (/orbitdb/"), lines[0]
+        assert "1 entry so far" in lines[0]
+        assert "Ctrl-C stops" in lines[0]
+    finally:
+        follow.send_signal(signal.SIGINT)
+        try:
+            assert follow.wait(30) == 130
+        finally:
+            follow.kill()
 
 
 def test_open_of_an_address_the_node_lacks_is_one_clear_error(
