@@ -40,8 +40,10 @@ The root :class:`~ipfs_log.errors.OrbitError` lives in ``ipfs_log`` so that ever
     ├── ReplicationError                                a peer's message is malformed, or replication
     │   │                                               is not set up
     │   └── ReplicationTimeoutError(TimeoutError)       a wait for replication timed out
-    └── CarError(ValueError)                            a CAR file is malformed (bad varint,
-                                                        truncated section, wrong hash, bad header)
+    ├── CarError(ValueError)                            a CAR file is malformed (bad varint,
+    │                                                   truncated section, wrong hash, bad header)
+    └── ServeError                              .url    ``orbit serve``: the daemon cannot start, does
+                                                        not answer as one, or refused a request
 
 Every error names what it is about (a path, a CID, an address) in its message and as an attribute.
 """
@@ -74,6 +76,7 @@ __all__ = [
     "ProofError",
     "ReplicationError",
     "ReplicationTimeoutError",
+    "ServeError",
     "StateError",
     "StorageCorruptError",
     "StorageFullError",
@@ -304,3 +307,15 @@ class CommitError(StateError, ValueError):
     def __init__(self, message: str, cid: object = None) -> None:
         self.cid = cid
         super().__init__(message if cid is None else f"commit {cid}: {message}")
+
+
+class ServeError(OrbitError):
+    """``orbit serve``: the daemon cannot start (port, token file), or a daemon refused or failed a request.
+
+    Attributes:
+        url: the daemon's address, when one was reached.
+    """
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url

@@ -14,6 +14,7 @@ from ipfs_log.errors import OrbitError
 from orbit.address import is_address
 from orbit.cli._input import check_address
 from orbit.cli._output import CliError, Output, UsageError
+from orbit.cli._serve import add_serve
 
 __all__ = ["build_parser", "main"]
 
@@ -346,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", "replication state of a database (needs an IPFS node)", cmd_status)
     p.add_argument("name", metavar="NAME", help="a database")
 
+    add_serve(add, lambda argv, stdout, stderr: main(argv, stdout=stdout, stderr=stderr))
+
     return parser
 
 
@@ -385,6 +388,11 @@ def main(
         args = build_parser().parse_args(argv)
         _defaults(args)
         out = Output(args.json, stdout, stderr)
+        from orbit.cli._session import route  # through `orbit serve`, if it serves the directory
+
+        routed = route(args, list(sys.argv[1:] if argv is None else argv), out)
+        if routed is not None:
+            return routed
         status: int = args.func(args, out)
         return status
     except SystemExit as e:  # --help, --version

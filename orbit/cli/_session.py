@@ -5,6 +5,11 @@ person typed, through the directory's registry (:mod:`orbit.registry`). Commands
 node call :meth:`Session.connect`: the directory is then reopened as ``OrbitDB(directory, ipfs=…)``, so
 the library links each database opened to the node and replicates it for as long as the command runs.
 Closing the directory runs :func:`shielded` from Ctrl-C.
+
+While ``orbit serve`` runs on the directory, :func:`route` sends each command line to it (the daemon
+holds the directory's lock, so nothing else may open it): the daemon runs the command against its own,
+already open OrbitDB (:func:`hosting`: a :class:`Session` then uses that one and never closes it), and
+the client prints what it printed. A stale ``api`` file (the daemon died) is ignored.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ import argparse
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -25,9 +33,11 @@ from orbit.databases import Database
 from orbit.errors import IpfsError, UnknownAddressError
 from orbit.facade import OrbitDB
 from orbit.registry import Registry, RegistryEntry
+from orbit.serve.files import API_FILE
 
 if TYPE_CHECKING:
     from orbit.ipfs.client import KuboClient
+    from orbit.serve.client import DaemonClient
 
 __all__ = [
     "ALL_TYPES",
@@ -36,6 +46,8 @@ __all__ = [
     "TYPES",
     "Session",
     "check_name",
+    "hosting",
+    "route",
     "shielded",
     "typed",
 ]
@@ -50,6 +62,128 @@ REPLICATION: Final = {"interval": 10.0}
 """Replicator options of a command: it runs for a short while, so it announces its heads more often."""
 
 _D = TypeVar("_D", bound=Database[Any])
+
+
+@dataclass(frozen=True, slots=True)
+class _Hosted:
+    orbit: OrbitDB
+    node: str | None
+    cwd: Path | None
+
+
+_HOSTED: ContextVar[_Hosted | None] = ContextVar("orbit_cli_hosted", default=None)
+_NOT_THROUGH_DAEMON: Final = {
+    "serve": "the directory is already served",
+    "demo": "`orbit demo` makes its own directories",
+    "follow": "`orbit follow` reads the daemon's event stream from the client",
+}
+_PATH_ARGS: Final = ("file", "passphrase_file")
+_MAX_STDIN: Final = 64 << 20
+
+
+@contextlib.contextmanager
+def hosting(orbit: OrbitDB, node: str | None, cwd: Path | None) -> Iterator[None]:
+    """Run commands in this context against ``orbit``, the daemon's open directory (``orbit serve``).
+
+    A :class:`Session` made in the block uses ``orbit`` (and ``node``, its IPFS node) and leaves it open;
+    relative file arguments are taken from ``cwd``, the client's working directory.
+    """
+    token = _HOSTED.set(_Hosted(orbit, node, cwd))
+    try:
+        yield
+    finally:
+        _HOSTED.reset(token)
+
+
+def route(args: argparse.Namespace, argv: list[str], out: Output) -> int | None:
+    """Send the command to the daemon serving ``args.dir``, if one runs; its exit status, else None.
+
+    Inside the daemon (:func:`hosting`), refuse what cannot run there and resolve file arguments;
+    return None so that the command runs.
+
+    Raises:
+        UsageError: the command cannot run inside the daemon.
+        CliError: interactive SQL, or a standard input too large, through the daemon.
+        ServeError: the daemon refused the command.
+    """
+    command = getattr(args, "command", None)
+    hosted = _HOSTED.get()
+    if hosted is not None:
+        if command in _NOT_THROUGH_DAEMON:
+            why = _NOT_THROUGH_DAEMON[command]
+            raise UsageError(f"`orbit {command}` does not run inside the daemon: {why}")
+        if command == "id" and getattr(args, "id_command", None) == "import":
+            raise CliError(
+                f"`orbit id import` replaces the identity the daemon writes with: stop `orbit serve` on "
+                f"{hosted.orbit.directory} first"
+            )
+        for attr in _PATH_ARGS:
+            value = getattr(args, attr, None)
+            if isinstance(value, str) and value != "-" and hosted.cwd is not None:
+                setattr(args, attr, str(hosted.cwd / value))
+        return None
+    if command in ("serve", "demo"):
+        return None
+    directory = Path(args.dir)
+    if not (directory / API_FILE).exists():
+        return None
+    from orbit.serve.client import DaemonGoneError, find_daemon
+    from orbit.serve.protocol import CommandRequest
+
+    client = find_daemon(directory)
+    if client is None:
+        return None
+    with client:
+        if command == "follow":
+            return _follow(client, args, out)
+        try:
+            result = client.run(CommandRequest(tuple(argv), _stdin_for(args), os.getcwd()))
+        except DaemonGoneError:
+            return None  # a stale api file: its daemon died; the command opens the directory itself
+    out.stdout.write(result.stdout)
+    out.stdout.flush()
+    out.stderr.write(result.stderr)
+    return result.status
+
+
+def _stdin_for(args: argparse.Namespace) -> bytes | None:
+    """Standard input, read here for a command that reads it (``-`` arguments, SQL statements)."""
+    reads = any(getattr(args, a, None) == "-" for a in ("value", "key_or_doc", "file", "passphrase_file"))
+    if args.command == "sql" and args.statement is None:
+        if sys.stdin.isatty():
+            raise CliError(
+                "interactive `orbit sql` does not go through `orbit serve`: give the SQL as an argument, "
+                "or pipe statements on standard input"
+            )
+        reads = True
+    if not reads:
+        return None
+    data = sys.stdin.buffer.read(_MAX_STDIN + 1)
+    if len(data) > _MAX_STDIN:
+        raise CliError(f"standard input is over {_MAX_STDIN >> 20} MiB: too large to send to `orbit serve`")
+    return data
+
+
+def _follow(client: DaemonClient, args: argparse.Namespace, out: Output) -> int:
+    """``orbit follow`` through the daemon: its event stream, printed as ``orbit follow`` prints."""
+    from orbit.cli._output import entry_summary, short_cid, short_did
+
+    out.note(f"following {args.name} through `orbit serve` at {client.url} (Ctrl-C stops)")
+    for event, data in client.events(args.name):
+        if event == "overflow":
+            raise CliError("the daemon dropped this stream (it fell behind); run `orbit follow` again")
+        if event != "update":
+            continue
+        for e in data.get("entries", []):
+            if out.json:
+                out.document({k: e.get(k) for k in ("cid", "time", "writer", "payload")})
+            else:
+                out.line(
+                    f"{short_cid(str(e.get('cid')))}  {e.get('time'):>4}  {short_did(str(e.get('writer')))}  "
+                    f"{entry_summary(e.get('payload'))}"
+                )
+        out.stdout.flush()
+    return 0
 
 
 @contextlib.contextmanager
@@ -116,7 +250,16 @@ class Session:
     def __init__(self, args: argparse.Namespace, out: Output, *, create: bool = False) -> None:
         self.args = args
         self.out = out
-        self.directory = Path(args.dir)
+        hosted = _HOSTED.get()
+        self._hosted = hosted is not None
+        self.directory = Path(args.dir) if hosted is None else hosted.orbit.directory
+        self.node: str | None = None if hosted is None else hosted.node
+        """The IPFS node's RPC URL, once :meth:`connect` linked the directory to it (the daemon's node)."""
+        self._client: KuboClient | None = None
+        if hosted is not None:  # inside `orbit serve`: the daemon's open directory, left open
+            self.orbit = hosted.orbit
+            self.registry = Registry(self.directory)
+            return
         if not create and not (self.directory / "keystore").exists():
             raise CliError(
                 f"no orbit directory at {self.directory}: create a database first "
@@ -124,14 +267,13 @@ class Session:
             )
         self.orbit = OrbitDB(self.directory, passphrase=os.environ.get("ORBIT_PASSPHRASE"))
         self.registry = Registry(self.directory)
-        self.node: str | None = None
-        """The IPFS node's RPC URL, once :meth:`connect` linked the directory to it."""
-        self._client: KuboClient | None = None
 
     def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._hosted:
+            return
         try:
             with shielded():
                 self.orbit.close()
@@ -151,6 +293,13 @@ class Session:
         Raises:
             CliError: no node was named, or it does not answer.
         """
+        if self._hosted:
+            if self.node is None:
+                raise CliError(
+                    f"{what} {NEEDS_NODE}: `orbit serve` runs on {self.directory} without one "
+                    f"(restart it with --ipfs URL)"
+                )
+            return
         url = self.args.ipfs
         if not url:
             raise CliError(f"{what} {NEEDS_NODE}")
