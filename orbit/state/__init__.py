@@ -9,6 +9,7 @@ the keystore, under the databases that maintain their trees through it.
 - :mod:`orbit.state.proofs`: :func:`prove` and the stand-alone :func:`verify_proof`;
 - :mod:`orbit.state.values`: what the tree holds for a value;
 - :mod:`orbit.state.views`: each store type's state as tree items, kept in step (:class:`StateIndex`);
+- :mod:`orbit.state.partial`: :class:`PartialReplica`, one key range followed by diffs between roots;
 - :mod:`orbit.state.commits`: signed commits and :func:`verify` (a read checked with writers' keys only).
 
 May also import :mod:`stores` (to read a store's index).
@@ -17,6 +18,7 @@ May also import :mod:`stores` (to read a store's index).
 from orbit.state.commits import Commit, RangeProof, ReadProof
 from orbit.state.commits import verify_read as verify
 from orbit.state.nodes import EMPTY_ROOT, layer_of
+from orbit.state.partial import PartialReplica
 from orbit.state.proofs import prove
 from orbit.state.proofs import verify as verify_proof
 from orbit.state.tree import BufferedNodes, MemoryNodes, NodeStore, StateTree
@@ -29,6 +31,7 @@ __all__ = [
     "Commit",
     "MemoryNodes",
     "NodeStore",
+    "PartialReplica",
     "RangeProof",
     "ReadProof",
     "StateIndex",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ipfs_log.cid import CID
 from orbit.state.nodes import EMPTY_ROOT, decode_node
-from orbit.state.tree import NodeStore
+from orbit.state.tree import NodeStore, gap_meets
 
 __all__ = ["diff"]
 
@@ -43,24 +43,28 @@ class _Sub:
 _Pending = _Sub | tuple[bytes, bytes]
 
 
-def diff(store: NodeStore, a: CID, b: CID) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+def diff(
+    store: NodeStore, a: CID, b: CID, lo: bytes | None = None, hi: bytes | None = None
+) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
     """Yield ``(key, value in a or None, value in b or None)`` for every key whose value differs.
 
-    In key order. ``store`` must hold the nodes of both trees that differ (an untrusted store is fine:
-    every node read is checked).
+    In key order, only for keys in ``[lo, hi)`` (None: unbounded): subtrees outside the range are not
+    read. ``store`` must hold the nodes of both trees that differ (an untrusted store is fine: every
+    node read is checked).
 
     Raises:
         TreeNodeError: a node read breaks the rules.
         BlockNotFoundError: the store lacks a node that must be read.
     """
+    bounds = (lo, hi)
     left: list[_Pending] = [] if a == EMPTY_ROOT else [_Sub(a, None, None, None)]
     right: list[_Pending] = [] if b == EMPTY_ROOT else [_Sub(b, None, None, None)]
     while left or right:
         if not left:
-            yield from _drain(store, right, False)
+            yield from _drain(store, bounds, right, False)
             return
         if not right:
-            yield from _drain(store, left, True)
+            yield from _drain(store, bounds, left, True)
             return
         x, y = left[-1], right[-1]
         if type(x) is _Sub and type(y) is _Sub:
@@ -68,19 +72,19 @@ def diff(store: NodeStore, a: CID, b: CID) -> Iterator[tuple[bytes, bytes | None
                 left.pop()
                 right.pop()
                 continue
-            _read(store, x)
-            _read(store, y)
+            _read(store, bounds, x)
+            _read(store, bounds, y)
             if x.layer >= y.layer:
                 _open(left)
             if y.layer >= x.layer:
                 _open(right)
             continue
         if type(x) is _Sub:
-            _read(store, x)
+            _read(store, bounds, x)
             _open(left)
             continue
         if type(y) is _Sub:
-            _read(store, y)
+            _read(store, bounds, y)
             _open(right)
             continue
         assert type(x) is tuple
@@ -98,19 +102,20 @@ def diff(store: NodeStore, a: CID, b: CID) -> Iterator[tuple[bytes, bytes | None
             yield y[0], None, y[1]
 
 
-def _read(store: NodeStore, sub: _Sub) -> None:
+def _read(store: NodeStore, bounds: tuple[bytes | None, bytes | None], sub: _Sub) -> None:
     if sub.opened is not None:
         return
     node = decode_node(sub.cid, store.get(sub.cid), lo=sub.lo, hi=sub.hi, below=sub.below)
     sub.layer = node.layer
     parts: list[_Pending] = []
     keys = node.keys
+    lo, hi = bounds
     for i, kid in enumerate(node.kids):
-        if kid is not None:
-            parts.append(
-                _Sub(kid, keys[i - 1] if i else sub.lo, keys[i] if i < len(keys) else sub.hi, node.layer)
-            )
-        if i < len(keys):
+        a = keys[i - 1] if i else sub.lo
+        b = keys[i] if i < len(keys) else sub.hi
+        if kid is not None and gap_meets(a, b, lo, hi):
+            parts.append(_Sub(kid, a, b, node.layer))
+        if i < len(keys) and (lo is None or lo <= keys[i]) and (hi is None or keys[i] < hi):
             parts.append((keys[i], node.values[i]))
     parts.reverse()  # a stack: the first part on top
     sub.opened = parts
@@ -124,12 +129,12 @@ def _open(stack: list[_Pending]) -> None:
 
 
 def _drain(
-    store: NodeStore, stack: list[_Pending], in_a: bool
+    store: NodeStore, bounds: tuple[bytes | None, bytes | None], stack: list[_Pending], in_a: bool
 ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
     while stack:
         top = stack[-1]
         if type(top) is _Sub:
-            _read(store, top)
+            _read(store, bounds, top)
             _open(stack)
             continue
         stack.pop()

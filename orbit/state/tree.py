@@ -33,23 +33,28 @@ True
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from typing import Protocol, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import decode
+from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.gc import gc_paused
 from orbit.errors import TreeNodeError
 from orbit.state.nodes import (
     EMPTY_NODE,
     EMPTY_ROOT,
+    FANOUT_BITS,
     MAX_KEY,
     MAX_VALUE,
     decode_node,
-    encode_node,
     layer_of,
 )
+
+_sha256 = hashlib.sha256
+_from_bytes = int.from_bytes
+_ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every node's CID
 
 __all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets"]
 
@@ -308,8 +313,9 @@ class StateTree:
             TreeNodeError: a node loaded on the way breaks the rules.
             BlockNotFoundError: the store lacks a node on the way.
         """
-        _check(key, value)
-        layer = layer_of(key)
+        if type(key) is not bytes or type(value) is not bytes or len(key) > MAX_KEY or len(value) > MAX_VALUE:
+            _check(key, value)
+        layer = (64 - _from_bytes(_sha256(key).digest()[:8], "big").bit_length()) // FANOUT_BITS  # layer_of
         node = self._root_node()
         if node is None:
             self._root = _Node(layer, [key], [value], [None, None])
@@ -433,15 +439,23 @@ class StateTree:
         cid = node.cid
         if cid is not None:
             return cid
-        kids: list[CID | None] = []
-        for kid in node.kids:
-            if kid is None or type(kid) is CID:
-                kids.append(kid)
-            else:
-                assert type(kid) is _Node
-                kids.append(self._flush(kid))
-        block = encode_node(node.keys, node.vals, kids)
-        cid = CID.for_block(block)
+        # encode_node's work, inlined: this runs for every dirty node at every root.
+        kids = node.kids
+        keys = node.keys
+        vals = node.vals
+        first = kids[0]
+        left = (first.cid or self._flush(first)) if isinstance(first, _Node) else first
+        entries: list[IPLDKind] = []
+        prev = b""
+        for i, key in enumerate(keys):
+            ref = kids[i + 1]
+            kid = (ref.cid or self._flush(ref)) if isinstance(ref, _Node) else ref
+            n = min(len(prev), len(key))
+            p = n - ((_from_bytes(prev[:n], "big") ^ _from_bytes(key[:n], "big")).bit_length() + 7) // 8
+            entries.append([p, key[p:], vals[i], kid])
+            prev = key
+        block = encode([left, entries])
+        cid = CID(_ENTRY_PREFIX + _sha256(block).digest())
         self.store.put(cid, block)
         node.cid, node.block = cid, block
         return cid

@@ -13,6 +13,7 @@ from orbit.errors import ProofError, TreeNodeError
 from orbit.state import EMPTY_ROOT, MemoryNodes, StateTree, prove, verify_proof
 from orbit.state.diff import diff
 from orbit.state.nodes import decode_node
+from orbit.state.partial import PartialReplica
 from orbit.state.proofs import prove_range, verify_range
 
 keys = st.binary(min_size=0, max_size=6)
@@ -184,3 +185,38 @@ def test_a_range_proof_missing_or_adding_or_changing_a_node_is_refused(script, l
     if whole != encode(blocks):  # a proof of another range, which reaches other nodes
         with pytest.raises(ProofError):
             verify_range(root, lo, hi, whole)
+
+
+@given(ops, ops, bounds, bounds)
+def test_a_diff_within_a_range_is_the_dict_difference_there(first, second, lo, hi):
+    tree, model = StateTree(), dict[bytes, bytes]()
+    _apply(tree, model, first)
+    before, old = tree.root(), dict(model)
+    _apply(tree, model, second)
+
+    def inside(k: bytes) -> bool:
+        return (lo is None or lo <= k) and (hi is None or k < hi)
+
+    changed = sorted(
+        (k, old.get(k), model.get(k))
+        for k in old.keys() | model.keys()
+        if old.get(k) != model.get(k) and inside(k)
+    )
+    assert list(diff(tree.store, before, tree.root(), lo, hi)) == changed
+
+
+@given(st.lists(ops, min_size=1, max_size=4), bounds, bounds)
+def test_a_partial_replica_holds_the_full_replicas_range(rounds, lo, hi):
+    tree, model = StateTree(), dict[bytes, bytes]()
+    replica = PartialReplica(tree.store, lo, hi)
+    for script in rounds:
+        _apply(tree, model, script)
+        replica.follow(tree.root())
+        expected = sorted(
+            (k, v) for k, v in model.items() if (lo is None or lo <= k) and (hi is None or k < hi)
+        )
+        assert replica.items() == expected
+        for key, _ in expected[:5]:
+            assert verify_proof(tree.root(), key, replica.prove(key)) == model[key]
+        if lo is not None and (hi is None or lo < hi):
+            assert verify_proof(tree.root(), lo, replica.prove(lo)) == model.get(lo)  # present or absent
