@@ -64,7 +64,7 @@ def test_a_whole_workflow(env: dict[str, str], tmp_path: Path) -> None:
     assert "may not write" in orbit(bob, other, "put", "todo", '{"_id": "jam"}', status=1)  # bob is no writer
 
     orbit(env, tmp_path, "drop", "todo")
-    assert orbit(env, tmp_path, "ls") == ""
+    assert orbit(env, tmp_path, "ls") == "NAME  TYPE  ADDRESS\n(none)\n"
     assert "unknown database 'todo'" in orbit(env, tmp_path, "info", "todo", status=1)
     assert orbit(env, tmp_path, "follow", "x", status=1).startswith("orbit: error: unknown database")
     assert "needs an IPFS node" in orbit(bob, other, "follow", "todo", status=1)
