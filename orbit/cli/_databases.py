@@ -21,7 +21,6 @@ from orbit.databases import (
 )
 from orbit.errors import ReplicationTimeoutError, UnknownAddressError
 from orbit.registry import RegistryEntry
-from orbit.sql import TableDatabase
 
 __all__ = ["cmd_create", "cmd_drop", "cmd_info", "cmd_ls", "cmd_open", "register_as"]
 
@@ -184,7 +183,10 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         }
         if entry.options:
             facts["options"] = dict(entry.options)
-        if isinstance(db, TableDatabase):
+        if db.store_type == "table":  # then orbit.sql is loaded (the database is one of its)
+            from orbit.sql import TableDatabase
+
+            assert isinstance(db, TableDatabase)
             facts["schema"] = list(db.schema.sql)
         me = s.orbit.identity.did
     if out.json:
