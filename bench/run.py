@@ -27,6 +27,7 @@ SUITES = {
     "swarm": 1_000,
     "state": 1_000_000,
     "startup": 15,
+    "serve": 5_000,
 }
 
 

@@ -188,6 +188,11 @@ class Host:
         self.hub.watch([db])
         return db
 
+    def cached(self, target: str) -> bool:
+        """Whether ``target`` names a database already open and looked up (no registry read, no open)."""
+        db = self._cache.get(target)
+        return db is not None and not db.closed
+
     def forget(self) -> None:
         """Drop cached name lookups (after a command line, which may have renamed or dropped)."""
         self._cache.clear()
@@ -656,6 +661,20 @@ def build_app(host: Host) -> Starlette:
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
 
+    async def quick(target: str, fn: Callable[[], Any]) -> Any:
+        """Run a one-key read or write of an open database on the event loop if nobody holds the lock.
+
+        A thread-pool hop costs about as much as the operation itself; a database not open yet (opening
+        may fetch from the node), or a lock held by a join or a batch, sends the call to the pool.
+        """
+        lock = host.orbit.lock
+        if host.cached(target) and lock.acquire(blocking=False):
+            try:
+                return fn()
+            finally:
+                lock.release()
+        return await run_in_threadpool(fn)
+
     def database(request: Request) -> Database[Any]:
         return host.database(request.path_params["db"])
 
@@ -705,15 +724,17 @@ def build_app(host: Host) -> Starlette:
         return JSONResponse(await call(lambda: _values(database(request), limit)))
 
     async def get_key(request: Request) -> Response:
-        return JSONResponse(await call(lambda: _get(database(request), request.path_params["key"])))
+        target, key = request.path_params["db"], request.path_params["key"]
+        return JSONResponse(await quick(target, lambda: _get(host.database(target), key)))
 
     async def put_key(request: Request) -> Response:
         body = parse_object(await read_body(request))
-        key = request.path_params["key"]
-        return JSONResponse(await call(lambda: _put(database(request), key, body)))
+        target, key = request.path_params["db"], request.path_params["key"]
+        return JSONResponse(await quick(target, lambda: _put(host.database(target), key, body)))
 
     async def del_key(request: Request) -> Response:
-        return JSONResponse(await call(lambda: _delete(database(request), request.path_params["key"])))
+        target, key = request.path_params["db"], request.path_params["key"]
+        return JSONResponse(await quick(target, lambda: _delete(host.database(target), key)))
 
     async def ops(request: Request) -> Response:
         body = parse_object(await read_body(request))

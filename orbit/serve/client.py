@@ -3,17 +3,20 @@
 The command line uses :func:`find_daemon` before it opens a directory: if a daemon serves it, the
 command goes through the daemon (:meth:`DaemonClient.run`). A stale ``api`` file (its daemon died: the
 port refuses connections) is ignored, and the command opens the directory itself.
+
+The client is the standard library's ``http.client``: a command line that goes through the daemon
+starts faster without an HTTP library to import, and it makes one request.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
-
-import httpx
+from urllib.parse import urlencode, urlsplit
 
 from orbit.errors import ServeError
 from orbit.serve.files import load_token, read_api
@@ -24,6 +27,10 @@ __all__ = ["COMMAND_TIMEOUT", "DaemonClient", "DaemonGoneError", "find_daemon"]
 COMMAND_TIMEOUT: Final = 900.0
 """Seconds a command line may run inside the daemon (an import of a large CAR file takes a while)."""
 CONNECT_TIMEOUT: Final = 2.0
+STREAM_TIMEOUT: Final = 30.0
+"""Seconds an event stream may stay silent (the daemon sends a status every 2 s)."""
+MAX_RESPONSE: Final = 512 << 20
+"""The largest answer read (a command's whole output)."""
 MAX_LINE: Final = 1 << 20
 """The longest server-sent event line read."""
 
@@ -38,19 +45,29 @@ class DaemonClient:
     Args:
         url: the daemon's base URL (``http://127.0.0.1:PORT``).
         token: its token (None if it runs without one).
-        timeout: seconds a request may take at most (reads of a stream: between two lines).
+        timeout: seconds a request may take at most.
+
+    Raises:
+        ServeError: ``url`` is not an ``http://HOST:PORT`` URL.
     """
 
     def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme != "http" or not parts.hostname or port is None:
+            raise ServeError(f"a daemon's address is http://HOST:PORT, not {url!r}", url)
         self.url = url
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        self._http = httpx.Client(
-            base_url=url, headers=headers, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
-        )
+        self._host, self._port = parts.hostname, port
+        self.timeout = timeout
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Nothing to release: each request has its own connection."""
 
     def __enter__(self) -> DaemonClient:
         return self
@@ -58,41 +75,57 @@ class DaemonClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _open(self, method: str, path: str, body: bytes | None, timeout: float) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=CONNECT_TIMEOUT)
+        try:
+            conn.connect()
+        except OSError as e:
+            conn.close()
+            raise DaemonGoneError(f"no daemon answers at {self.url}: {e.strerror or e}", self.url) from e
+        assert conn.sock is not None
+        conn.sock.settimeout(timeout)
+        try:
+            conn.request(method, path, body, self._headers)
+        except OSError as e:
+            conn.close()
+            raise ServeError(f"the daemon at {self.url} failed {method} {path}: {e}", self.url) from e
+        return conn
+
     def request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
         """Send a request (``path`` under ``/api/v1``) and return its JSON answer.
 
         Raises:
             DaemonGoneError: nobody answers at the daemon's address.
-            ServeError: the daemon answered with an error (its message), or not with JSON.
+            ServeError: the daemon answered with an error (its message), not in time, or not with JSON.
         """
+        data = None if body is None else json.dumps(body).encode()
+        conn = self._open(method, API + path, data, self.timeout if timeout is None else timeout)
         try:
-            response = self._http.request(
-                method,
-                API + path,
-                json=body,
-                timeout=httpx.USE_CLIENT_DEFAULT
-                if timeout is None
-                else httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-            )
-        except httpx.ConnectError as e:
-            raise DaemonGoneError(f"no daemon answers at {self.url}: {e}", self.url) from e
-        except httpx.TimeoutException as e:
+            response = conn.getresponse()
+            raw = response.read(MAX_RESPONSE + 1)
+        except TimeoutError as e:
             raise ServeError(
                 f"the daemon at {self.url} did not answer {method} {path} in time", self.url
             ) from e
-        except httpx.HTTPError as e:
+        except (OSError, http.client.HTTPException) as e:
             raise ServeError(f"the daemon at {self.url} failed {method} {path}: {e}", self.url) from e
+        finally:
+            conn.close()
+        if len(raw) > MAX_RESPONSE:
+            raise ServeError(
+                f"the daemon at {self.url} answered {method} {path} with over {MAX_RESPONSE} bytes"
+            )
         try:
-            data = response.json()
+            answer = json.loads(raw)
         except ValueError:
             raise ServeError(
-                f"the daemon at {self.url} answered {method} {path} with {response.status_code}, not JSON",
+                f"the daemon at {self.url} answered {method} {path} with {response.status}, not JSON",
                 self.url,
             ) from None
-        if response.status_code >= 400:
-            message = data.get("error") if isinstance(data, dict) else None
-            raise ServeError(f"the daemon at {self.url}: {message or response.status_code}", self.url)
-        return data
+        if response.status >= 400:
+            message = answer.get("error") if isinstance(answer, dict) else None
+            raise ServeError(f"the daemon at {self.url}: {message or response.status}", self.url)
+        return answer
 
     def run(self, request: CommandRequest) -> CommandResult:
         """Run a command line inside the daemon; its output and exit status.
@@ -117,39 +150,47 @@ class DaemonClient:
 
         Raises:
             DaemonGoneError: nobody answers at the daemon's address.
-            ServeError: the daemon refused, or a line is not an event.
+            ServeError: the daemon refused, went silent, or sent a line that is not an event.
         """
-        params = {} if db is None else {"db": db}
+        path = f"{API}/events" + ("" if db is None else "?" + urlencode({"db": db}))
+        conn = self._open("GET", path, None, STREAM_TIMEOUT)
         try:
-            with self._http.stream("GET", f"{API}/events", params=params) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    try:
-                        message = response.json().get("error")
-                    except ValueError:
-                        message = response.status_code
-                    raise ServeError(f"the daemon at {self.url}: {message}", self.url)
-                event, data = "message", ""
-                for line in response.iter_lines():
-                    if len(line) > MAX_LINE:
-                        raise ServeError(f"the daemon at {self.url} sent an event line too long", self.url)
-                    if not line:
-                        if data:
-                            try:
-                                yield event, json.loads(data)
-                            except ValueError:
-                                raise ServeError(
-                                    f"the daemon sent an event that is not JSON: {data[:80]!r}"
-                                ) from None
-                        event, data = "message", ""
-                    elif line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:"):
-                        data += line[5:].strip()
-        except httpx.ConnectError as e:
-            raise DaemonGoneError(f"no daemon answers at {self.url}: {e}", self.url) from e
-        except httpx.HTTPError as e:
+            response = conn.getresponse()
+            if response.status >= 400:
+                try:
+                    message = json.loads(response.read(MAX_LINE)).get("error")
+                except (ValueError, AttributeError):
+                    message = response.status
+                raise ServeError(f"the daemon at {self.url}: {message}", self.url)
+            event, data = "message", ""
+            while True:
+                raw = response.readline(MAX_LINE + 1)
+                if not raw:
+                    return
+                if len(raw) > MAX_LINE:
+                    raise ServeError(f"the daemon at {self.url} sent an event line too long", self.url)
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if not line:
+                    if data:
+                        try:
+                            yield event, json.loads(data)
+                        except ValueError:
+                            raise ServeError(
+                                f"the daemon sent an event that is not JSON: {data[:80]!r}"
+                            ) from None
+                    event, data = "message", ""
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data += line[5:].strip()
+        except TimeoutError as e:
+            raise ServeError(
+                f"the event stream of {self.url} was silent for {STREAM_TIMEOUT:.0f} s", self.url
+            ) from e
+        except (OSError, http.client.HTTPException) as e:
             raise ServeError(f"the event stream of {self.url} failed: {e}", self.url) from e
+        finally:
+            conn.close()
 
 
 def find_daemon(directory: str | Path) -> DaemonClient | None:
