@@ -364,6 +364,76 @@ class StateTree:
         for parent in path:
             parent.cid = parent.block = None
 
+    def update(self, changes: dict[bytes, bytes | None]) -> None:
+        """Apply many puts (a value) and deletes (None) at once; the same as doing them one by one.
+
+        The keys already in the tree with a new value are found in one walk over the union of their
+        paths, each node visited once for all the keys below it (a batch of writes to a tree costs its
+        dirty nodes, not its keys times the depth); new keys and deletions then go one by one.
+
+        Raises:
+            ValueError: a key or value is too long.
+            TreeNodeError: a node loaded on the way breaks the rules.
+            BlockNotFoundError: the store lacks a node on the way.
+        """
+        puts = sorted((k, v) for k, v in changes.items() if v is not None)
+        for key, value in puts:
+            if (
+                type(key) is not bytes
+                or type(value) is not bytes
+                or len(key) > MAX_KEY
+                or len(value) > MAX_VALUE
+            ):
+                _check(key, value)
+        node = self._root_node()
+        rest: list[tuple[bytes, bytes]] = []
+        if node is not None and puts:
+            self._overwrite(node, puts, rest, None, None)
+        else:
+            rest = puts
+        for key, value in rest:
+            self.put(key, value)
+        for key, gone in changes.items():
+            if gone is None:
+                self.delete(key)
+
+    def _overwrite(
+        self,
+        node: _Node,
+        items: list[tuple[bytes, bytes]],
+        rest: list[tuple[bytes, bytes]],
+        lo: bytes | None,
+        hi: bytes | None,
+    ) -> bool:
+        """Set the values of ``items`` (sorted) found under ``node``; others go to ``rest``; changed?"""
+        keys = node.keys
+        vals = node.vals
+        kids = node.kids
+        changed = False
+        below: dict[int, list[tuple[bytes, bytes]]] = {}
+        for item in items:
+            key = item[0]
+            i = bisect_left(keys, key)
+            if i < len(keys) and keys[i] == key:
+                if vals[i] != item[1]:
+                    vals[i] = item[1]
+                    changed = True
+            elif kids[i] is None:
+                rest.append(item)  # a new key: placed by put, which splits where its layer says
+            else:
+                below.setdefault(i, []).append(item)
+        for i, group in below.items():
+            kid = kids[i]
+            kid_lo = keys[i - 1] if i else lo
+            kid_hi = keys[i] if i < len(keys) else hi
+            if type(kid) is not _Node:
+                kid = kids[i] = self._load(kid, kid_lo, kid_hi, node.layer)  # type: ignore[arg-type]
+            if self._overwrite(kid, group, rest, kid_lo, kid_hi):
+                changed = True
+        if changed:
+            node.cid = node.block = None
+        return changed
+
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; return whether it was there.
 

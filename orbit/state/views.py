@@ -146,6 +146,7 @@ class StateIndex:
         self._store = store
         self._nodes = nodes
         self._tree: StateTree | None = None
+        self._pending: dict[bytes, bytes | None] = {}  # changes not yet in the tree
         if start is not None:
             tree = StateTree(nodes, start)
             try:
@@ -171,18 +172,19 @@ class StateIndex:
         """
         if self._tree is None:
             self._tree = StateTree.build(state_items(self._store), self._nodes)
+            self._pending.clear()
+        elif self._pending:
+            pending, self._pending = self._pending, {}
+            self._tree.update(pending)
         return self._tree
 
     def apply(self, entries: Sequence[Entry]) -> None:
         """Bring the tree up to date with entries the store just applied (nothing until it is built)."""
-        tree = self._tree
-        if tree is None:
+        if self._tree is None:
             return
+        pending = self._pending
         for key, value in _changes(self._store, entries):
-            if value is None:
-                tree.delete(key)
-            else:
-                tree.put(key, value)
+            pending[key] = value  # applied to the tree in one walk when it is next read
             self.updates += 1
 
     def root(self) -> CID:

@@ -220,3 +220,17 @@ def test_a_partial_replica_holds_the_full_replicas_range(rounds, lo, hi):
             assert verify_proof(tree.root(), key, replica.prove(key)) == model[key]
         if lo is not None and (hi is None or lo < hi):
             assert verify_proof(tree.root(), lo, replica.prove(lo)) == model.get(lo)  # present or absent
+
+
+@given(ops, ops, st.booleans())
+def test_a_batch_update_equals_the_same_writes_one_by_one(first, second, reopen):
+    tree, model = StateTree(), dict[bytes, bytes]()
+    _apply(tree, model, first)
+    batched = StateTree(tree.store, tree.root()) if reopen else StateTree.build(sorted(model.items()))
+    changes: dict[bytes, bytes | None] = {}
+    for is_put, key, value in second:
+        changes[key] = value if is_put else None
+    _apply(tree, model, [(v is not None, k, v or b"") for k, v in changes.items()])
+    batched.update(changes)
+    assert list(batched.items()) == sorted(model.items())
+    assert batched.root() == tree.root()
