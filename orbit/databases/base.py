@@ -464,14 +464,21 @@ class Database(Generic[S]):
         """
         log = self.store.log
         prev = None if self._last_commit is None else self._last_commit.cid
-        commit = Commit.create(log.identity, self.address, log.head_cids, self._state.root(), len(log), prev)
+        root = self._state.root()
+        indexes = self._state.index_roots()
+        commit = Commit.create(log.identity, self.address, log.head_cids, root, len(log), prev, indexes)
         self._last_commit = commit
         return commit
 
     def _current_commit(self) -> Commit:
         """The last commit if it is of the current state, else a new one (under the lock)."""
         commit = self._last_commit
-        if commit is None or commit.root != self._state.root() or commit.count != len(self.store.log):
+        if (
+            commit is None
+            or commit.root != self._state.root()
+            or commit.count != len(self.store.log)
+            or dict(commit.indexes) != self._state.index_roots()
+        ):
             commit = self.commit()
         return commit
 
@@ -534,14 +541,19 @@ class Database(Generic[S]):
         if self._context.remote is not None:
             stores.append(self._context.remote)
         log.admit(run_flow(log.fetch(list(checked.heads)), *stores))
-        replay = self.STORE(log, **self.store_options(self.manifest, self._state_options()))
-        root = StateIndex(replay).root()
+        replay = StateIndex(self.STORE(log, **self.store_options(self.manifest, self._state_options())))
+        root = replay.root()
         if len(log) != checked.count:
             raise CommitError(
                 f"{len(log)} entries at its heads, the commit says {checked.count}", checked.cid
             )
         if root != checked.root:
             raise CommitError(f"the state at its heads has root {root}, not {checked.root}", checked.cid)
+        if checked.indexes:
+            indexes = replay.index_roots()
+            for field, index_root in checked.indexes:
+                if indexes.get(field) != index_root:
+                    raise CommitError(f"the index on {field!r} at its heads is not {index_root}", checked.cid)
         return checked
 
     # ------------------------------------------------------------------ checkpoints and closing

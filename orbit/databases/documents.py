@@ -9,6 +9,7 @@ from ipfs_log.codec import IPLDKind
 from orbit.databases.base import locked
 from orbit.databases.keyed import KeyedDatabase
 from orbit.databases.registry import register
+from orbit.state import FindProof
 from stores.documents import Document, Documents, DocumentsBatch, DocumentsOptions
 
 __all__ = ["DocumentsDatabase"]
@@ -26,7 +27,25 @@ class DocumentsDatabase(KeyedDatabase[Documents, Document]):
         return self.store.options
 
     def _state_options(self) -> dict[str, object]:
-        return {"index_by": self.store.options.index_by}
+        options = self.store.options
+        return {"index_by": options.index_by, "indexes": options.indexes}
+
+    @locked
+    def prove_find(self, field: str, value: IPLDKind) -> FindProof:
+        """Find the documents whose indexed ``field`` is ``value``, with a proof that they are all.
+
+        The client checks the answer with :meth:`~orbit.state.FindProof.verify` and the write list.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            StateError: ``field`` has no index here, or ``value`` is not IPLD.
+        """
+        state = self._state
+        _, _, keys, index_proof = state.find(field, value)
+        documents = tuple((key, self.store.get(key)) for key in keys)
+        proofs = tuple(state.prove(key.encode()) for key in keys)
+        commit = self._current_commit()
+        return FindProof(field, value, documents, index_proof, proofs, commit.block)
 
     @locked
     def query(self, predicate: Callable[[Document], bool]) -> list[Document]:

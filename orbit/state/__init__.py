@@ -15,7 +15,7 @@ the keystore, under the databases that maintain their trees through it.
 May also import :mod:`stores` (to read a store's index).
 """
 
-from orbit.state.commits import Commit, RangeProof, ReadProof
+from orbit.state.commits import Commit, FindProof, RangeProof, ReadProof
 from orbit.state.commits import verify_read as verify
 from orbit.state.nodes import EMPTY_ROOT, layer_of
 from orbit.state.partial import PartialReplica
@@ -29,6 +29,7 @@ __all__ = [
     "EMPTY_ROOT",
     "BufferedNodes",
     "Commit",
+    "FindProof",
     "MemoryNodes",
     "NodeStore",
     "PartialReplica",

@@ -4,7 +4,8 @@ A commit is one DAG-CBOR block (a map, keys in canonical order)::
 
     {v: 1, address: "/orbitdb/…", heads: [entry CIDs, sorted by bytes], root: tree root CID,
      count: entries reachable from the heads, prev: the writer's previous commit CID or null,
-     key: the writer's Ed25519 public key (32 bytes), sig: Ed25519 signature (64 bytes)}
+     key: the writer's Ed25519 public key (32 bytes), sig: Ed25519 signature (64 bytes),
+     indexes: {field: index tree root CID}}        (documents with indexes only; absent otherwise)
 
 signed over the same map without ``sig`` (:meth:`Commit.signing_bytes`). It proves who vouched for
 which root at which heads; that the root *is* the state at those heads is checked by recomputing it
@@ -21,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -33,9 +34,18 @@ from ipfs_log.identity import verify as verify_signature
 from orbit.errors import CommitError, ProofError
 from orbit.state.proofs import verify as verify_proof
 from orbit.state.proofs import verify_range
+from orbit.state.tree import successor
 from orbit.state.values import value_matches
 
-__all__ = ["COMMIT_VERSION", "MAX_COMMIT_BYTES", "Commit", "RangeProof", "ReadProof", "verify_read"]
+__all__ = [
+    "COMMIT_VERSION",
+    "MAX_COMMIT_BYTES",
+    "Commit",
+    "FindProof",
+    "RangeProof",
+    "ReadProof",
+    "verify_read",
+]
 
 COMMIT_VERSION: Final = 1
 MAX_COMMIT_BYTES: Final = 64 * 1024
@@ -58,12 +68,20 @@ class Commit:
     block: bytes
     """The commit's DAG-CBOR block."""
     cid: CID
+    indexes: tuple[tuple[str, CID], ...] = ()
+    """The root of each documents index tree, by field (sorted)."""
 
     @staticmethod
     def _body(
-        address: str, heads: Sequence[CID], root: CID, count: int, prev: CID | None, key: bytes
+        address: str,
+        heads: Sequence[CID],
+        root: CID,
+        count: int,
+        prev: CID | None,
+        key: bytes,
+        indexes: Sequence[tuple[str, CID]] = (),
     ) -> dict[str, IPLDKind]:
-        return {
+        body: dict[str, IPLDKind] = {
             "v": COMMIT_VERSION,
             "address": address,
             "heads": list(heads),
@@ -72,10 +90,15 @@ class Commit:
             "prev": prev,
             "key": key,
         }
+        if indexes:
+            body["indexes"] = dict(indexes)
+        return body
 
     def signing_bytes(self) -> bytes:
         """The bytes the signature covers: the commit's DAG-CBOR without ``sig``."""
-        return encode(self._body(self.address, self.heads, self.root, self.count, self.prev, self.key))
+        return encode(
+            self._body(self.address, self.heads, self.root, self.count, self.prev, self.key, self.indexes)
+        )
 
     @classmethod
     def create(
@@ -86,13 +109,17 @@ class Commit:
         root: CID,
         count: int,
         prev: CID | None = None,
+        indexes: Mapping[str, CID] | None = None,
     ) -> Commit:
         """Sign a commit of ``root`` at ``heads`` (``count`` entries) with ``identity``."""
         ordered = tuple(sorted(set(heads)))
-        body = cls._body(address, ordered, root, count, prev, identity.public_key)
+        roots = tuple(sorted((indexes or {}).items()))
+        body = cls._body(address, ordered, root, count, prev, identity.public_key, roots)
         sig = identity.sign(encode(body))
         block = encode({**body, "sig": sig})
-        return cls(address, ordered, root, count, prev, identity.public_key, sig, block, CID.for_block(block))
+        return cls(
+            address, ordered, root, count, prev, identity.public_key, sig, block, CID.for_block(block), roots
+        )
 
     @classmethod
     def from_block(
@@ -125,8 +152,18 @@ class Commit:
             value = decode(block)
         except CodecError as e:
             raise CommitError(f"not canonical DAG-CBOR ({e})", own) from e
-        if type(value) is not dict or value.keys() != _FIELDS or value["v"] != COMMIT_VERSION:
-            raise CommitError(f"a commit is a map of {sorted(_FIELDS)} with v = {COMMIT_VERSION}", own)
+        if type(value) is not dict or value.keys() - {"indexes"} != _FIELDS or value["v"] != COMMIT_VERSION:
+            raise CommitError(
+                f"a commit is a map of {sorted(_FIELDS)} (and indexes) with v = {COMMIT_VERSION}", own
+            )
+        indexes = value.get("indexes", {})
+        if (
+            type(indexes) is not dict
+            or ("indexes" in value and not indexes)
+            or not all(type(r) is CID and r.is_entry_cid for r in indexes.values())
+        ):
+            raise CommitError("indexes is a non-empty map of field to tree root", own)
+        roots = tuple((f, r) for f, r in sorted(indexes.items()) if type(r) is CID)
         addr, heads, root, count = value["address"], value["heads"], value["root"], value["count"]
         prev, key, sig = value["prev"], value["key"], value["sig"]
         if (
@@ -145,7 +182,7 @@ class Commit:
         ordered = tuple(h for h in heads if type(h) is CID)  # all of them: checked above
         if list(ordered) != sorted(set(ordered)):
             raise CommitError("heads are not sorted by bytes without repeats", own)
-        commit = cls(addr, ordered, root, count, prev, key, sig, block, own)
+        commit = cls(addr, ordered, root, count, prev, key, sig, block, own, roots)
         if not verify_signature(key, commit.signing_bytes(), sig):
             raise CommitError("the signature does not verify with the commit's key", own)
         if address is not None and addr != address:
@@ -270,4 +307,50 @@ class RangeProof:
         for (key, value), (_, digest) in zip(self.items, held, strict=True):
             if not value_matches(value, digest):
                 raise ProofError(f"the value answered for {key!r:.80} is not the one the tree holds")
+        return checked
+
+
+@dataclass(frozen=True, slots=True)
+class FindProof:
+    """The documents whose indexed ``field`` is ``value``, proven complete: what ``db.prove_find`` returns.
+
+    It holds a range proof over the field's index tree (every document key with that value, no other)
+    and, for each document, its proof in the state tree.
+    """
+
+    field: str
+    value: IPLDKind
+    documents: tuple[tuple[str, IPLDKind], ...]
+    """``(document key, document)`` in key order."""
+    index_proof: bytes
+    proofs: tuple[bytes, ...]
+    """Each document's proof against the commit's root, in the same order."""
+    commit: bytes
+
+    def verify(self, writers: Iterable[bytes | str], *, address: str | None = None) -> Commit:
+        """Check that :attr:`documents` are exactly those with ``field == value`` at a writer's commit.
+
+        Raises:
+            CommitError: the commit is malformed, forged, or not by a writer.
+            ProofError: a proof does not verify, a document is missing or extra, or is not the one
+                the tree holds, or does not have the value.
+        """
+        checked = Commit.from_block(self.commit, writers=writers, address=address)
+        roots = dict(checked.indexes)
+        if self.field not in roots:
+            raise ProofError(f"the commit has no index on {self.field!r}")
+        try:
+            prefix = encode(self.value)
+        except CodecError as e:
+            raise ProofError(f"the value asked for is not IPLD: {e}") from e
+        held = verify_range(roots[self.field], prefix, successor(prefix), self.index_proof)
+        keys = [key[len(prefix) :] for key, _ in held]
+        if keys != [key.encode() for key, _ in self.documents] or len(self.proofs) != len(keys):
+            raise ProofError("the documents answered are not those the index holds for the value")
+        for (key, doc), proof in zip(self.documents, self.proofs, strict=True):
+            if type(doc) is not dict or self.field not in doc or encode(doc[self.field]) != prefix:
+                raise ProofError(f"document {key!r:.80} does not have the value asked for")
+            digest = verify_proof(checked.root, key.encode(), proof)
+            if digest is None or not value_matches(doc, digest):
+                raise ProofError(f"document {key!r:.80} is not the one the tree holds")
         return checked

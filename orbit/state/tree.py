@@ -56,7 +56,7 @@ _sha256 = hashlib.sha256
 _from_bytes = int.from_bytes
 _ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every node's CID
 
-__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets"]
+__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets", "successor"]
 
 
 class NodeStore(Protocol):
@@ -275,7 +275,7 @@ class StateTree:
 
     def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Iterate over the items whose key starts with ``prefix``, in key order."""
-        return self.items(prefix, _successor(prefix))
+        return self.items(prefix, successor(prefix))
 
     def _walk(
         self,
@@ -672,7 +672,7 @@ def _check(key: bytes, value: bytes) -> None:
         raise ValueError(f"a value is at most {MAX_VALUE} bytes")
 
 
-def _successor(prefix: bytes) -> bytes | None:
+def successor(prefix: bytes) -> bytes | None:
     """The least key greater than every key starting with ``prefix`` (None: no bound)."""
     trimmed = prefix.rstrip(b"\xff")
     if not trimmed:

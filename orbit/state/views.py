@@ -27,7 +27,7 @@ from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
 from orbit.errors import StateError, TreeNodeError
 from orbit.state.proofs import prove, prove_range
-from orbit.state.tree import NodeStore, StateTree
+from orbit.state.tree import NodeStore, StateTree, successor
 from orbit.state.values import value_bytes
 from stores.base import Store
 from stores.counter import Counter
@@ -36,7 +36,7 @@ from stores.eventlog import EventLog
 from stores.keyvalue import KeyValue
 from stores.table import Table
 
-__all__ = ["StateIndex", "event_position", "row_key", "state_items"]
+__all__ = ["StateIndex", "event_position", "index_key", "row_key", "state_items"]
 
 _MIN: Final = -(2**64)
 _MAX: Final = 2**64 - 1
@@ -131,6 +131,60 @@ def _payload_keys(entries: Iterable[Entry], index_by: str | None = None) -> Iter
                     yield doc[index_by]  # type: ignore[index,misc]
 
 
+def index_key(value: IPLDKind, doc_key: str) -> bytes:
+    """Return a documents index tree's key: the field value's DAG-CBOR, then the document key (UTF-8).
+
+    The DAG-CBOR of a value ends where the value does, so the keys of one value are exactly those that
+    start with its encoding: a ``find`` is a prefix range.
+    """
+    return encode(value) + doc_key.encode()
+
+
+class _IndexTrees:
+    """One tree per indexed field of a documents store: ``index_key(value, key)`` → ``b""``."""
+
+    def __init__(self, store: Documents, nodes: NodeStore | None) -> None:
+        self.fields = store.options.indexes
+        self._held: dict[str, dict[str, bytes]] = {}  # document key -> field -> encoded value
+        rows: dict[str, list[tuple[bytes, bytes]]] = {f: [] for f in self.fields}
+        for key, doc in store.items():
+            encoded = self._encoded(doc)
+            if encoded:
+                self._held[key] = encoded
+                for field, value in encoded.items():
+                    rows[field].append((value + key.encode(), b""))
+        self.trees = {f: StateTree.build(sorted(rows[f]), nodes) for f in self.fields}
+        self._pending: dict[str, dict[bytes, bytes | None]] = {f: {} for f in self.fields}
+
+    def _encoded(self, doc: IPLDKind) -> dict[str, bytes]:
+        if type(doc) is not dict:
+            return {}
+        return {f: encode(doc[f]) for f in self.fields if f in doc}
+
+    def changed(self, store: Documents, keys: Iterable[str]) -> None:
+        for key in keys:
+            old = self._held.pop(key, {})
+            new = self._encoded(store.get(key))
+            if new:
+                self._held[key] = new
+            for field in self.fields:
+                before, after = old.get(field), new.get(field)
+                if before != after:
+                    pending = self._pending[field]
+                    if before is not None:
+                        pending[before + key.encode()] = None
+                    if after is not None:
+                        pending[after + key.encode()] = b""
+
+    def tree(self, field: str) -> StateTree:
+        tree = self.trees[field]
+        pending = self._pending[field]
+        if pending:
+            self._pending[field] = {}
+            tree.update(pending)
+        return tree
+
+
 class StateIndex:
     """A store's state tree, built on first use and then kept in step with the store.
 
@@ -147,6 +201,7 @@ class StateIndex:
         self._nodes = nodes
         self._tree: StateTree | None = None
         self._pending: dict[bytes, bytes | None] = {}  # changes not yet in the tree
+        self._indexes: _IndexTrees | None = None  # a documents store's index trees, with the tree
         if start is not None:
             tree = StateTree(nodes, start)
             try:
@@ -186,6 +241,45 @@ class StateIndex:
         for key, value in _changes(self._store, entries):
             pending[key] = value  # applied to the tree in one walk when it is next read
             self.updates += 1
+        store = self._store
+        if self._indexes is not None and isinstance(store, Documents):
+            self._indexes.changed(store, dict.fromkeys(_payload_keys(entries, store.options.index_by)))
+
+    def _index_trees(self) -> _IndexTrees | None:
+        """The documents index trees, (re)built when the declared indexes changed."""
+        store = self._store
+        if not isinstance(store, Documents) or not store.options.indexes:
+            return None
+        self.tree  # noqa: B018  (built first, so later entries reach the index trees too)
+        if self._indexes is None or self._indexes.fields != store.options.indexes:
+            self._indexes = _IndexTrees(store, self._nodes)
+        return self._indexes
+
+    def index_roots(self) -> dict[str, CID]:
+        """Return the root of each documents index tree by field (empty for other stores)."""
+        indexes = self._index_trees()
+        if indexes is None:
+            return {}
+        return {field: indexes.tree(field).root() for field in indexes.fields}
+
+    def find(self, field: str, value: IPLDKind) -> tuple[bytes, bytes | None, list[str], bytes]:
+        """Return ``(lo, hi, document keys, range proof)`` of the documents whose ``field`` is ``value``.
+
+        Raises:
+            StateError: the store is not a documents store with an index on ``field``, or ``value``
+                is not IPLD.
+        """
+        indexes = self._index_trees()
+        if indexes is None or field not in indexes.fields:
+            raise StateError(f"no index on {field!r} here: declare it with indexes=[...]")
+        try:
+            lo = encode(value)
+        except ValueError as e:
+            raise StateError(f"not a value an index holds: {e}") from e
+        hi = successor(lo)
+        tree = indexes.tree(field)
+        keys = [key[len(lo) :].decode() for key, _ in tree.items(lo, hi)]
+        return lo, hi, keys, prove_range(tree, lo, hi)
 
     def root(self) -> CID:
         """Return the root of the store's state now.

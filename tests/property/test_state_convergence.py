@@ -35,6 +35,10 @@ def table(log: Log) -> Table:
     return Table(log, schema=SCHEMA)
 
 
+def indexed(log: Log) -> Documents:
+    return Documents(log, indexes=["v"])
+
+
 def write(store: Store, op: str, key: str, value: Any) -> None:
     if isinstance(store, KeyValue):
         store.put(key, value) if op == "put" else store.delete(key)
@@ -54,7 +58,13 @@ def write(store: Store, op: str, key: str, value: Any) -> None:
             store.delete("t", key)
 
 
-@given(st.sampled_from([KeyValue, Documents, Counter, EventLog, table]), ops, orders, orders, st.booleans())
+@given(
+    st.sampled_from([KeyValue, Documents, Counter, EventLog, table, indexed]),
+    ops,
+    orders,
+    orders,
+    st.booleans(),
+)
 def test_replicas_joining_in_any_order_agree_on_the_root(kind, script, first, second, early):
     blocks = MemoryBlockStore()
     writers = [kind(Log(identity, blocks, log_id="state", access=WRITERS)) for identity in IDENTITIES]
@@ -67,11 +77,13 @@ def test_replicas_joining_in_any_order_agree_on_the_root(kind, script, first, se
         replica.subscribe(lambda update, index=index: index.apply(update.entries))  # as a Database does
         if early:
             index.root()  # built now: every join below is applied incrementally
+            index.index_roots()
         for n in order:
             replica.join(writers[n])
             if early:
                 index.root()
         root = index.root()
         assert root == StateTree.build(state_items(replica)).root()  # incremental == rebuilt
-        roots.append(root)
+        assert index.index_roots() == StateIndex(replica).index_roots()  # documents indexes too
+        roots.append((root, index.index_roots()))
     assert roots[0] == roots[1]

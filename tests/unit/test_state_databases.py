@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ipfs_log import Identity
+from ipfs_log.codec import IPLDKind
 from orbit import OrbitDB
 from orbit.errors import CommitError, ProofError, StateError
 from orbit.state import EMPTY_ROOT, Commit, verify
@@ -200,3 +201,49 @@ def test_a_key_range_is_answered_with_a_proof_that_it_is_complete(tmp_path: Path
         assert [k for k, _ in db.prove_range().items][:2] == [b"apple", b"apricot"]
         with pytest.raises(StateError, match="range bound"):
             db.prove_range(1, 2)
+
+
+def test_a_documents_find_is_proven_complete_through_its_index_tree(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as alice, OrbitDB(tmp_path / "b") as bob:
+        writers = [alice.identity.public_key, bob.identity.public_key]
+        a = alice.open("people", type="documents", write=writers, indexes=["city"])
+        b = bob.open("people", type="documents", write=writers, indexes=["city"])
+        a.put({"_id": "ada", "city": "London"})
+        a.state_root()  # the trees are built now: what follows is applied incrementally
+        assert a.prove_find("city", "London").documents == (("ada", {"_id": "ada", "city": "London"}),)
+        b.put({"_id": "alan", "city": "London"})
+        b.put({"_id": "kurt", "city": "Vienna"})
+        b.put({"_id": "emmy", "city": "Erlangen"})
+        a.put({"_id": "emmy", "city": "Göttingen"})  # concurrent: one of the two cities wins
+        a.put_many([{"_id": "grace", "city": "London"}, {"_id": "nocity"}])
+        a.delete("ada")
+        a.sync_from(b)
+        b.sync_from(a)
+        assert a.state_root() == b.state_root()
+
+        answer = b.prove_find("city", "London")
+        assert [key for key, _ in answer.documents] == ["alan", "grace"]
+        commit = answer.verify(writers, address=a.address)
+        assert dict(commit.indexes).keys() == {"city"}
+        assert a.verify_commit(answer.commit).cid == commit.cid
+        emmy = a.get("emmy")
+        assert emmy is not None
+        assert [k for k, _ in a.prove_find("city", emmy["city"]).documents] == ["emmy"]
+        assert a.prove_find("city", "Paris").documents == ()
+        a.prove_find("city", "Paris").verify(writers)
+
+        with pytest.raises(ProofError, match="not those the index holds"):  # a hidden document
+            dataclasses.replace(answer, documents=answer.documents[1:], proofs=answer.proofs[1:]).verify(
+                writers
+            )
+        changed: IPLDKind = {"_id": "alan", "city": "London", "x": 1}
+        forged = ((answer.documents[0][0], changed), answer.documents[1])
+        with pytest.raises(ProofError, match="not the one the tree holds"):
+            dataclasses.replace(answer, documents=forged).verify(writers)
+        with pytest.raises(ProofError, match="not those the index holds"):  # another value's proof
+            dataclasses.replace(answer, value="Vienna").verify(writers)
+        with pytest.raises(StateError, match="no index"):
+            a.prove_find("born", 1815)
+        plain = alice.open("plain", type="documents")
+        plain.put({"_id": "x"})
+        assert plain.commit().indexes == ()  # no index, no indexes field
