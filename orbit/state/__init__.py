@@ -10,6 +10,7 @@ the keystore, under the databases that maintain their trees through it.
 - :mod:`orbit.state.values`: what the tree holds for a value;
 - :mod:`orbit.state.views`: each store type's state as tree items, kept in step (:class:`StateIndex`);
 - :mod:`orbit.state.partial`: :class:`PartialReplica`, one key range followed by diffs between roots;
+- :mod:`orbit.state.snapshot`: :class:`Snapshot`, state read from commits under a trust mode;
 - :mod:`orbit.state.commits`: signed commits and :func:`verify` (a read checked with writers' keys only).
 
 May also import :mod:`stores` (to read a store's index).
@@ -21,6 +22,7 @@ from orbit.state.nodes import EMPTY_ROOT, layer_of
 from orbit.state.partial import PartialReplica
 from orbit.state.proofs import prove
 from orbit.state.proofs import verify as verify_proof
+from orbit.state.snapshot import Snapshot
 from orbit.state.tree import BufferedNodes, MemoryNodes, NodeStore, StateTree
 from orbit.state.values import value_bytes, value_matches
 from orbit.state.views import StateIndex
@@ -35,6 +37,7 @@ __all__ = [
     "PartialReplica",
     "RangeProof",
     "ReadProof",
+    "Snapshot",
     "StateIndex",
     "StateTree",
     "layer_of",

@@ -134,6 +134,8 @@ class BufferedNodes:
     def persist(self, root: CID) -> int:
         """Write the nodes under ``root`` the backing store lacks, forget the others; return how many.
 
+        The blocks of values the tree holds as digests go with them, when they were put here.
+
         Raises:
             BlockStoreError: the backing store could not be written (the nodes stay in memory).
         """
@@ -152,6 +154,11 @@ class BufferedNodes:
             assert type(entries) is list
             links = [left, *(entry[3] for entry in entries if type(entry) is list)]
             stack.extend(link for link in links if type(link) is CID)
+            for entry in entries:  # a digested value's block, if the tree's owner kept one here
+                if type(entry) is list and type(entry[2]) is bytes and len(entry[2]) == 32:
+                    value_cid = CID(_ENTRY_PREFIX + entry[2])
+                    if value_cid in new:
+                        wanted.append((value_cid, new[value_cid]))
         if wanted:
             self.backing.put_many(wanted)
         new.clear()

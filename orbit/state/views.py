@@ -18,7 +18,7 @@ those entries name. Its owner calls it under the store's lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from ipfs_log.cid import CID
@@ -27,8 +27,8 @@ from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
 from orbit.errors import StateError, TreeNodeError
 from orbit.state.proofs import prove, prove_range
-from orbit.state.tree import NodeStore, StateTree, successor
-from orbit.state.values import value_bytes
+from orbit.state.tree import MemoryNodes, NodeStore, StateTree, successor
+from orbit.state.values import DIGEST_BYTES, value_bytes
 from stores.base import Store
 from stores.counter import Counter
 from stores.documents import Documents
@@ -52,68 +52,94 @@ def row_key(table: str, key: Sequence[IPLDKind]) -> bytes:
     return encode([table, list(key)])
 
 
-def _total(total: int) -> bytes:
-    return value_bytes(total if _MIN <= total <= _MAX else str(total))
+_Keep = Callable[[IPLDKind], bytes]
 
 
-def _event_value(entry: Entry) -> bytes | None:
+def _keeper(blocks: NodeStore | None) -> _Keep:
+    """Return :func:`value_bytes`, also putting each digested value's block in ``blocks``.
+
+    The block goes under its CID, whose digest the tree holds, so a reader holding only a commit can
+    fetch the value.
+    """
+    if blocks is None:
+        return value_bytes
+
+    def keep(value: IPLDKind) -> bytes:
+        block = encode(value)
+        if len(block) < DIGEST_BYTES:
+            return block
+        cid = CID.for_block(block)
+        blocks.put(cid, block)
+        return cid[4:]
+
+    return keep
+
+
+def _total(total: int, keep: _Keep) -> bytes:
+    return keep(total if _MIN <= total <= _MAX else str(total))
+
+
+def _event_value(entry: Entry, keep: _Keep = value_bytes) -> bytes | None:
     payload = entry.payload
     if type(payload) is dict and payload.get("op") == "ADD" and "value" in payload:
-        return value_bytes(payload["value"])
+        return keep(payload["value"])
     return None
 
 
-def state_items(store: Store) -> Iterator[tuple[bytes, bytes]]:
+def state_items(store: Store, blocks: NodeStore | None = None) -> Iterator[tuple[bytes, bytes]]:
     """Yield the store's state as tree items, in key order.
+
+    With ``blocks``, the block of each value held as a digest is put there.
 
     Raises:
         StateError: the store type has no state tree.
     """
+    keep = _keeper(blocks)
     if isinstance(store, KeyValue | Documents):
         pairs: list[tuple[bytes, IPLDKind]] = [(k.encode(), v) for k, v in store.items()]
         pairs.sort(key=lambda pair: pair[0])
         for key, value in pairs:
-            yield key, value_bytes(value)
+            yield key, keep(value)
     elif isinstance(store, Counter):
         for writer, total in sorted(store.totals.items()):
-            yield writer, _total(total)
+            yield writer, _total(total, keep)
     elif isinstance(store, EventLog):
         for entry in store.log:  # the log's order is the positions' order
-            value = _event_value(entry)
+            value = _event_value(entry, keep)
             if value is not None:
                 yield event_position(entry), value
     elif isinstance(store, Table):
         rows = [(row_key(t.name, k), row) for t in store.schema.tables for k, row in store.rows(t.name)]
         rows.sort(key=lambda pair: pair[0])
         for key, row in rows:
-            yield key, value_bytes(row)
+            yield key, keep(row)
     else:
         raise StateError(f"no state tree for {store.TYPE} stores")
 
 
-def _changes(store: Store, entries: Sequence[Entry]) -> Iterator[tuple[bytes, bytes | None]]:
+def _changes(store: Store, entries: Sequence[Entry], keep: _Keep) -> Iterator[tuple[bytes, bytes | None]]:
     """The tree items the entries may have changed, with their value now (None: absent)."""
     if isinstance(store, KeyValue):
         for key in dict.fromkeys(_payload_keys(entries)):
             value = store.get(key)
-            yield key.encode(), None if value is None and key not in store else value_bytes(value)
+            yield key.encode(), None if value is None and key not in store else keep(value)
     elif isinstance(store, Documents):
         index_by = store.options.index_by
         for key in dict.fromkeys(_payload_keys(entries, index_by)):
             doc = store.get(key)
-            yield key.encode(), None if doc is None else value_bytes(doc)
+            yield key.encode(), None if doc is None else keep(doc)
     elif isinstance(store, Counter):
         for writer in dict.fromkeys(e.key for e in entries):
-            yield writer, _total(store.totals.get(writer, 0))
+            yield writer, _total(store.totals.get(writer, 0), keep)
     elif isinstance(store, EventLog):
         for entry in entries:
-            value = _event_value(entry)
+            value = _event_value(entry, keep)
             if value is not None:
                 yield event_position(entry), value
     elif isinstance(store, Table):
         for name, pk in store.touched(entries):
             row = store.get(name, pk)
-            yield row_key(name, pk), None if row is None else value_bytes(row)
+            yield row_key(name, pk), None if row is None else keep(row)
 
 
 def _payload_keys(entries: Iterable[Entry], index_by: str | None = None) -> Iterator[str]:
@@ -198,7 +224,8 @@ class StateIndex:
 
     def __init__(self, store: Store, nodes: NodeStore | None = None, start: CID | None = None) -> None:
         self._store = store
-        self._nodes = nodes
+        self._nodes: NodeStore = MemoryNodes() if nodes is None else nodes
+        self._keep = _keeper(self._nodes)  # digested values' blocks go beside the nodes
         self._tree: StateTree | None = None
         self._pending: dict[bytes, bytes | None] = {}  # changes not yet in the tree
         self._indexes: _IndexTrees | None = None  # a documents store's index trees, with the tree
@@ -226,7 +253,7 @@ class StateIndex:
             StateError: the store type has no state tree.
         """
         if self._tree is None:
-            self._tree = StateTree.build(state_items(self._store), self._nodes)
+            self._tree = StateTree.build(state_items(self._store, self._nodes), self._nodes)
             self._pending.clear()
         elif self._pending:
             pending, self._pending = self._pending, {}
@@ -238,7 +265,7 @@ class StateIndex:
         if self._tree is None:
             return
         pending = self._pending
-        for key, value in _changes(self._store, entries):
+        for key, value in _changes(self._store, entries, self._keep):
             pending[key] = value  # applied to the tree in one walk when it is next read
             self.updates += 1
         store = self._store

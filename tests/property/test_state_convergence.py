@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipfs_log import Log, MemoryBlockStore
-from orbit.state import StateIndex, StateTree
+from orbit.state import Commit, MemoryNodes, Snapshot, StateIndex, StateTree
 from orbit.state.views import state_items
 from stores.base import Store
 from stores.counter import Counter
@@ -87,3 +87,23 @@ def test_replicas_joining_in_any_order_agree_on_the_root(kind, script, first, se
         assert index.index_roots() == StateIndex(replica).index_roots()  # documents indexes too
         roots.append((root, index.index_roots()))
     assert roots[0] == roots[1]
+
+
+@given(ops, orders)
+def test_a_snapshot_reads_what_a_full_replay_holds(script, order):
+    blocks = MemoryBlockStore()
+    writers = [KeyValue(Log(identity, blocks, log_id="state", access=WRITERS)) for identity in IDENTITIES]
+    for who, op, key, value in script:
+        write(writers[who], op, key, value)
+    replica = KeyValue(Log(ALICE, MemoryBlockStore(), log_id="state", access=WRITERS))
+    for n in order:
+        replica.join(writers[n])  # the full, verified replay
+    nodes = MemoryNodes()
+    index = StateIndex(replica, nodes)
+    commit = Commit.create(ALICE, "state", replica.log.head_cids, index.root(), len(replica.log))
+    snapshot = Snapshot(nodes, address="state", writers=[ALICE.public_key])
+    snapshot.accept([commit.block])
+    for key in ["a", "b", "c", "d", "e"]:
+        assert snapshot.get(key) == replica.get(key)
+    assert snapshot.bootstrap() == len(replica)
+    assert snapshot.items() == list(state_items(replica))

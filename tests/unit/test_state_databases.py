@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ipfs_log import Identity
+from ipfs_log import CID, Identity
 from ipfs_log.codec import IPLDKind
 from orbit import OrbitDB
-from orbit.errors import CommitError, ProofError, StateError
-from orbit.state import EMPTY_ROOT, Commit, verify
+from orbit.errors import CommitError, ProofError, StateError, TreeNodeError
+from orbit.state import EMPTY_ROOT, Commit, Snapshot, verify
+from orbit.state.views import state_items
 
 
 def test_replicas_agree_on_the_root_and_answer_with_proofs(tmp_path: Path) -> None:
@@ -247,3 +248,68 @@ def test_a_documents_find_is_proven_complete_through_its_index_tree(tmp_path: Pa
         plain = alice.open("plain", type="documents")
         plain.put({"_id": "x"})
         assert plain.commit().indexes == ()  # no index, no indexes field
+
+
+def test_a_snapshot_reads_the_state_from_trusted_commits_and_an_untrusted_source(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as alice, OrbitDB(tmp_path / "b") as bob:
+        writers = [alice.identity.public_key, bob.identity.public_key]
+        a = alice.open("kv", type="keyvalue", write=writers)
+        b = bob.open("kv", type="keyvalue", write=writers)
+        for i in range(300):
+            a.put(f"k{i}", i)
+        b.put("long", "x" * 100)  # held as a digest: its block travels beside the nodes
+        a.sync_from(b)
+        b.sync_from(a)
+        a.state_root()
+        a.save_checkpoint()  # the tree's nodes and value blocks are now in Alice's block store
+        by_alice, by_bob = a.commit(), b.commit()
+        source = alice.blocks
+
+        snap = Snapshot(source, address=a.address, writers=writers)
+        assert snap.accept([by_alice.block]).root == a.state_root()
+        assert snap.get("k7") == 7
+        assert snap.get("long") == "x" * 100
+        assert snap.get("nope") is None
+        light = snap.fetched_bytes
+        assert 0 < light < 5_000  # a few paths, not the state
+        assert snap.bootstrap() == 301
+        assert snap.items() == list(state_items(a.store))  # equals the replica's own state
+
+        quorum = Snapshot(source, address=a.address, writers=writers, trust="quorum:2")
+        with pytest.raises(CommitError, match="vouched for by 2"):
+            quorum.accept([by_alice.block, by_alice.block])  # one writer twice is one voice
+        assert len(quorum.accept([by_alice.block, by_bob.block]).root) == 36
+        assert len(quorum.commits) == 2
+
+        mallory = Identity.from_seed(b"m" * 32)
+        forged = Commit.create(mallory, a.address, by_alice.heads, by_alice.root, by_alice.count)
+        with pytest.raises(CommitError, match="1 commits refused"):
+            Snapshot(source, address=a.address, writers=writers).accept([forged.block])
+        with pytest.raises(CommitError):
+            Snapshot(source, address="/orbitdb/other", writers=writers).accept([by_alice.block])
+        with pytest.raises(StateError, match="quorum"):
+            Snapshot(source, address=a.address, writers=writers, trust="replay")
+
+
+def test_a_snapshot_refuses_a_forged_node_from_its_source(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as alice:
+        writers = [alice.identity.public_key]
+        db = alice.open("kv", type="keyvalue")
+        for i in range(50):
+            db.put(f"k{i}", i)
+        commit = db.commit()
+        db.save_checkpoint()
+        blocks = alice.blocks
+
+        class Lying:
+            def get(self, cid: CID) -> bytes:
+                block = blocks.get(cid)
+                return block if cid != commit.root else block[:-1] + bytes([block[-1] ^ 1])
+
+            def put(self, cid: CID, block: bytes) -> None:
+                raise AssertionError("a snapshot writes nothing to its source")
+
+        snap = Snapshot(Lying(), address=db.address, writers=writers)
+        snap.accept([commit.block])
+        with pytest.raises(TreeNodeError, match="do not hash"):
+            snap.get("k1")
