@@ -15,8 +15,8 @@ never a replica that replays; the commit names its heads and count, so anyone ho
 it.
 
 :meth:`Snapshot.get` fetches one key's path (O(log n) nodes) and, for a value held as a digest, its
-block; :meth:`Snapshot.bootstrap` fetches the whole tree, after which reads need no source and later
-commits are followed by diffs (see :class:`~orbit.state.partial.PartialReplica`).
+block; :meth:`Snapshot.bootstrap` fetches the whole tree (every node checked once), after which reads of
+values held inline need no source.
 
 >>> from ipfs_log import Identity
 >>> from orbit.state.tree import StateTree
@@ -92,6 +92,8 @@ class Snapshot:
         """The newest commit accepted (with :attr:`commits`, those that vouched for its root)."""
         self.commits: tuple[Commit, ...] = ()
         self._replica = PartialReplica(source, None, None)  # holds what was fetched, counts it
+        self._tree: StateTree | None = None
+        self._items: list[tuple[bytes, bytes]] = []
 
     @property
     def root(self) -> CID:
@@ -146,8 +148,9 @@ class Snapshot:
             TreeNodeError: a node from the source breaks the rules.
             BlockNotFoundError: the source lacks a node.
         """
-        self._replica.follow(self.root)
-        return len(self._replica.items())
+        self._tree = StateTree(self._replica, self.root)  # each node fetched and checked once
+        self._items = list(self._tree.items())
+        return len(self._items)
 
     def get(self, key: bytes | str) -> IPLDKind:
         """Return the value under ``key`` at the accepted root, or None if absent.
@@ -157,7 +160,8 @@ class Snapshot:
             BlockNotFoundError: the source lacks a node or the value's block.
         """
         tree_key = key.encode() if isinstance(key, str) else key
-        held = StateTree(self._replica, self.root).get(tree_key)
+        tree = self._tree if self._tree is not None and self._tree.root() == self.root else None
+        held = (tree or StateTree(self._replica, self.root)).get(tree_key)
         if held is None:
             return None
         if len(held) < DIGEST_BYTES:
@@ -172,5 +176,5 @@ class Snapshot:
             raise TreeNodeError(f"a value block is not canonical DAG-CBOR ({e})", cid) from e
 
     def items(self) -> list[tuple[bytes, bytes]]:
-        """Return the tree's items (keys and what the tree holds) after :meth:`bootstrap`."""
-        return self._replica.items()
+        """Return the tree's items (keys and what the tree holds) as of the last :meth:`bootstrap`."""
+        return list(self._items)
