@@ -16,14 +16,26 @@ history of 2,000 entries:
   unresolvable heads every second.
 
 Each figure is suffixed with its N (the N = ``n`` figures also without a suffix). Deterministic: seed 1.
-The real, namespaced Kubo half of the suite (churn_converge_s, offline_writer_newcomer_s) is not built yet.
+
+Then the real half, on Kubo nodes in network namespaces behind the relay of ``tests/netns.py`` (40 ms
+round trips with jitter; needs root and ``ip``), from the scenarios of ``tests/swarm_lab.py``:
+
+- ``churn_converge_s``: five hosts all writing one keyvalue database for 120 steps while links stall and
+  are cut and nodes and OrbitDB instances restart at random: from the last restart until every peer holds
+  every acknowledged write;
+- ``offline_writer_newcomer_s``: a writer writes 5,000 entries, two replicas copy them, the writer and
+  its node go away; a newcomer linked to one replica only opens the database by address: until it holds
+  the whole state.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench.swarm_sim import SimConfig, Swarm
+from tests.swarm_lab import churn, offline_writer
 
 HISTORY = 2_000
 
@@ -66,4 +78,7 @@ def run(n: int) -> dict[str, Any]:
                 result[key] = value
     result["sim_hostile_converge_p99_s_100"] = hostile(100)
     result["sim_peers"] = n
+    with tempfile.TemporaryDirectory() as root:
+        result.update(churn(Path(root) / "churn", steps=120))
+        result.update(offline_writer(Path(root) / "offline", entries=5_000))
     return result

@@ -288,7 +288,8 @@ class NodeLink:
             self.client.cat(pack.cid, car, max_bytes=MAX_PACK_BYTES, timeout=timeout)
             car.seek(0)
             _, blocks = read_car(car.read())
-        self.served.add(blocks)
+        # Not marked as served: the node holds the pack's file, not these blocks, so the entries a join
+        # admits from them are uploaded as blocks (the node can then pin them, and serve them to peers).
         return blocks
 
     def record_of(self, address: str, manifest: CID) -> HeadsRecord:
@@ -433,9 +434,9 @@ class NodeLink:
                     car.seek(0)
                     _, blocks = read_car(car.read())
                 bulk.put_many(blocks.items())
+                self.served.add(blocks)  # the export stored them on the node, hash-checked when read
             except (IpfsError, CarError) as e:  # the block-by-block path fetches what is left
                 _log.info("dag/export of %s failed, fetching block by block: %s", head, e)
-        self.served.add(bulk)  # hash-checked when read from the CAR
         return db.join_heads(heads, source=ChainedBlockStore(bulk, self.source), progress=progress)
 
     def flush(self, timeout: float) -> bool:
