@@ -202,7 +202,9 @@ class Daemon:
             sock.close()
             raise ServeError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}") from e
         bound = sock.getsockname()[1]
-        shown = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+        # the api file names an address the command line can reach: loopback for a wildcard bind
+        reach = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        shown = f"[{reach}]" if ":" in reach else reach
         url = f"http://{shown}:{bound}"
         config = uvicorn.Config(
             build_app(host),
