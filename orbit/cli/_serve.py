@@ -54,7 +54,9 @@ class _ThreadStreams:
 def _install_streams() -> None:
     if not isinstance(sys.stdin, _ThreadStreams):
         sys.stdin = _ThreadStreams(0, sys.stdin)
+    if not isinstance(sys.stdout, _ThreadStreams):
         sys.stdout = _ThreadStreams(1, sys.stdout)
+    if not isinstance(sys.stderr, _ThreadStreams):
         sys.stderr = _ThreadStreams(2, sys.stderr)
 
 
