@@ -16,6 +16,7 @@ from orbit.databases import (
     DocumentsDatabase,
     EventLogDatabase,
     KeyValueDatabase,
+    OpenReport,
 )
 from orbit.errors import (
     BlockStoreError,
@@ -101,6 +102,7 @@ __all__ = [
     "IpfsUnsupportedError",
     "Keystore",
     "KeyValueDatabase",
+    "OpenReport",
     "KeystoreError",
     "KuboClient",
     "LocalBlockStore",

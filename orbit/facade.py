@@ -30,6 +30,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +50,7 @@ from orbit.databases import (
     DocumentsDatabase,
     EventLogDatabase,
     KeyValueDatabase,
+    OpenReport,
     database_class,
     database_types,
 )
@@ -57,6 +59,7 @@ from orbit.errors import (
     DatabaseClosedError,
     DatabaseError,
     DatabaseLockedError,
+    ReplicationTimeoutError,
     UnknownAddressError,
 )
 from orbit.keystore import Keystore
@@ -109,8 +112,9 @@ class OrbitDB:
         pin: with ``ipfs``, pin each database's manifest and heads recursively on the node (the node
             then keeps the whole log).
         replication: options for each database's :class:`~orbit.replication.Replicator` (``interval``:
-            seconds between periodic announcements of the heads, 30 by default; ``peer_poll``,
-            ``retry``, ``max_retry``, ``close_timeout``).
+            seconds of an anti-entropy round, 30 by default; ``peer_poll``, ``retry``, ``max_retry``,
+            ``close_timeout``), and ``open_wait``: how long an open by address that found nothing on
+            the node waits for peers (10 s by default; ``open(..., wait=...)`` for one open).
 
     Raises:
         DatabaseLockedError: another OrbitDB, in this or another process, has the directory open.
@@ -269,8 +273,9 @@ class OrbitDB:
             meta: free-form IPLD metadata stored in the manifest (part of the address).
             **options: passed to the store type's constructor; with ``ipfs=``, ``progress`` is called
                 with the number of entries verified while a database new here is fetched from the node
-                (and during the replicator's long fetches), and ``replicate=False`` opens the database
-                without a replicator.
+                (and during the replicator's long fetches), ``replicate=False`` opens the database
+                without a replicator, and ``wait`` (seconds) bounds how long an open by address that
+                found nothing on the node waits for peers (``0``: not at all; see :attr:`Database.reached`).
 
         Returns:
             The database, typed by ``type`` (:class:`KeyValueDatabase`, ...). Opening an open
@@ -285,12 +290,15 @@ class OrbitDB:
                 ``type`` was given.
             RegistryError: the directory's registry cannot be read or written.
             IpfsError: with ``ipfs=``, the node failed while the database was fetched from it.
+            ReplicationTimeoutError: with ``ipfs=``, opening by address found nothing on the node and no
+                peer answered within ``wait`` seconds (nothing is silently empty).
             IdentityError: a writer key is malformed.
             StorageCorruptError: the stored log is damaged.
             BlockStoreError: the store cannot be read or written.
         """
         progress = options.pop("progress", None)
         replicate = bool(options.pop("replicate", self.replicate))
+        wait = options.pop("wait", None)
         with self.lock:
             self._check_open()
             if is_address(name):
@@ -330,10 +338,46 @@ class OrbitDB:
                             close_timeout=o.get("close_timeout", 2.0), packs=link,
                         ).start()
                     )  # fmt: skip
+                    if is_address(name):
+                        self._reach(db, self.replication.get("open_wait", 10.0) if wait is None else wait)
             except BaseException:
+                empty = db.entry_count() == 0
                 db.close()
+                if known is None and empty:  # nothing was reached: leave no empty database registered
+                    with self.lock:
+                        self._forget_name(manifest.address)
                 raise
         return db
+
+    def _reach(self, db: Database[Any], wait: float) -> None:
+        """After an open by address through the node: wait for peers if nothing was found; report.
+
+        A database that holds nothing after the node's record was read waits up to ``wait`` seconds for a
+        peer to answer on its topic, then for what those peers announced (whatever it reached by then is
+        kept, and the rest keeps coming in the background).
+
+        Raises:
+            ReplicationTimeoutError: nothing is held and no peer answered within ``wait`` seconds.
+        """
+        replicator = db.replicator
+        if replicator is None:
+            return
+        started = time.monotonic()
+        peers: list[str] = []
+        synced = True
+        if db.entry_count() == 0 and wait > 0:
+            peers = replicator.wait_heard(wait)
+            if not peers:
+                raise ReplicationTimeoutError(
+                    f"{db.address}: nothing reached: the IPFS node records no heads for it and no peer "
+                    f"answered on its topic within {wait:g} s (is a peer holding it online and connected? "
+                    "open(..., wait=0) opens it empty and keeps listening)"
+                )
+            try:
+                replicator.wait_synced(max(0.0, wait - (time.monotonic() - started)))
+            except ReplicationTimeoutError:
+                synced = False
+        db.note_reached(OpenReport(db.entry_count(), len(peers), synced, time.monotonic() - started))
 
     def _by_name(
         self, name: str, type: str | None, write: Writers, meta: IPLDKind, options: dict[str, Any]

@@ -161,7 +161,8 @@ def offline_writer(root: Path, *, entries: int = 5_000, timeout: float = 120.0) 
             writer.db.put(f"key{i % 500}", i)
         heads = writer.db.heads()
         address = writer.db.address
-        assert writer.orbit is not None and writer.orbit.ipfs is not None
+        assert writer.orbit is not None
+        assert writer.orbit.ipfs is not None
         assert writer.orbit.ipfs.flush(timeout)  # the manifest and entries are on the writer's node
         for replica in (first, second):
             replica.open_address(address)

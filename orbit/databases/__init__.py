@@ -9,7 +9,7 @@ May import: :mod:`ipfs_log`, :mod:`stores`, and :mod:`orbit.errors`, :mod:`orbit
 :mod:`orbit.car` — not storage, IPFS or replication (the facade wires those in).
 """
 
-from orbit.databases.base import Database, DatabaseContext, ReplicatorHandle, locked
+from orbit.databases.base import Database, DatabaseContext, OpenReport, ReplicatorHandle, locked
 from orbit.databases.counter import CounterDatabase
 from orbit.databases.documents import DocumentsDatabase
 from orbit.databases.eventlog import EventLogDatabase
@@ -23,6 +23,7 @@ __all__ = [
     "DocumentsDatabase",
     "EventLogDatabase",
     "KeyValueDatabase",
+    "OpenReport",
     "ReplicatorHandle",
     "database_class",
     "database_types",

@@ -52,7 +52,7 @@ from orbit.files import write_atomically
 from orbit.state import BufferedNodes, Commit, RangeProof, ReadProof, StateIndex
 from stores.base import Store, Update, UpdateCallback
 
-__all__ = ["Database", "DatabaseContext", "ReplicatorHandle", "locked"]
+__all__ = ["Database", "DatabaseContext", "OpenReport", "ReplicatorHandle", "locked"]
 
 _log = logging.getLogger("orbit")
 S = TypeVar("S", bound=Store)
@@ -93,8 +93,26 @@ class ReplicatorHandle(Protocol):
     def status(self) -> Any:
         """Return the replication status."""
 
+    def wait_heard(self, timeout: float) -> list[str]:
+        """Return the peers heard from, waiting up to ``timeout`` seconds for a first one."""
+
     def close(self) -> None:
         """Stop, bounded."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenReport:
+    """What opening a database by address through an IPFS node reached (:attr:`Database.reached`)."""
+
+    entries: int
+    """Entries the log held when the open returned."""
+    peers: int
+    """Peers heard from on the database's topic during the open."""
+    synced: bool
+    """Whether the log held every head those peers announced when the open returned (else the rest
+    keeps coming in the background: see ``replication_status()``)."""
+    waited: float
+    """Seconds the open waited for peers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +164,7 @@ class Database(Generic[S]):
         self.lock = context.lock
         """The directory's re-entrant lock: hold it to read :attr:`log` or :attr:`store` directly."""
         self._replicator: ReplicatorHandle | None = None
+        self._reached: OpenReport | None = None
         self._closed = False
         self._saved_at = context.checkpointed  # how many admitted entries the saved checkpoint covers
         store.subscribe(self._maybe_save_checkpoint)
@@ -164,6 +183,15 @@ class Database(Generic[S]):
     def store_options(cls, manifest: Manifest, options: dict[str, Any]) -> dict[str, Any]:
         """Return the store's constructor options for ``manifest`` (default: ``options`` as given)."""
         return options
+
+    @property
+    def reached(self) -> OpenReport | None:
+        """What the open reached, when it opened by address through an IPFS node (else None)."""
+        return self._reached
+
+    def note_reached(self, report: OpenReport) -> None:
+        """Record what the open reached (called once, by the facade that opened the database)."""
+        self._reached = report
 
     @property
     def replicator(self) -> ReplicatorHandle | None:

@@ -39,7 +39,7 @@ from ipfs_log.errors import BlockNotFoundError, CodecError, OrbitError
 from ipfs_log.fetch import Progress
 from ipfs_log.storage import LogStorage
 from orbit.car import read_car, write_car
-from orbit.errors import CarError, IpfsError, IpfsResponseError
+from orbit.errors import CarError, DatabaseClosedError, IpfsError, IpfsResponseError
 from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.packs import MAX_PACK_BYTES, MAX_PACKS, Pack, plan
@@ -257,6 +257,8 @@ class NodeLink:
                 car.seek(0)
                 cid = self.client.add(car, pin=self.pin)
             packs = [*todo.keep, Pack(cid, todo.first, len(entries))]
+        except DatabaseClosedError:  # closed meanwhile: the next open's record write cuts it
+            return packs
         except OrbitError as e:
             _log.warning("%s: no new pack (readers fetch block by block): %s", address, e)
             return packs

@@ -348,6 +348,22 @@ class Replicator:
                 f"{self.topic}: not synced with {who} within {timeout} s ({self._describe()})"
             )
 
+    def wait_heard(self, timeout: float) -> list[str]:
+        """Return the peers heard from, waiting up to ``timeout`` seconds for the first if none was yet.
+
+        Raises:
+            DatabaseClosedError: the database was closed.
+        """
+
+        def heard() -> bool:
+            self.db.check_open()
+            with self._state:
+                return bool(self._machine.peers())
+
+        self._wait_until(heard, time.monotonic() + timeout)
+        with self._state:
+            return list(self._machine.peers())
+
     def _describe(self) -> str:
         with self._state:
             peers, wanted, error = len(self._machine.peers()), self._machine.wanted, self._last_error
@@ -672,8 +688,11 @@ class Replicator:
                 continue
             with self._state:
                 sends = self._machine.sends(time.monotonic(), ours=ours)
-            for send in sends:
-                self._send(send)
+            try:
+                for send in sends:
+                    self._send(send)
+            except DatabaseClosedError:
+                return
 
     def _send(self, send: Send) -> None:
         if send.to is None:

@@ -368,3 +368,35 @@ def _eventually(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_open_by_address_says_what_it_reached_and_never_opens_silently_empty(
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer], tmp_path: Path
+) -> None:
+    a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
+    da = a.open("reached", "keyvalue")
+    for i in range(30):
+        da.put(f"k{i}", i)
+    copy = b.orbit.open(da.address, type="keyvalue", wait=WAIT)  # B's node records nothing of it
+    assert copy.reached is not None
+    assert copy.reached.entries == 30
+    assert copy.reached.peers >= 1
+    assert copy.reached.synced
+    assert copy.all() == da.all()
+    # A database nobody serves: its writer replicates nothing, and no node records its heads.
+    quiet = a.orbit.open("unserved", type="keyvalue", write=WRITERS, replicate=False)
+    quiet.put("k", 1)
+    assert a.orbit.ipfs is not None
+    assert a.orbit.ipfs.flush(WAIT)  # its manifest is on A's node, so the address resolves
+    carol = KuboClient(nodes[2].api_url)
+    lonely = OrbitDB(tmp_path / "lonely", identity=CAROL, ipfs=carol)
+    try:
+        with pytest.raises(ReplicationTimeoutError, match="nothing reached"):
+            lonely.open(quiet.address, type="keyvalue", wait=1.0)
+        assert lonely.registry.get("unserved") is None  # no empty database left behind
+        empty = lonely.open(quiet.address, type="keyvalue", wait=0)  # asked for explicitly
+        assert empty.reached is not None
+        assert (empty.reached.entries, empty.reached.peers) == (0, 0)
+    finally:
+        lonely.close()
+        carol.close()
