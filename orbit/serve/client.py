@@ -36,7 +36,10 @@ MAX_LINE: Final = 1 << 20
 
 
 class DaemonGoneError(ServeError):
-    """Nobody answers at the address of the ``api`` file (the daemon died, or is not up yet)."""
+    """No daemon of this directory answers at its ``api`` file's address: the file is stale.
+
+    The daemon died, and nobody (or something else, or another directory's daemon) listens there now.
+    """
 
 
 class DaemonClient:
@@ -115,11 +118,13 @@ class DaemonClient:
             raise ServeError(
                 f"the daemon at {self.url} answered {method} {path} with over {MAX_RESPONSE} bytes"
             )
+        if response.status == 401:  # another directory's daemon took the port of a dead one
+            raise DaemonGoneError(f"the daemon at {self.url} does not take this directory's token", self.url)
         try:
             answer = json.loads(raw)
-        except ValueError:
-            raise ServeError(
-                f"the daemon at {self.url} answered {method} {path} with {response.status}, not JSON",
+        except ValueError:  # something else listens there now
+            raise DaemonGoneError(
+                f"{self.url} answered {method} {path} with {response.status}, not JSON: not an orbit daemon",
                 self.url,
             ) from None
         if response.status >= 400:

@@ -286,3 +286,23 @@ def test_a_second_daemon_on_the_directory_is_refused(served: ServeProcess) -> No
     assert out.returncode == 1
     assert "already serves" in out.stderr
     assert (served.directory / "api").read_text().strip() == served.url
+
+
+def test_an_api_file_naming_something_else_is_stale_too(tmp_path: Path) -> None:
+    d = make_directory(tmp_path / "d")
+    with ServeProcess(make_directory(tmp_path / "other")) as other:  # another directory's daemon
+        (d / "api").write_text(other.url + "\n")
+        (d / "api.token").write_text("y" * 43 + "\n")
+        (d / "api.token").chmod(0o600)
+        put = orbit_cli(d, "put", "kv", "mine", "1")
+        assert put.returncode == 0, put.stderr
+        with other.client() as c:
+            assert c.get("/api/v1/dbs/kv/keys/mine").status_code == 404  # written here, not there
+    assert orbit_cli(d, "get", "kv", "mine").stdout.strip() == "1"
+
+
+def test_the_daemon_stops_promptly_with_a_stream_open(own: ServeProcess) -> None:
+    with own.client() as c, c.stream("GET", "/api/v1/events") as response:
+        assert next(response.iter_lines()).startswith("retry:")
+        assert own.stop(timeout=15) == 0
+    assert not (own.directory / "api").exists()
