@@ -32,10 +32,12 @@ from orbit.serve.app import Host, build_app
 from orbit.serve.files import load_token, read_api, remove_api, write_api
 from orbit.serve.protocol import CommandRunner
 
-__all__ = ["GRACE", "Daemon", "is_loopback"]
+__all__ = ["GRACE", "MAX_CONNECTIONS", "Daemon", "is_loopback"]
 
 GRACE: Final = 3.0
 """Seconds requests under way get to finish once the daemon is asked to stop."""
+MAX_CONNECTIONS: Final = 256
+"""Connections (event streams included) served at once; one more gets 503."""
 _log = logging.getLogger("orbit.serve")
 
 
@@ -212,6 +214,7 @@ class Daemon:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            limit_concurrency=MAX_CONNECTIONS,
             timeout_graceful_shutdown=int(GRACE),
             server_header=False,
         )

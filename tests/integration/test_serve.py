@@ -62,6 +62,14 @@ def test_the_cli_goes_through_the_daemon_and_the_directory_is_whole_after(own: S
     assert "no key 'nope'" in missing.stderr
     usage = orbit_cli(d, "put", "kv")
     assert usage.returncode == 2
+    sql = orbit_cli(d, "create", "t", "--type", "table", "--schema", "CREATE TABLE p (id TEXT PRIMARY KEY)")
+    assert sql.returncode == 0, sql.stderr
+    piped = orbit_cli(
+        d, "sql", "t", "--write", input="INSERT INTO p VALUES ('a');\nINSERT INTO p VALUES ('b');\n"
+    )
+    assert piped.returncode == 0, piped.stderr
+    counted = orbit_cli(d, "--json", "sql", "t", "SELECT count(*) AS n FROM p")
+    assert json.loads(counted.stdout) == [{"n": 2}]
     listed = orbit_cli(d, "--json", "list", "events")
     assert [json.loads(line)["value"] for line in listed.stdout.splitlines()] == [{"n": 1}]
     # the daemon sees what the CLI wrote, at once
