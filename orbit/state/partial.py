@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ipfs_log.cid import CID
+from ipfs_log.gc import gc_paused
 from orbit.errors import ProofError
 from orbit.state.commits import Commit
 from orbit.state.diff import diff
@@ -84,9 +85,10 @@ class PartialReplica:
             TreeNodeError: a node from the source breaks the rules (the replica stays at its root).
             BlockNotFoundError: the source lacks a node (the replica stays at its root).
         """
-        changes = list(diff(self, self.root, root, self.lo, self.hi))
+        with gc_paused():  # many small lists, no cycles
+            changes = list(diff(self, self.root, root, self.lo, self.hi))
+            self._held = self._reachable(root)
         self.root = root
-        self._held = self._reachable(root)
         return changes
 
     def follow_commit(self, commit: bytes, writers: Iterable[bytes | str]) -> Commit:

@@ -39,6 +39,7 @@ from typing import Final
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode
 from ipfs_log.errors import CodecError
+from ipfs_log.gc import gc_paused
 from orbit.errors import CommitError, StateError, TreeNodeError
 from orbit.state.commits import Commit
 from orbit.state.nodes import EMPTY_ROOT
@@ -149,7 +150,8 @@ class Snapshot:
             BlockNotFoundError: the source lacks a node.
         """
         self._tree = StateTree(self._replica, self.root)  # each node fetched and checked once
-        self._items = list(self._tree.items())
+        with gc_paused():  # a node object per block, no cycles
+            self._items = list(self._tree.items())
         return len(self._items)
 
     def get(self, key: bytes | str) -> IPLDKind:

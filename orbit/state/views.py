@@ -25,6 +25,7 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
+from ipfs_log.gc import gc_paused
 from orbit.errors import StateError, TreeNodeError
 from orbit.state.proofs import prove, prove_range
 from orbit.state.tree import MemoryNodes, NodeStore, StateTree, successor
@@ -207,7 +208,8 @@ class _IndexTrees:
         pending = self._pending[field]
         if pending:
             self._pending[field] = {}
-            tree.update(pending)
+            with gc_paused():
+                tree.update(pending)
         return tree
 
 
@@ -257,7 +259,8 @@ class StateIndex:
             self._pending.clear()
         elif self._pending:
             pending, self._pending = self._pending, {}
-            self._tree.update(pending)
+            with gc_paused():  # many small lists, no cycles: as the log does for its bulk work
+                self._tree.update(pending)
         return self._tree
 
     def apply(self, entries: Sequence[Entry]) -> None:
