@@ -6,10 +6,11 @@ import itertools
 
 import pytest
 
+from ipfs_log import MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from orbit.errors import StateError, TreeNodeError
-from orbit.state import EMPTY_ROOT, StateTree
+from orbit.state import EMPTY_ROOT, BufferedNodes, MemoryNodes, StateTree
 from orbit.state.nodes import EMPTY_NODE, MAX_ENTRIES, decode_node, encode_node, layer_of
 from orbit.state.values import value_bytes, value_matches
 
@@ -106,3 +107,29 @@ def test_values_inline_when_short_and_digested_otherwise() -> None:
     assert len(value_bytes("x" * 31)) == 32  # its encoding is 32 bytes: digested
     assert value_matches({"a": [1, 2]}, value_bytes({"a": [1, 2]}))
     assert not value_matches({1, 2}, value_bytes(1))  # type: ignore[arg-type]  # not IPLD: matches nothing
+
+
+def test_buffered_nodes_persist_only_what_the_root_reaches_and_the_values_kept_beside() -> None:
+    backing = MemoryBlockStore()
+    nodes = BufferedNodes(backing)
+    tree = StateTree(nodes)
+    for i in range(100):
+        tree.put(b"k%d" % i, b"v")
+    tree.root()
+    tree.put(b"k1", b"w")  # the first root's path nodes are now garbage
+    long_value = "x" * 40
+    digest = value_bytes(long_value)
+    value_cid = CID.for_block(encode(long_value))
+    nodes.put(value_cid, encode(long_value))
+    tree.put(b"big", digest)
+    root = tree.root()
+    written = nodes.persist(root)
+    reopened = StateTree(backing, root)
+    assert dict(reopened.items())[b"big"] == digest
+    assert backing.get(value_cid) == encode(long_value)
+    fresh = StateTree.build(reopened.items())
+    fresh.root()
+    assert isinstance(fresh.store, MemoryNodes)
+    reachable = len(fresh.store.blocks) - 1  # all but the empty node
+    assert written == len(backing) == reachable + 1  # the nodes of the last root, and the value
+    assert nodes.persist(root) == 0  # nothing new
