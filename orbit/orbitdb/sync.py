@@ -21,7 +21,8 @@ ancestors and its writer's identity block by CID).
 - **Announcing.** OrbitDB peers exchange heads when one subscribes, over a libp2p stream protocol
   (``/orbitdb/heads/<address>``) that a program talking to a node's RPC can neither serve nor dial. So
   this side publishes its heads, one message per head, when a new peer appears on the topic
-  (``pubsub/peers`` is polled) and periodically; OrbitDB joins them like any update. The other way
+  (``pubsub/peers`` is polled) and once per anti-entropy round unless a peer already announced the
+  same head in it (:mod:`orbit.replication.machine`); OrbitDB joins them like any update. The other way
   round, an OrbitDB JS peer's heads are learnt from its next write only.
 
 Threads: one receives and fetches, one watches peers and announces. They run on the loop machinery
@@ -64,8 +65,8 @@ from orbit.replication.loops import (
     PubsubSubscription,
     SubscriptionKeeper,
     Workers,
-    jittered,
 )
+from orbit.replication.machine import Machine, Policy
 
 __all__ = ["OrbitDBSync", "OrbitDBSyncOptions", "OrbitDBSyncStats", "PubsubClient", "PubsubSubscription"]
 
@@ -104,7 +105,8 @@ class OrbitDBSyncOptions:
     retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
     """Waits before each new try of a head whose blocks did not arrive; then it is given up."""
     announce_interval: float = 15.0
-    """Seconds between periodic announcements of the heads (with ±20 % jitter); 0 turns them off."""
+    """Seconds of an anti-entropy round: the heads are announced once per round, unless a peer announced
+    the same head in it (as orbit's replicator does); 0 turns them off."""
     peer_poll: float = 1.0
     """Seconds between looks at the topic's peers (a new peer gets the heads at once)."""
     max_fetch: int = 100_000
@@ -223,6 +225,14 @@ class OrbitDBSync:
         self._owns_store = owns_store
         self._store = _Overlay(store)
         self._lock = threading.RLock()
+        # Anti-entropy rounds as orbit's replicator has them (orbit.replication.machine): an announcement
+        # per round, skipped when a peer announced our head in it, so an idle topic stays quiet.
+        interval = options.announce_interval
+        self._rounds = (
+            Machine(Policy(interval=interval), time.monotonic(), epoch=time.time() - time.monotonic())
+            if interval > 0
+            else None
+        )
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._counts: Counter[str] = Counter()
@@ -516,6 +526,11 @@ class OrbitDBSync:
         cid = CID.for_block(data)
         with self._lock:
             known = cid in self.db.log or cid in self._pending
+            if known and self._rounds is not None:  # a peer announced a head we hold: maybe ours
+                ours = [h.cid for h in self.db.log.heads]
+                self._rounds.heard(
+                    message.sender, [cid], time.monotonic(), ours=ours, held=[cid], neighbor=False
+                )
         if known:
             self._count("duplicates")
             return
@@ -683,9 +698,15 @@ class OrbitDBSync:
                 raise _Stopped
             self._resolve(cid, pending)
 
+    def _round_due(self) -> bool:
+        """Whether this anti-entropy round's announcement is due (not suppressed by peers' own)."""
+        if self._rounds is None:
+            return False
+        with self._lock:
+            ours = [h.cid for h in self.db.log.heads]
+            return any(send.to is None for send in self._rounds.sends(time.monotonic(), ours=ours))
+
     def _announce_loop(self) -> None:
-        interval = self.options.announce_interval
-        next_announce = time.monotonic() + jittered(interval, 0.2) if interval > 0 else float("inf")
         peers = PeerWatch(
             lambda: self.client.pubsub_peers(self.address),
             lambda e: _log.debug("%s: pubsub/peers failed: %s", self.address, e),
@@ -698,10 +719,8 @@ class OrbitDBSync:
                 continue
             if new is None:  # the node did not answer
                 continue
-            if new or time.monotonic() >= next_announce:
+            if new or self._round_due():
                 self.announce()
-                if interval > 0:
-                    next_announce = time.monotonic() + jittered(interval, 0.2)
 
     # ------------------------------------------------------------------ closing
 

@@ -1,4 +1,6 @@
-"""The loop machinery both replicators share: threads, backoff, jitter, re-subscription, peer polling.
+"""The loop machinery both replicators share: threads, backoff, re-subscription, peer polling.
+
+Their anti-entropy rounds come from :mod:`orbit.replication.machine`.
 
 orbit's :class:`~orbit.replication.Replicator` and the OrbitDB bridge
 (:class:`~orbit.orbitdb.sync.OrbitDBSync`) speak different messages but live the same way, each on a
@@ -8,7 +10,6 @@ few daemon threads talking to an IPFS node's RPC:
   promptly even while a thread is stuck in a slow request (a daemon thread still running then finds
   the stop flag set and ends on its own);
 - :class:`Backoff` is the wait before trying again after a failure, doubling up to a bound;
-- :func:`jittered` spreads periodic rounds (announcements), so peers do not fall into step;
 - :class:`SubscriptionKeeper` keeps a pubsub subscription open for a reading loop: when the node ends
   the stream (it restarted or went away), it closes the dead subscription and subscribes again, with
   backoff;
@@ -20,7 +21,6 @@ Every wait here ends as soon as the owner's stop event is set.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +30,7 @@ from typing import Generic, Protocol, TypeVar
 from orbit.errors import IpfsError
 from orbit.ipfs.pubsub import PubsubMessage
 
-__all__ = ["Backoff", "PeerWatch", "PubsubSubscription", "SubscriptionKeeper", "Workers", "jittered"]
+__all__ = ["Backoff", "PeerWatch", "PubsubSubscription", "SubscriptionKeeper", "Workers"]
 
 
 class PubsubSubscription(Protocol):
@@ -71,11 +71,6 @@ class Backoff:
         while True:
             yield delay
             delay = self.after(delay)
-
-
-def jittered(seconds: float, spread: float) -> float:
-    """Return ``seconds`` give or take the fraction ``spread`` (uniformly), e.g. 0.25 for ±25 %."""
-    return seconds * random.uniform(1 - spread, 1 + spread)
 
 
 class Workers:

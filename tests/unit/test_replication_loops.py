@@ -9,7 +9,7 @@ import time
 from ipfs_log import CID, encode
 from orbit.errors import IpfsError, IpfsUnreachableError
 from orbit.ipfs.pubsub import PubsubMessage
-from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers, jittered
+from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers
 from tests.fake_pubsub import Sub
 
 HEADS = [CID.for_block(encode({"n": i})) for i in range(4)]
@@ -20,12 +20,6 @@ def test_backoff_doubles_up_to_its_longest_wait() -> None:
     assert list(itertools.islice(backoff.delays(), 5)) == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert backoff.after(2.5) == 3.0
     assert next(Backoff(5.0, 1.0).delays()) == 5.0  # the first wait is not capped
-
-
-def test_jittered_stays_within_its_spread() -> None:
-    values = [jittered(10.0, 0.25) for _ in range(200)]
-    assert all(7.5 <= v <= 12.5 for v in values)
-    assert len(set(values)) > 1
 
 
 def test_workers_join_within_one_deadline() -> None:
