@@ -243,6 +243,14 @@ class Machine:
             self._want(record, sender, lacking, now)
         self._drop(held_set)
 
+    def want(self, source: str, heads: Sequence[CID], now: float) -> None:
+        """Want ``heads`` that no announcement named (e.g. blocks an earlier join lacked), as ``source``'s.
+
+        ``source`` is a name of the caller's (not a peer on the topic): its heads are scheduled like a
+        peer's, with their own standing, and it announces nothing.
+        """
+        self._want(self._record(source, now), source, heads, now)
+
     def admitted(self, peer: str, now: float) -> None:
         """Entries from ``peer`` were admitted (inline, with no fetch): it is in good standing."""
         record = self._record(peer, now)

@@ -84,6 +84,9 @@ __all__ = ["ReplicatedDatabase", "Replicator"]
 
 _log = logging.getLogger("orbit.replicator")
 
+RESUME = "(resume)"
+"""The name under which blocks an earlier join lacked are wanted again (not a peer: it announces nothing)."""
+
 
 class PackShelf(Protocol):
     """The packs of databases' histories on the IPFS node (e.g. :class:`~orbit.ipfs.NodeLink`)."""
@@ -379,7 +382,7 @@ class Replicator:
                 address=self.topic,
                 running=self.running,
                 subscribed=subscription is not None and not subscription.closed,
-                peers={p: r.heads for p, r in self._machine.peers().items()},
+                peers={p: r.heads for p, r in self._machine.peers().items() if p != RESUME},
                 pending=log.pending,
                 missing=len(log.missing),
                 wanted=self._machine.wanted,
@@ -659,12 +662,12 @@ class Replicator:
         peers = PeerWatch(
             lambda: self.client.pubsub_peers(self.topic), lambda e: self._error(f"cannot list peers: {e}")
         )
-        next_poll = time.monotonic()
+        next_poll = next_resume = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
             with self._state:
                 wake = self._machine.wake_at()
-            self._announce_now.wait(max(0.0, min(wake, next_poll) - now))
+            self._announce_now.wait(max(0.0, min(wake, next_poll, next_resume) - now))
             if self._stop.is_set():
                 return
             self._announce_now.clear()
@@ -676,6 +679,14 @@ class Replicator:
                     with self._state:
                         self._neighbors = set(peers.known)
                         self._machine.joined(new)
+            if now >= next_resume:  # what an earlier join lacked is asked for again, whoever has it
+                next_resume = now + max(1.0, self.peer_poll)
+                with self.db.lock:
+                    missing = sorted(self.db.log.missing, key=bytes)[:MAX_HEADS]
+                if missing:
+                    with self._state:
+                        self._machine.want(RESUME, missing, now)
+                        self._state.notify_all()
             try:
                 if not uploaded and self.upload:  # without upload, the node link uploads everything
                     self._upload_missing()

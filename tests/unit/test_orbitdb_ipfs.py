@@ -3,6 +3,7 @@ another directory, a node that is down while writing, bad blocks from the node."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -181,3 +182,29 @@ def test_an_open_that_failed_part_way_is_finished_by_the_next_open(tmp_path: Pat
         whole = other.open(address, type="eventlog")
         assert [e.cid for e in whole.all()] == cids
         assert whole.log.pending == 0
+
+
+def test_the_replicator_resumes_what_an_open_left_pending(tmp_path: Path) -> None:
+    fake = FakeKubo()
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=client(fake)) as orbit:
+        events = orbit.open("resumed", type="eventlog")
+        cids = [events.add({"n": i}) for i in range(41)]
+        address = events.address
+    lost = fake.blocks.pop(cids[28])
+    with (
+        OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake)) as other,
+        pytest.raises(BlockNotFoundError),
+    ):
+        other.open(address, type="eventlog")
+    options = {"retry": 0.05, "max_retry": 0.2, "peer_poll": 0.1}
+    with OrbitDB(tmp_path / "b", identity=BOB, ipfs=client(fake), replication=options) as other:
+        partial = other.open(address, type="eventlog")
+        assert len(partial.all()) < 41
+        assert partial.replication_status().missing == 1
+        fake.blocks[cids[28]] = lost  # back on the node, while the database is open: nobody announces it
+        deadline = time.monotonic() + 30
+        while len(partial.all()) < 41:
+            assert time.monotonic() < deadline, partial.replication_status()
+            time.sleep(0.05)
+        assert [e.cid for e in partial.all()] == cids
+        assert partial.replication_status().pending == 0
