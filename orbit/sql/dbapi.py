@@ -14,7 +14,8 @@
 What differs from ``sqlite3``: ``commit()`` appends the transaction's row changes to the log as one
 signed entry (nothing is written before); only DML on the schema's tables is allowed (no DDL, PRAGMA
 writes, ATTACH, or explicit BEGIN/SAVEPOINT); one connection at a time may hold an open write
-transaction on a database; and with ``autocommit=True`` each statement is its own entry.
+transaction on a database (the others' queries read the committed view meanwhile, as ``db.sql()``
+does); and with ``autocommit=True`` each statement is its own entry.
 """
 
 from __future__ import annotations

@@ -167,6 +167,18 @@ def first_keyword(sql: str) -> str:
     return word.group(0).upper() if word else ""
 
 
+def only_reads(sql: str) -> bool:
+    """Whether a statement is a query by its text: SELECT, VALUES, EXPLAIN, or a read-only WITH.
+
+    (The read-only connection it then runs on still refuses anything else it would do.)
+
+    >>> only_reads("select 1"), only_reads("WITH x AS (SELECT 1) DELETE FROM t"), only_reads("DELETE FROM t")
+    (True, False, False)
+    """
+    word = first_keyword(sql)
+    return word in ("SELECT", "VALUES", "EXPLAIN") or (word == "WITH" and not _writes_after_with(sql))
+
+
 def _writes_after_with(sql: str) -> bool:
     return re.search(r"\b(insert|update|delete|replace)\b", sql, re.IGNORECASE) is not None
 

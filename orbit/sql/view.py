@@ -43,6 +43,7 @@ from orbit.sql.errors import (
     ProgrammingError,
     SqlError,
     binding_error,
+    only_reads,
     translate,
 )
 from orbit.sql.materialize import DirtyRows, RowWriter
@@ -373,9 +374,13 @@ class SqlView:
         With ``many``, ``params`` is an iterable of parameter sets; what its iterator raises is passed
         on unchanged (after the statement's changes are undone).
 
+        While another owner has a transaction open, a query (``SELECT``, ``VALUES``, ``EXPLAIN``, a
+        ``WITH`` that does not write) reads the committed view, as :meth:`query` does.
+
         Raises:
             SqlError: the statement failed (its own changes are undone; the transaction stays open),
-                or another owner has a transaction open (:class:`~orbit.sql.errors.OperationalError`);
+                or another owner has a transaction open and it may write
+                (:class:`~orbit.sql.errors.OperationalError`);
                 a parameter value SQLite cannot hold is a :class:`~orbit.sql.errors.DataError`.
         """
         with self._lock:
@@ -383,6 +388,9 @@ class SqlView:
             sql = _statement(sql)
             txn = self._txn
             if txn is not None and txn.owner is not owner:
+                if not many and only_reads(sql):  # beside another's transaction: the committed view
+                    description, rows = self._read(sql, params)  # type: ignore[arg-type]
+                    return Result(description, rows, -1, None)
                 raise OperationalError("another transaction is open on this database", sql)
             if sql.startswith(self._tag):  # the text of one of orbit's own, already prepared, statements
                 raise translate(sqlite3.DatabaseError("not authorized"), sql)

@@ -13,11 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orbit import OrbitDB
-from orbit.sql import Connection, TableDatabase, connect
+from orbit.sql import Connection, OperationalError, TableDatabase, connect
 from tests.conftest import ALICE, BOB
 
 SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"
@@ -86,6 +87,25 @@ def test_a_row_another_writer_changed_during_the_transaction_merges_per_cell(tmp
         assert a.get("t", "r") == {"k": "r", "v": 10, "w": 7}
 
 
+def test_another_connection_reads_the_committed_view_beside_an_open_transaction(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path, identity=ALICE) as orbit:
+        db = orbit.open("t", type="table", schema=SCHEMA)
+        assert isinstance(db, TableDatabase)
+        db.execute("INSERT INTO t VALUES ('a', 1)")
+        writer, reader = connect(db), connect(db)
+        writer.execute("INSERT INTO t VALUES ('b', 2)")
+        assert reader.execute("SELECT k, v FROM t ORDER BY k").fetchall() == [("a", 1)]
+        assert reader.execute("WITH x AS (SELECT v FROM t) SELECT sum(v) FROM x").fetchall() == [(1,)]
+        assert db.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+        with pytest.raises(OperationalError, match="another transaction is open"):
+            reader.execute("INSERT INTO t VALUES ('c', 3)")  # one writer at a time
+        with pytest.raises(OperationalError, match="another transaction is open"):
+            db.execute("WITH x AS (SELECT 1) DELETE FROM t")
+        assert not reader.in_transaction
+        writer.commit()
+        assert reader.execute("SELECT k FROM t ORDER BY k").fetchall() == [("a",), ("b",)]
+
+
 KEYS = st.sampled_from(["a", "b", "c"])
 VALUES = st.integers(0, 9)
 STEPS = st.lists(
@@ -99,6 +119,7 @@ STEPS = st.lists(
         st.tuples(st.just("commit"), st.none(), st.none()),
         st.tuples(st.just("rollback"), st.none(), st.none()),
         st.tuples(st.just("read"), st.none(), st.none()),
+        st.tuples(st.just("other-read"), st.none(), st.none()),  # a second connection's query
     ),
     max_size=25,
 )
@@ -111,6 +132,7 @@ def test_reads_equal_the_store_whatever_transactions_are_open(steps: list[tuple[
         alice, bob, a, b = open_pair(Path(d))
         try:
             conn: Connection = connect(a)
+            other: Connection = connect(a)
             mine: dict[str, int | None] = {}  # what the open transaction wrote (None: deleted)
             for kind, key, value in steps:
                 if kind == "exec" and not conn.in_transaction:
@@ -142,6 +164,8 @@ def test_reads_equal_the_store_whatever_transactions_are_open(steps: list[tuple[
                     conn.rollback()
                     mine.clear()
                 assert sorted(a.sql("SELECT k, v FROM t")) == committed(a), (kind, key, value)
+                if kind == "other-read":
+                    assert sorted(other.execute("SELECT k, v FROM t").fetchall()) == committed(a)
                 if kind == "read" and conn.in_transaction:
                     seen = dict(conn.execute("SELECT k, v FROM t").fetchall())
                     for k, v in mine.items():
