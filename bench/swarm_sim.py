@@ -138,6 +138,7 @@ class Swarm:
         """Add a peer; a newcomer gets ``degree`` random online peers, which find it at their next poll."""
         skew = self.rng.uniform(-self.config.clock_skew, self.config.clock_skew)
         machine = Machine(self.policy, self.now, random.Random(self.rng.random()), epoch=skew)
+        machine.name = name
         peer = self.peers[name] = SimPeer(name, machine, hostile=hostile)
         if connect:
             others = [p for p in self.peers if p != name and self.peers[p].online]

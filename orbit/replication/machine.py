@@ -18,7 +18,9 @@ What one peer sends and receives does not grow with the number of peers:
 - **Per newcomer**: a newcomer's direct peers greet it in its **inbox** (a topic only it subscribes
   to, so a message there costs one hop, not a broadcast) with their heads and packs, and it greets them
   the same way; it then fetches what it lacks, one copy, through the block exchange. A peer heard on the
-  topic with heads older than ours is answered in its inbox, by its direct peers only.
+  topic with heads older than ours is answered in its inbox, by its direct peers only; where entries
+  travel in the answer (a catch-up bundle, for a replica without packs), one replica is elected to send
+  them (the lowest digest of replica and requester among those known to hold the same heads).
 - **When idle**: anti-entropy rounds with suppression, in the manner of Trickle (RFC 6206). Rounds of
   ``interval`` seconds are aligned on the wall clock, so peers share them. In each round a peer picks a
   moment in the round's second half and announces its heads on the topic then, unless it has already
@@ -44,6 +46,7 @@ A :class:`Machine` is a plain value, not thread-safe: its owner guards it with a
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 import random
 from collections import OrderedDict
@@ -162,6 +165,10 @@ class PeerRecord:
         return Lane.TRUSTED if self.successes else Lane.NEW
 
 
+def _rank(replica: str, requester: str) -> bytes:
+    return hashlib.sha256(f"{replica}\n{requester}".encode()).digest()
+
+
 class Machine:
     """A replicator's decisions (see the module docs).
 
@@ -178,6 +185,8 @@ class Machine:
         self, policy: Policy, now: float, rng: random.Random | None = None, *, epoch: float = 0.0
     ) -> None:
         self.policy = policy
+        self.name = ""
+        """This replica's peer id, once known: it takes part in electing who answers a gap."""
         self._rng = rng or random.Random()
         self._epoch = epoch
         self._peers: OrderedDict[str, PeerRecord] = OrderedDict()  # least recently heard first
@@ -298,9 +307,22 @@ class Machine:
         if now >= self._round_end:
             self._new_round(now)
         for peer, bundle in self._inbox.items():  # an empty replica greets too: it asks for heads
-            due.append(Send(peer, "answer" if bundle else "greet", bundle))
+            due.append(Send(peer, "answer" if bundle else "greet", bundle and self._elected(peer, ours)))
         self._inbox.clear()
         return due
+
+    def _elected(self, requester: str, ours: Sequence[CID]) -> bool:
+        """Whether this replica is the one to send ``requester`` its entries (a catch-up bundle).
+
+        Of the replicas known to hold the same heads (they announced them) and this one, the one whose
+        digest of ``(replica, requester)`` is lowest: replicas that know the same peers elect the same one,
+        so a gap is answered with entries once, the other answers carry heads only.
+        """
+        if not self.name:
+            return True
+        same = tuple(ours)
+        holders = [p for p, r in self._peers.items() if r.heads and set(r.heads) == set(same)]
+        return min([self.name, *holders], key=lambda p: _rank(p, requester)) == self.name
 
     def next_fetch(self, lane: Lane, now: float) -> FetchJob | None:
         """Return the next fetch of ``lane`` (its heads marked busy until :meth:`fetched`), or None."""

@@ -429,6 +429,8 @@ class Replicator:
     def _own_id(self) -> str:
         if self._self_id is None:
             self._self_id = str(self.client.id().get("ID", ""))
+            with self._state:
+                self._machine.name = self._self_id
         return self._self_id
 
     def _subscribe(self) -> Subscription:

@@ -114,3 +114,17 @@ def test_each_lane_serves_its_peers_in_turn(seed: int, peers: int) -> None:
         assert job is not None
         served.append(job.peer)
     assert sorted(served) == [f"p{p}" for p in range(peers)]  # nobody twice before everyone once
+
+
+def test_one_replica_is_elected_to_send_a_gap_its_entries() -> None:
+    replicas = [machine() for _ in range(5)]
+    names = [f"r{i}" for i in range(5)]
+    for m, name in zip(replicas, names, strict=True):
+        m.name = name
+        for other in names:
+            if other != name:  # each heard the others announce the same heads
+                m.heard(other, HEADS[1:2], 0.0, ours=HEADS[1:2], held=HEADS[:2], neighbor=True)
+        m.heard("late", HEADS[:1], 0.0, ours=HEADS[1:2], held=HEADS[:2], neighbor=True)
+    answers = [s for m in replicas for s in m.sends(0.0, ours=HEADS[1:2]) if s.to == "late"]
+    assert len(answers) == 5  # everyone answers with its heads...
+    assert sum(s.bundle for s in answers) == 1  # ...one with the entries
