@@ -18,6 +18,7 @@ from orbit.databases import (
     DocumentsDatabase,
     EventLogDatabase,
     KeyValueDatabase,
+    OpenReport,
 )
 from orbit.errors import ReplicationTimeoutError, UnknownAddressError
 from orbit.registry import RegistryEntry
@@ -81,6 +82,7 @@ def cmd_open(args: argparse.Namespace, out: Output) -> int:
     """``orbit open ADDRESS``: remember a database by its address (fetched from an IPFS node if new here)."""
     address = args.address
     check_address(address)
+    reached: OpenReport | None = None
     with Session(args, out, create=True) as s:
         entry = s.registry.by_address(address)
         if entry is None:
@@ -97,15 +99,29 @@ def cmd_open(args: argparse.Namespace, out: Output) -> int:
                         f"the IPFS node at {s.node} did not find the manifest of {address}"
                     ) from None
             entry = s.new_entry(manifest, args.as_name, args.index_by, "add this one")
-            db = s.orbit.open(entry.address, **entry.options)  # from the node: its log too, replicated
+            # From the node: its log too, replicated (waiting for peers if the node records nothing).
+            db = s.orbit.open(entry.address, wait=args.wait if remote else 0, **entry.options)
             if remote:
                 with contextlib.suppress(ReplicationTimeoutError):  # catch up from whoever is on the topic
                     db.wait_synced(min(TIMEOUT, 10.0))
+                reached = db.reached
             register_as(s, entry)
     if out.json:
-        out.document({"name": entry.name, "address": entry.address, "type": entry.type})
+        document: dict[str, object] = {"name": entry.name, "address": entry.address, "type": entry.type}
+        if reached is not None:
+            document["reached"] = {
+                "entries": reached.entries,
+                "peers": reached.peers,
+                "synced": reached.synced,
+            }
+        out.document(document)
     else:
         out.line(f"{entry.name}  {entry.type}  {entry.address}")
+        if reached is not None:
+            peers = f"{reached.peers} peer{'' if reached.peers == 1 else 's'}"
+            more = "" if reached.synced else "; the rest keeps coming while the database is replicated"
+            entries = f"{reached.entries} entr{'y' if reached.entries == 1 else 'ies'}"
+            out.line(f"reached {entries} (from the node's record and {peers}){more}")
     return 0
 
 

@@ -15,6 +15,17 @@ from orbit.cli._output import CliError, UsageError, parse_value
 __all__ = ["check_address", "check_writer", "read_input", "value_arg"]
 
 
+def seconds(text: str) -> float:
+    """Parse a CLI argument as a number of seconds, 0 to one day (argparse turns the error into exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86_400:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 86400 seconds")
+    return value
+
+
 def check_address(text: str) -> None:
     """Refuse text that is not an ``/orbitdb/<cid>`` address (a usage error, exit status 2).
 

@@ -12,7 +12,7 @@ from typing import IO, Any, NoReturn
 
 from ipfs_log.errors import OrbitError
 from orbit.address import is_address
-from orbit.cli._input import check_address
+from orbit.cli._input import check_address, seconds
 from orbit.cli._output import CliError, Output, UsageError
 from orbit.cli._serve import add_serve
 
@@ -218,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="as_name", metavar="NAME", help="the name to use (default: the manifest's)")
     p.add_argument(
         "--index-by", default="_id", metavar="FIELD", help="documents: the key field (default _id)"
+    )
+    p.add_argument(
+        "--wait",
+        type=seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="with a node: how long to wait for peers when the node records nothing of it (default 10; "
+        "0 opens it empty)",
     )
 
     add("ls", "list the databases of the directory", cmd_ls)

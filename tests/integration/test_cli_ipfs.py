@@ -30,7 +30,7 @@ def test_open_from_the_node_then_read_and_status(
         assert a.ipfs.flush(60)
     b = str(tmp_path / "b")
     assert main(["open", address, "--ipfs", ipfs_node.api_url, "--dir", b]) == 0
-    capsys.readouterr()
+    assert "reached 1 entry (from the node's record and 0 peers)" in capsys.readouterr().out
     assert main(["get", "shared-settings", "theme", "--dir", b, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == "dark"
     assert main(["status", "shared-settings", "--ipfs", ipfs_node.api_url, "--dir", b, "--json"]) == 0
@@ -95,3 +95,22 @@ def test_open_of_an_address_the_node_lacks_is_one_clear_error(
     assert code == 1
     assert err.count("\n") == 1
     assert "did not find the manifest" in err
+
+
+def test_open_of_an_address_nobody_serves_says_nothing_was_reached(
+    ipfs_node: IpfsNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=ipfs_node.api_url, replicate=False) as a:
+        address = a.open("unserved", type="keyvalue").address  # its manifest is on the node, no heads
+        assert a.ipfs is not None
+        assert a.ipfs.flush(60)
+    b = str(tmp_path / "b")
+    code = main(["open", address, "--ipfs", ipfs_node.api_url, "--dir", b, "--wait", "1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "nothing reached" in err
+    assert main(["ls", "--dir", b]) == 0
+    assert "unserved" not in capsys.readouterr().out  # nothing left registered
+    assert main(["open", address, "--ipfs", ipfs_node.api_url, "--dir", b, "--wait", "0"]) == 0  # on purpose
+    assert capsys.readouterr().out.startswith("unserved  keyvalue")
+    assert main(["open", address, "--dir", b, "--wait", "soon"]) == 2  # a usage error
