@@ -168,7 +168,7 @@ class BufferedNodes:
 class _Node:
     """A node in memory; ``cid``/``block`` are None while it is dirty (it or a descendant changed)."""
 
-    __slots__ = ("block", "cid", "keys", "kids", "layer", "vals")
+    __slots__ = ("block", "cid", "keys", "kids", "layer", "pre", "vals")
 
     def __init__(self, layer: int, keys: list[bytes], vals: list[bytes], kids: list[_Ref]) -> None:
         self.layer = layer
@@ -177,6 +177,7 @@ class _Node:
         self.kids = kids
         self.cid: CID | None = None
         self.block: bytes | None = None
+        self.pre: list[tuple[int, bytes]] | None = None  # each key as (shared prefix, suffix), cached
 
 
 _Ref: TypeAlias = "_Node | CID | None"
@@ -348,6 +349,7 @@ class StateTree:
                     kid_hi = keys[i] if i < len(keys) else hi
                     left, right = self._split(node.kids[i], key, kid_lo, kid_hi, node.layer)
                     keys.insert(i, key)
+                    node.pre = None
                     node.vals.insert(i, value)
                     node.kids[i : i + 1] = [left, right]
                 break
@@ -417,19 +419,30 @@ class StateTree:
         vals = node.vals
         kids = node.kids
         changed = False
-        below: dict[int, list[tuple[bytes, bytes]]] = {}
-        for item in items:
-            key = item[0]
-            i = bisect_left(keys, key)
-            if i < len(keys) and keys[i] == key:
-                if vals[i] != item[1]:
-                    vals[i] = item[1]
-                    changed = True
-            elif kids[i] is None:
-                rest.append(item)  # a new key: placed by put, which splits where its layer says
+        # The node has few keys and the batch many: cut the (sorted) batch at each of the node's keys.
+        below: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+        start = 0
+        count = len(items)
+        for i in range(len(keys) + 1):
+            if i < len(keys):
+                key = keys[i]
+                stop = bisect_left(items, (key,), start)
             else:
-                below.setdefault(i, []).append(item)
-        for i, group in below.items():
+                stop = count
+            if stop > start:
+                if kids[i] is None:
+                    rest.extend(items[start:stop])  # new keys: placed by put, which splits by layer
+                else:
+                    below.append((i, items[start:stop]))
+            if i < len(keys) and stop < count and items[stop][0] == key:
+                if vals[i] != items[stop][1]:
+                    vals[i] = items[stop][1]
+                    changed = True
+                stop += 1
+            start = stop
+            if start == count:
+                break
+        for i, group in below:
             kid = kids[i]
             kid_lo = keys[i - 1] if i else lo
             kid_hi = keys[i] if i < len(keys) else hi
@@ -479,6 +492,7 @@ class StateTree:
                     node.layer,
                 )
                 del keys[i], node.vals[i]
+                node.pre = None
                 node.kids[i : i + 2] = [merged]
                 node.cid = node.block = None
                 replacement: _Ref = node if keys else merged
@@ -522,15 +536,20 @@ class StateTree:
         vals = node.vals
         first = kids[0]
         left = (first.cid or self._flush(first)) if isinstance(first, _Node) else first
+        pre = node.pre
+        if pre is None:  # the keys changed (or the node is new): their prefix compression anew
+            pre = node.pre = []
+            prev = b""
+            for key in keys:
+                n = min(len(prev), len(key))
+                p = n - ((_from_bytes(prev[:n], "big") ^ _from_bytes(key[:n], "big")).bit_length() + 7) // 8
+                pre.append((p, key[p:]))
+                prev = key
         entries: list[IPLDKind] = []
-        prev = b""
-        for i, key in enumerate(keys):
+        for i, (p, suffix) in enumerate(pre):
             ref = kids[i + 1]
             kid = (ref.cid or self._flush(ref)) if isinstance(ref, _Node) else ref
-            n = min(len(prev), len(key))
-            p = n - ((_from_bytes(prev[:n], "big") ^ _from_bytes(key[:n], "big")).bit_length() + 7) // 8
-            entries.append([p, key[p:], vals[i], kid])
-            prev = key
+            entries.append([p, suffix, vals[i], kid])
         block = encode([left, entries])
         cid = CID(_ENTRY_PREFIX + _sha256(block).digest())
         self.store.put(cid, block)
@@ -661,6 +680,7 @@ class StateTree:
             return right
         middle = self._merge(left.kids[-1], left.keys[-1], right.kids[0], right.keys[0], key, left.layer)
         left.keys.extend(right.keys)
+        left.pre = None
         left.vals.extend(right.vals)
         left.kids[-1:] = [middle, *right.kids[1:]]
         left.cid = left.block = None
