@@ -326,7 +326,9 @@ class Database(Generic[S]):
         heads = other.heads()
         return self.join_heads(heads, source=other._context.blocks)
 
-    def export_car(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
+    def export_car(
+        self, path: str | os.PathLike[str], *, progress: Progress | None = None, state: bool = False
+    ) -> int:
         """Write the manifest and every entry to a CARv1 file whose roots are the log's heads.
 
         The entries are those held when the export began (it reads under the lock).
@@ -334,6 +336,9 @@ class Database(Generic[S]):
         Args:
             path: the file to write (replaced once complete).
             progress: called with the number of entries written so far, after each one.
+            state: also write a signed commit of the current state (as the last root) and the blocks
+                of its trees, so a reader can open the state from the file alone
+                (:meth:`orbit.state.Snapshot.from_car`).
 
         Returns:
             The number of blocks written.
@@ -349,8 +354,13 @@ class Database(Generic[S]):
             if progress is not None:
                 entries = _reporting(entries, progress)
             blocks = itertools.chain([(self.manifest.cid, self.manifest.block)], entries)
+            roots = log.head_cids
+            if state:
+                commit = self._current_commit()
+                roots = [*roots, commit.cid]
+                blocks = itertools.chain(blocks, [(commit.cid, commit.block)], self._state.blocks())
             try:
-                return write_car(path, log.head_cids, blocks)
+                return write_car(path, roots, blocks)
             except CarError as e:
                 raise BlockStoreError(f"cannot write the CAR file: {e}", path) from e
 
@@ -381,8 +391,19 @@ class Database(Generic[S]):
         roots, blocks = read_car(data)
         source = MemoryBlockStore()
         source.put_many(blocks.items())
-        heads = [r for r in roots if r != self.manifest.cid]
+        heads = [r for r in roots if r != self.manifest.cid and not self._is_commit(blocks.get(r))]
         return self.join_heads(heads, source=source, progress=progress)
+
+    def _is_commit(self, block: bytes | None) -> bool:
+        """Whether a CAR root's block is a commit of this database by a writer (not a head to join)."""
+        if block is None:
+            return False
+        writers: list[bytes | str] = ["*"] if self.manifest.write == "*" else list(self.manifest.write)
+        try:
+            Commit.from_block(block, writers=writers, address=self.address)
+        except CommitError:
+            return False
+        return True
 
     # ------------------------------------------------------------------ replication
 

@@ -40,11 +40,12 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode
 from ipfs_log.errors import CodecError
 from ipfs_log.gc import gc_paused
+from orbit.car import read_car
 from orbit.errors import CommitError, StateError, TreeNodeError
 from orbit.state.commits import Commit
 from orbit.state.nodes import EMPTY_ROOT
 from orbit.state.partial import PartialReplica
-from orbit.state.tree import NodeStore, StateTree
+from orbit.state.tree import MemoryNodes, NodeStore, StateTree
 from orbit.state.values import DIGEST_BYTES
 
 __all__ = ["TRUST_MODES", "Snapshot", "parse_trust"]
@@ -95,6 +96,34 @@ class Snapshot:
         self._replica = PartialReplica(source, None, None)  # holds what was fetched, counts it
         self._tree: StateTree | None = None
         self._items: list[tuple[bytes, bytes]] = []
+
+    @classmethod
+    def from_car(cls, data: bytes, *, writers: Iterable[bytes | str], trust: str = "writer") -> Snapshot:
+        """Open the state a CAR file carries (``db.export_car(path, state=True)``), under ``trust``.
+
+        The file is untrusted: its commits are checked against ``writers``, its nodes as they are read.
+
+        Raises:
+            CarError: the bytes are not a well-formed CARv1 file.
+            CommitError: no commit among the file's roots meets the trust mode.
+            StateError: ``trust`` is not a snapshot's trust mode.
+        """
+        roots, blocks = read_car(data)
+        source = MemoryNodes()
+        source.blocks.update(blocks)
+        commits = [blocks[r] for r in roots if r in blocks]
+        address = None
+        for block in commits:  # the database is the one its commits name (checked again by accept)
+            try:
+                address = Commit.from_block(block).address
+                break
+            except CommitError:
+                continue
+        if address is None:
+            raise CommitError("the CAR file's roots hold no commit")
+        snapshot = cls(source, address=address, writers=writers, trust=trust)
+        snapshot.accept(commits)
+        return snapshot
 
     @property
     def root(self) -> CID:

@@ -40,6 +40,7 @@ from typing import Final, Protocol, TypeAlias
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.gc import gc_paused
 from orbit.errors import TreeNodeError
 from orbit.state.nodes import (
@@ -56,7 +57,7 @@ _sha256 = hashlib.sha256
 _from_bytes = int.from_bytes
 _ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every node's CID
 
-__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets", "successor"]
+__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets", "successor", "tree_blocks"]
 
 
 class NodeStore(Protocol):
@@ -83,8 +84,6 @@ class MemoryNodes:
         Raises:
             BlockNotFoundError: no such block.
         """
-        from ipfs_log.errors import BlockNotFoundError
-
         try:
             return self.blocks[cid]
         except KeyError:
@@ -685,6 +684,46 @@ class StateTree:
         left.kids[-1:] = [middle, *right.kids[1:]]
         left.cid = left.block = None
         return left
+
+
+def tree_blocks(store: NodeStore, root: CID) -> Iterator[tuple[CID, bytes]]:
+    """Yield every node under ``root`` (parents first), and the blocks of the values held as digests.
+
+    A value block the store lacks is left out; the nodes must all be there.
+
+    Raises:
+        BlockNotFoundError: the store lacks a node.
+    """
+    if root == EMPTY_ROOT:
+        yield EMPTY_ROOT, EMPTY_NODE
+        return
+    stack = [root]
+    while stack:
+        cid = stack.pop()
+        block = store.get(cid)
+        yield cid, block
+        value = decode(block)
+        assert type(value) is list
+        left, entries = value
+        assert type(entries) is list
+        for entry in reversed(entries):
+            assert type(entry) is list
+            if type(entry[3]) is CID:
+                stack.append(entry[3])
+            if type(entry[2]) is bytes and len(entry[2]) == 32:
+                value_cid = CID(_ENTRY_PREFIX + entry[2])
+                value_block = _get_or_none(store, value_cid)
+                if value_block is not None:
+                    yield value_cid, value_block
+        if type(left) is CID:
+            stack.append(left)
+
+
+def _get_or_none(store: NodeStore, cid: CID) -> bytes | None:
+    try:
+        return store.get(cid)
+    except BlockNotFoundError:
+        return None
 
 
 def gap_meets(a: bytes | None, b: bytes | None, lo: bytes | None, hi: bytes | None) -> bool:

@@ -28,7 +28,7 @@ from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.gc import gc_paused
 from orbit.errors import StateError, TreeNodeError
 from orbit.state.proofs import prove, prove_range
-from orbit.state.tree import MemoryNodes, NodeStore, StateTree, successor
+from orbit.state.tree import MemoryNodes, NodeStore, StateTree, successor, tree_blocks
 from orbit.state.values import DIGEST_BYTES, value_bytes
 from stores.base import Store
 from stores.counter import Counter
@@ -310,6 +310,16 @@ class StateIndex:
         tree = indexes.tree(field)
         keys = [key[len(lo) :].decode() for key, _ in tree.items(lo, hi)]
         return lo, hi, keys, prove_range(tree, lo, hi)
+
+    def blocks(self) -> Iterator[tuple[CID, bytes]]:
+        """Yield the blocks of the state now: the trees' nodes and the values held as digests.
+
+        Raises:
+            StateError: the store type has no state tree.
+        """
+        yield from tree_blocks(self._nodes, self.root())
+        for index_root in self.index_roots().values():
+            yield from tree_blocks(self._nodes, index_root)
 
     def root(self) -> CID:
         """Return the root of the store's state now.
