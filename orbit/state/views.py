@@ -232,7 +232,7 @@ class StateIndex:
         self._pending: dict[bytes, bytes | None] = {}  # changes not yet in the tree
         self._indexes: _IndexTrees | None = None  # a documents store's index trees, with the tree
         if start is not None:
-            tree = StateTree(nodes, start)
+            tree = StateTree(self._nodes, start)
             try:
                 tree.get(b"")  # reads and checks the root node now: a missing or bad one means rebuild
             except (TreeNodeError, BlockNotFoundError):
