@@ -187,14 +187,15 @@ def check_node(
             raise TreeNodeError(f"entry {n}: p is an int, k and v are bytes", cid)
         if right is not None and type(right) is not CID:
             raise TreeNodeError(f"entry {n}: the right subtree is neither a link nor null", cid)
-        if not 0 <= p <= len(prev) or p + len(rest) > MAX_KEY or len(val) > MAX_VALUE:
+        held = len(prev)
+        if not 0 <= p <= held or p + len(rest) > MAX_KEY or len(val) > MAX_VALUE:
             raise TreeNodeError(f"entry {n}: prefix length, key or value out of bounds", cid)
         key = prev[:p] + rest
         if key <= prev and n:
             raise TreeNodeError(f"entry {n}: keys are not in strictly increasing order", cid)
-        if shared_prefix(prev, key) != p:
+        if p < held and rest and rest[0] == prev[p]:  # key[:p] == prev[:p] by construction
             raise TreeNodeError(f"entry {n}: the shared prefix is not given in full", cid)
-        key_layer = layer_of(key)
+        key_layer = (64 - _from_bytes(_sha256(key).digest()[:8], "big").bit_length()) // FANOUT_BITS
         if n == 0:
             layer = key_layer
         elif key_layer != layer:
