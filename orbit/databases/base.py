@@ -172,6 +172,8 @@ class Database(Generic[S]):
         self._last_commit: Commit | None = self._saved_commit()
         start = None if self._last_commit is None else self._last_commit.root
         self._state = StateIndex(store, self._state_nodes, start)  # else built on first use
+        self.commit_every: int | None = None
+        """Sign a commit after this many new entries (None: only at checkpoints and when asked)."""
         store.subscribe(self._follow_state)
 
     @classmethod
@@ -454,6 +456,11 @@ class Database(Generic[S]):
 
     def _follow_state(self, update: Update) -> None:
         self._state.apply(update.entries)
+        every = self.commit_every
+        if every is not None:  # the cadence: runs in the writing thread, under the lock
+            since = self._last_commit.count if self._last_commit is not None else 0
+            if len(self.store.log) - since >= every:
+                self.commit()
 
     def _state_path(self) -> Path:
         return self._context.directory / "state" / f"{self.manifest.cid.encode()}.commit"

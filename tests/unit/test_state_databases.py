@@ -336,3 +336,18 @@ def test_a_car_file_carries_the_state_and_a_snapshot_opens_it_alone(tmp_path: Pa
         copy = bob.open("kv", type="keyvalue", write=writers)  # the commit is a root, not a head
         assert len(copy.import_car(with_state)) == 101
         assert copy.state_root() == db.state_root()
+
+
+def test_commits_at_a_cadence(tmp_path: Path) -> None:
+    with OrbitDB(tmp_path / "a") as orbit:
+        db = orbit.open("kv", type="keyvalue")
+        db.commit_every = 10
+        for i in range(20):
+            db.put(f"k{i}", i)
+        at_20 = Commit.from_block(db.prove("k0").commit)  # the cadence's commit: prove signs none
+        assert at_20.count == 20
+        assert at_20.prev is not None  # the commit at 10 entries
+        for i in range(5):
+            db.put(f"more{i}", i)
+        at_25 = Commit.from_block(db.prove("k0").commit)  # behind the state: prove signs a new one
+        assert (at_25.count, at_25.prev) == (25, at_20.cid)
