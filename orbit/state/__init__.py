@@ -1,7 +1,9 @@
 """Verifiable state: a Merkle search tree of each database's state, proofs of reads, signed commits.
 
-May import :mod:`ipfs_log` (codec, CIDs, keys) and :mod:`orbit.errors` only: it sits beside storage and
-the keystore, under the databases that maintain their trees through it.
+It sits in the layer of storage and the keystore (import-linter checks it), under the databases that
+keep their trees through it, and imports only :mod:`ipfs_log` (codec, CIDs, keys, the collector pause),
+:mod:`stores` (to read a store's index), :mod:`orbit.errors` and :mod:`orbit.car` (snapshots from CAR
+files).
 
 - :mod:`orbit.state.nodes`: the node form and the strict check of a node read back;
 - :mod:`orbit.state.tree`: :class:`StateTree`, incremental, hashed lazily, loaded lazily;
@@ -12,8 +14,6 @@ the keystore, under the databases that maintain their trees through it.
 - :mod:`orbit.state.partial`: :class:`PartialReplica`, one key range followed by diffs between roots;
 - :mod:`orbit.state.snapshot`: :class:`Snapshot`, state read from commits under a trust mode;
 - :mod:`orbit.state.commits`: signed commits and :func:`verify` (a read checked with writers' keys only).
-
-May also import :mod:`stores` (to read a store's index).
 """
 
 from orbit.state.commits import Commit, FindProof, RangeProof, ReadProof
