@@ -238,6 +238,12 @@ class Swarm:
 
         return run
 
+    def _left(self, name: str, gone: str) -> Callable[[], None]:
+        def run() -> None:
+            self.peers[name].machine.left([gone])
+
+        return run
+
     def _admit(self, peer: SimPeer, entry: _Entry) -> None:
         peer.held.add(entry.cid)
         peer.heads.difference_update(entry.parents)
@@ -443,6 +449,7 @@ class Swarm:
         peer.online = False
         for other in sorted(peer.links):
             self.peers[other].links.discard(name)
+            self._after(self.rng.uniform(0, self.config.peer_poll), self._left(other, name))
         peer.links.clear()
         peer.busy.clear()
 

@@ -2,7 +2,8 @@
 
 :class:`Machine` is a sans-I/O state machine, like the log's fetch flow. Events go in, with the facts
 the caller read from the database (its heads, which announced heads it holds): a peer's announcement
-(:meth:`~Machine.heard`), new direct peers on the topic (:meth:`~Machine.joined`), a local write
+(:meth:`~Machine.heard`), direct peers that came or went (:meth:`~Machine.joined`,
+:meth:`~Machine.left`), a local write
 (:meth:`~Machine.wrote`), the outcome of a fetch (:meth:`~Machine.fetched`). Decisions come out: the
 messages due now (:meth:`~Machine.sends`, each to the whole topic or to one peer's inbox), the next fetch
 of a lane (:meth:`~Machine.next_fetch`), and when to look again (:meth:`~Machine.wake_at`). Threads
@@ -213,6 +214,20 @@ class Machine:
         """New direct peers on the topic: greet each in its inbox."""
         for peer in peers:
             self._inbox.setdefault(peer, False)
+
+    def left(self, peers: Iterable[str]) -> None:
+        """Direct peers gone from the topic: their last heads are no longer a target to sync with.
+
+        Heads they announced that are still wanted stay wanted (other peers' nodes may have the blocks);
+        a peer with none is forgotten.
+        """
+        for peer in peers:
+            self._inbox.pop(peer, None)
+            record = self._peers.get(peer)
+            if record is not None:
+                record.heads = ()
+                if not record.wanted:
+                    del self._peers[peer]
 
     def heard(
         self,

@@ -679,8 +679,10 @@ class Replicator:
                 new = peers.poll()
                 if new is not None:
                     with self._state:
+                        gone = self._neighbors - peers.known
                         self._neighbors = set(peers.known)
                         self._machine.joined(new)
+                        self._machine.left(gone)
             if now >= next_resume:  # what an earlier join lacked is asked for again, whoever has it
                 next_resume = now + max(1.0, self.peer_poll)
                 with self.db.lock:

@@ -128,3 +128,13 @@ def test_one_replica_is_elected_to_send_a_gap_its_entries() -> None:
     answers = [s for m in replicas for s in m.sends(0.0, ours=HEADS[1:2]) if s.to == "late"]
     assert len(answers) == 5  # everyone answers with its heads...
     assert sum(s.bundle for s in answers) == 1  # ...one with the entries
+
+
+def test_a_peer_that_left_is_no_longer_a_target_but_its_heads_stay_wanted() -> None:
+    m = machine()
+    m.heard("gone", HEADS[:1], 0.0, ours=[], held=[], neighbor=True)
+    m.heard("idle", HEADS[1:2], 0.0, ours=HEADS[1:2], held=HEADS[1:2], neighbor=True)
+    m.left(["gone", "idle"])
+    assert "idle" not in m.peers()  # nothing wanted of it: forgotten
+    assert m.peers()["gone"].heads == ()
+    assert m.wanted == 1  # what it announced may still come from other nodes
