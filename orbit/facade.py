@@ -145,6 +145,7 @@ class OrbitDB:
         stamped = check_format(self.directory)  # before anything is written to the directory
         self._lock_fd = _lock(self.directory / "LOCK")
         self.closed = False
+        self._closing = False
         self.checkpoint_every = checkpoint_every
         self._databases: dict[str, Database[Any]] = {}
         try:
@@ -183,7 +184,7 @@ class OrbitDB:
         return f"OrbitDB({str(self.directory)!r}, {self.identity.did})"
 
     def _check_open(self) -> None:
-        if self.closed:
+        if self.closed or self._closing:
             raise DatabaseClosedError(f"OrbitDB at {self.directory} is closed")
 
     def manifest(
@@ -567,23 +568,30 @@ class OrbitDB:
                 closed anyway).
         """
         with self.lock:
-            if self.closed:
+            if self.closed or self._closing:
                 return
-            error: BaseException | None = None
-            try:
-                for db in list(self._databases.values()):
-                    try:
-                        db.close()
-                    except Exception as e:
-                        error = error or e
-                if self.ipfs is not None:
-                    self.ipfs.close()  # waits a little for uploads; what is left stays journaled
-                self.blocks.close()
-            finally:
-                self.closed = True
-                os.close(self._lock_fd)
-            if error is not None:
-                raise error
+            self._closing = True  # opens fail from now on
+            databases = list(self._databases.values())
+        # Outside the directory's lock: each database takes it as it needs it, and the threads that stop
+        # now (replicators, the uploading thread finishing a heads record) may need it to end in time.
+        error: BaseException | None = None
+        try:
+            for db in databases:
+                try:
+                    db.close()
+                except Exception as e:
+                    error = error or e
+            if self.ipfs is not None:
+                self.ipfs.close()  # waits a little for uploads; what is left stays journaled
+        finally:
+            with self.lock:
+                try:
+                    self.blocks.close()
+                finally:
+                    self.closed = True
+                    os.close(self._lock_fd)
+        if error is not None:
+            raise error
 
     def __enter__(self) -> Self:
         return self

@@ -208,3 +208,17 @@ def test_the_replicator_resumes_what_an_open_left_pending(tmp_path: Path) -> Non
             time.sleep(0.05)
         assert [e.cid for e in partial.all()] == cids
         assert partial.replication_status().pending == 0
+
+
+def test_close_finishes_the_uploads_and_the_heads_record_while_replicating(tmp_path: Path) -> None:
+    # The closer used to hold the directory's lock while the uploading thread needed it to write the
+    # last heads record: close took its whole budget and left the record behind.
+    fake = FakeKubo()
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=client(fake)) as orbit:
+        events = orbit.open("closing", type="eventlog")
+        assert events.replicator is not None
+        cids = [events.add({"n": i}) for i in range(41)]
+        manifest = events.manifest.cid
+    record = decode(fake.files[NodeLink.heads_path(manifest)])
+    assert record["heads"] == [cids[-1]]
+    assert set(cids) <= set(fake.blocks)
