@@ -103,4 +103,6 @@ def test_the_explorer_shows_live_writes_a_merge_and_runs_sql(served: ServeProces
     page.click("#sql-run")
     refused = page.wait_for_selector("#sql-result p.bad", timeout=TIMEOUT_MS)
     assert refused is not None
-    assert errors == ["Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"]
+    assert errors == [
+        "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+    ]
