@@ -12,7 +12,9 @@ a topic only it subscribes to), and keeps the database in sync:
   heads (so an idle swarm is quiet whatever its size);
 - **greets** each new direct peer in its inbox with its heads and packs (one hop, not a broadcast), and
   answers in its inbox a direct peer heard with older heads;
-- **admits inline entries at once**, in the listening thread, without waiting for any fetch;
+- **admits inline entries at once**, in the listening thread, without waiting for any fetch (a live
+  update's, up to :data:`~orbit.replication.wire.LIVE_INLINE` entries; a bigger batch is verified in
+  its sender's fetch lane);
 - **fetches** what it hears of and lacks, in three lanes (peers in good standing, new peers, suspect
   peers), at most a few heads of one peer per fetch, the peers of a lane in turn: unresolvable heads
   announced by one peer cannot stall the others' updates. The database's join is a sans-I/O flow, driven
@@ -71,6 +73,7 @@ from orbit.replication.sources import CountingBlockStore, InlineBlocks
 from orbit.replication.status import COUNTERS, ReplicationEvent, ReplicationStatus
 from orbit.replication.wire import (
     BUNDLE_TOTAL,
+    LIVE_INLINE,
     MAX_HEADS,
     Announcement,
     bundle_messages,
@@ -462,7 +465,9 @@ class Replicator:
             return
         if announcement.entries:
             self._inline.add(announcement.entries)
-            if announcement.heads:
+            if announcement.heads and len(announcement.entries) <= LIVE_INLINE:
+                # A live update is admitted here at once; a bigger batch (a catch-up bundle) is verified
+                # in its sender's fetch lane, so no peer can hold up the reading of everyone's messages.
                 self._admit_inline(sender, announcement.heads)
         if announcement.packs and self._shelf is not None:
             self._note_packs(announcement)

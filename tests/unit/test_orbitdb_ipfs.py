@@ -220,5 +220,6 @@ def test_close_finishes_the_uploads_and_the_heads_record_while_replicating(tmp_p
         cids = [events.add({"n": i}) for i in range(41)]
         manifest = events.manifest.cid
     record = decode(fake.files[NodeLink.heads_path(manifest)])
+    assert isinstance(record, dict)
     assert record["heads"] == [cids[-1]]
     assert set(cids) <= set(fake.blocks)
