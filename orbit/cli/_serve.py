@@ -23,7 +23,7 @@ from ipfs_log.errors import OrbitError
 from orbit.cli._output import CliError, Output
 from orbit.serve.protocol import CommandRequest, CommandResult
 
-__all__ = ["add_serve", "cmd_serve"]
+__all__ = ["add_serve", "cmd_serve", "install_streams", "run_hosted"]
 
 MainFunction = Callable[[list[str], IO[str], IO[str]], int]
 """``main(argv, stdout, stderr) -> status`` (the command line's entry point, handed in by ``_main``)."""
@@ -51,7 +51,8 @@ class _ThreadStreams:
         return iter(self._current())
 
 
-def _install_streams() -> None:
+def install_streams() -> None:
+    """Put the per-request dispatchers in place of ``sys.stdin``, ``stdout`` and ``stderr`` (idempotent)."""
     if not isinstance(sys.stdin, _ThreadStreams):
         sys.stdin = _ThreadStreams(0, sys.stdin)
     if not isinstance(sys.stdout, _ThreadStreams):
@@ -132,7 +133,7 @@ def cmd_serve(args: argparse.Namespace, out: Output, main: MainFunction) -> int:
             out.line("Ctrl-C stops")
         out.stdout.flush()
 
-    _install_streams()
+    install_streams()
     daemon.serve(ready)
     return 0
 

@@ -8,7 +8,11 @@ As in test_readme_walkthrough.py, the blocks run with ``HOME`` set to a temporar
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +20,33 @@ from pathlib import Path
 import pytest
 
 from tests import kubo_node
-from tests.integration.test_readme_walkthrough import PORTS, README, _block, _free, _stop
+from tests.integration.test_readme_walkthrough import PORTS, README
 
 pytestmark = pytest.mark.ipfs
 
 
+def block(name: str, lang: str) -> str:
+    found = re.search(rf"<!-- walkthrough: {name} -->\n```{lang}\n(.*?)```", README, re.S)
+    assert found is not None, f"the README has no '{name}' walkthrough block"
+    return found.group(1)
+
+
+def free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def stop_group(group: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            group.wait(10)
+            return
+
+
 def test_the_serve_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    taken = [p for p in PORTS if not _free(p)]
+    taken = [p for p in PORTS if not free(p)]
     assert not taken, f"the walkthrough's ports {taken} are in use on 127.0.0.1"
     binary = kubo_node.build()
     env = {
@@ -37,7 +61,7 @@ def test_the_serve_walkthrough_runs_as_written(tmp_path: Path) -> None:
     for name in ("IPFS_PATH", "IPFS_API", "ORBIT_DIR"):
         env.pop(name, None)
     daemons = subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", _block("daemons", "sh")],
+        ["bash", "-euo", "pipefail", "-c", block("daemons", "sh")],
         cwd=tmp_path,
         env=env,
         start_new_session=True,
@@ -45,7 +69,7 @@ def test_the_serve_walkthrough_runs_as_written(tmp_path: Path) -> None:
     try:
         assert daemons.wait(120) == 0, "the daemons block failed"
         serve = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", _block("serve", "sh")],
+            ["bash", "-euo", "pipefail", "-c", block("serve", "sh")],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, start_new_session=True,
         )  # fmt: skip
         logs = "".join(p.read_text()[-2000:] for p in tmp_path.glob("tmp.*.log"))
@@ -60,11 +84,11 @@ def test_the_serve_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert "milk" in table
         assert not list(tmp_path.glob("tmp.*/api")), "a daemon left its api file"
         stop = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", _block("stop", "sh")], env=env, timeout=60, capture_output=True
+            ["bash", "-euo", "pipefail", "-c", block("stop", "sh")], env=env, timeout=60, capture_output=True
         )
         assert stop.returncode == 0, stop.stderr
     finally:
-        _stop(daemons)
+        stop_group(daemons)
 
 
 def test_the_readme_block_is_the_one_replayed() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orbit.cli import main
-from orbit.cli._serve import _install_streams, run_hosted
+from orbit.cli._serve import install_streams, run_hosted
 from orbit.facade import OrbitDB
 from orbit.serve.protocol import CommandRequest
 
@@ -22,12 +22,12 @@ def _main(argv: list[str], stdout: object, stderr: object) -> int:
 
 @pytest.fixture
 def orbit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for name in ("stdin", "stdout", "stderr"):  # restored after the test: _install_streams replaces them
+    for name in ("stdin", "stdout", "stderr"):  # restored after the test: install_streams replaces them
         monkeypatch.setattr(sys, name, getattr(sys, name))
     assert (
         main(["--dir", str(tmp_path / "d"), "create", "kv", "--type", "keyvalue"], stdout=io.StringIO()) == 0
     )
-    _install_streams()
+    install_streams()
     with OrbitDB(tmp_path / "d") as o:
         yield o
 
@@ -52,7 +52,7 @@ def test_standard_input_and_help_are_the_request_s(
 ) -> None:
     assert run(orbit, "put", "kv", "s", "-", "--string", stdin=b"from stdin\n").status == 0
     assert run(orbit, "get", "kv", "s").stdout == '"from stdin"\n'
-    _install_streams()  # again: pytest's capture replaced sys.stdout after the fixture ran
+    install_streams()  # again: pytest's capture replaced sys.stdout after the fixture ran
     helped = run(orbit, "get", "--help")
     assert helped.status == 0
     assert "usage: orbit get" in helped.stdout  # argparse prints to sys.stdout: this request's
