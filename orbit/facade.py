@@ -339,7 +339,7 @@ class OrbitDB:
                             close_timeout=o.get("close_timeout", 2.0), packs=link,
                         ).start()
                     )  # fmt: skip
-                    if is_address(name):
+                    if is_address(name) and known is None:  # new here: say what the open reached
                         self._reach(db, self.replication.get("open_wait", 10.0) if wait is None else wait)
             except BaseException:
                 empty = db.entry_count() == 0
@@ -351,7 +351,7 @@ class OrbitDB:
         return db
 
     def _reach(self, db: Database[Any], wait: float) -> None:
-        """After an open by address through the node: wait for peers if nothing was found; report.
+        """After an open by address, new here, through the node: wait for peers if nothing was found; report.
 
         A database that holds nothing after the node's record was read waits up to ``wait`` seconds for a
         peer to answer on its topic, then for what those peers announced (whatever it reached by then is
