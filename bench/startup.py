@@ -26,7 +26,14 @@ from typing import Any
 ORBIT = [sys.executable, "-m", "orbit"]
 
 
-def _median_ms(argv: list[str], env: dict[str, str], n: int) -> float:
+def cached_bytecode_env(tmp: Path) -> dict[str, str]:
+    """This environment with bytecode cached under ``tmp`` (as an installed package has it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "IPFS_API")}
+    return env | {"PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
+
+
+def median_ms(argv: list[str], env: dict[str, str], n: int) -> float:
+    """The median wall time of ``n`` runs of ``argv``, in milliseconds."""
     times = []
     for _ in range(n):
         start = time.perf_counter()
@@ -42,8 +49,7 @@ def run(n: int) -> dict[str, Any]:
     n = min(n, 50)
     with tempfile.TemporaryDirectory(prefix="orbit-bench-startup-") as tmp:
         directory = Path(tmp) / "orbit"
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "IPFS_API")}
-        env |= {"ORBIT_DIR": str(directory), "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}
+        env = cached_bytecode_env(Path(tmp)) | {"ORBIT_DIR": str(directory)}
         for argv in ([*ORBIT, "create", "kv", "--type", "keyvalue"], [*ORBIT, "put", "kv", "x", "1"]):
             subprocess.run(argv, env=env, capture_output=True, timeout=60, check=True)
         commands = {
@@ -54,9 +60,9 @@ def run(n: int) -> dict[str, Any]:
         }
         result: dict[str, Any] = {}
         for name, argv in commands.items():
-            _median_ms(argv, env, 1)  # warm-up: writes the bytecode cache
-            result[name] = round(_median_ms(argv, env, n), 1)
+            median_ms(argv, env, 1)  # warm-up: writes the bytecode cache
+            result[name] = round(median_ms(argv, env, n), 1)
         cold = {k: v for k, v in env.items() if k != "PYTHONPYCACHEPREFIX"} | {"PYTHONDONTWRITEBYTECODE": "1"}
-        result["cli_get_ms_no_bytecode"] = round(_median_ms(commands["cli_get_ms"], cold, max(3, n // 3)), 1)
+        result["cli_get_ms_no_bytecode"] = round(median_ms(commands["cli_get_ms"], cold, max(3, n // 3)), 1)
         result["runs"] = n
     return result
