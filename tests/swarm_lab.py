@@ -43,7 +43,9 @@ class LabPeer:
         self.db = self.orbit.open(name, type="keyvalue", write=writers)
 
     def open_address(self, address: str) -> None:
-        self.client = KuboClient(self.node.api_url, block_timeout=5.0)
+        # A longer block timeout than the writers': the manifest may have to come over a link that was
+        # just redialled.
+        self.client = KuboClient(self.node.api_url, block_timeout=20.0)
         self.orbit = OrbitDB(self.directory, identity=self.identity, ipfs=self.client, replication=OPTIONS)
         self.db = self.orbit.open(address, type="keyvalue")
 
@@ -175,6 +177,7 @@ def offline_writer(root: Path, *, entries: int = 5_000, timeout: float = 120.0) 
         assert writer.orbit.ipfs is not None
         _uploaded(writer, timeout)  # the manifest and the entries are on the writer's node
         for replica in (first, second):
+            lab.connect()
             replica.open_address(address)
             replica.db.wait_for(heads, timeout=timeout)
         state = writer.db.all()
@@ -182,6 +185,7 @@ def offline_writer(root: Path, *, entries: int = 5_000, timeout: float = 120.0) 
         writer.node.stop()
         for replica in (first, second):  # the replicas' nodes hold the history now
             _uploaded(replica, timeout)
+        lab.connect()  # the links of peers still running are up (Kubo redials them, this is quicker)
         started = time.monotonic()
         newcomer.open_address(address)
         newcomer.db.wait_for(heads, timeout=timeout)
