@@ -369,8 +369,7 @@ class Swarm:
                 return None
             order.append(entry)
             stack.extend(p for p in entry.parents if p not in peer.held)
-        order.reverse()  # parents were pushed after children: reversed is a topological order for chains
-        order.sort(key=lambda e: self._height(e, peer, depth))
+        order.sort(key=lambda e: self._height(e, peer, depth))  # parents first
         return order, max(depth.values(), default=0)
 
     def _height(self, entry: _Entry, peer: SimPeer, memo: dict[CID, int]) -> int:

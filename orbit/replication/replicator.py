@@ -122,6 +122,9 @@ class ReplicatedDatabase(Protocol):
     def heads(self) -> list[CID]:
         """The log's heads."""
 
+    def holds(self, heads: Iterable[CID]) -> bool:
+        """Whether the log holds every one of ``heads`` (takes the lock; raises if closed)."""
+
     def subscribe(self, callback: Callable[[Update], None]) -> Callable[[], None]:
         """Call ``callback`` after each batch of applied entries; return an unsubscribe function."""
 
@@ -286,13 +289,6 @@ class Replicator:
 
         return unsubscribe
 
-    def _holds(self, heads: Iterable[CID]) -> bool:
-        """Whether the log holds every head (takes the database's lock: never call with _state held)."""
-        log = self.db.log
-        with self.db.lock:
-            self.db.check_open()
-            return all(h in log for h in heads)
-
     def _held(self, heads: Iterable[CID]) -> set[CID]:
         """Those of ``heads`` the log holds (takes the database's lock: never call with _state held)."""
         log = self.db.log
@@ -322,9 +318,9 @@ class Replicator:
             DatabaseClosedError: the database was closed.
         """
         wanted = list(heads)
-        if self._wait_until(lambda: self._holds(wanted), time.monotonic() + timeout):
+        if self._wait_until(lambda: self.db.holds(wanted), time.monotonic() + timeout):
             return
-        missing = [h for h in wanted if not self._holds([h])]
+        missing = [h for h in wanted if not self.db.holds([h])]
         raise ReplicationTimeoutError(
             f"{self.topic}: {len(missing)} of {len(wanted)} heads not replicated within {timeout} s "
             f"(first: {missing[0] if missing else '-'}; {self._describe()})"
@@ -346,7 +342,7 @@ class Replicator:
                 else:
                     state = peers.get(peer)
                     targets = [state.heads] if state is not None and state.heads else []
-            return bool(targets) and all(self._holds(h) for h in targets)
+            return bool(targets) and all(self.db.holds(h) for h in targets)
 
         if not self._wait_until(synced, time.monotonic() + timeout):
             who = "any peer" if peer is None else f"peer {peer}"
@@ -524,7 +520,7 @@ class Replicator:
         its heads are not held: a replica a few entries behind takes them inline or block by block.
         """
         try:
-            if self._holds(announcement.heads):
+            if self.db.holds(announcement.heads):
                 return
             gap = max(p.end for p in announcement.packs) - len(self.db.log)
         except DatabaseClosedError:
