@@ -16,6 +16,7 @@ from ipfs_log.blockstore import BlockStore, ChainedBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.entry import Entry, Limits
 from ipfs_log.errors import EntryRejectedError
+from ipfs_log.frontier import Frontier
 from ipfs_log.gc import gc_paused
 
 __all__ = ["FetchFlow", "Fetched", "Progress", "fetch_flow", "run_flow"]
@@ -40,6 +41,8 @@ class Fetched:
     """CIDs the heads need (the heads and every ``next`` link); a failure among them fails the join."""
     rounds: int = 0
     """How many batches of blocks the flow asked for."""
+    under: set[CID] = field(default_factory=set)
+    """CIDs found to lie under the log's frontier (part of its state already: never admitted)."""
 
 
 FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]
@@ -75,6 +78,7 @@ def fetch_flow(
     entries: Container[CID],
     pending: Mapping[CID, Entry],
     progress: Progress | None = None,
+    frontier: Frontier | None = None,
 ) -> FetchFlow:
     """Return a flow that finds and verifies the entries of ``heads`` a log lacks.
 
@@ -89,19 +93,23 @@ def fetch_flow(
         entries: the log's admitted entries (the walk stops at them).
         pending: entries verified earlier and not admitted yet (used without asking for them again).
         progress: called after each batch with the number of entries verified so far.
+        frontier: where the log starts, if it does not hold its whole history: the walk stops at
+            entries under it, walking down from it (:meth:`Frontier.walk`) as far as an entry older
+            than its newest head needs to be told apart.
     """
     fetched = Fetched(list(dict.fromkeys(heads)))
     found = fetched.entries
-    want = [c for c in fetched.heads if c not in entries]
+    under = frontier.under if frontier is not None else {}
+    want = [c for c in fetched.heads if c not in entries and c not in under]
     required = fetched.required
     required.update(want)
     seen: set[CID] = set(want)
     verified = 0
-    frontier = want
-    while frontier:
+    batch = want
+    while batch:
         resolved: list[Entry] = []
         ask: list[CID] = []
-        for cid in frontier:
+        for cid in batch:
             held = pending.get(cid)
             if held is None:
                 ask.append(cid)
@@ -125,15 +133,52 @@ def fetch_flow(
                 verified += 1
             if progress is not None:
                 progress(verified)
-        frontier = []
+        if frontier is not None:
+            resolved = yield from _beside(frontier, resolved, fetched, seen, log_id, access, limits)
+        batch = []
         for entry in resolved:
             for link in entry.next:
                 required.add(link)
-                if link not in seen and link not in entries:
+                if link not in seen and link not in entries and link not in under:
                     seen.add(link)
-                    frontier.append(link)
+                    batch.append(link)
             for link in entry.refs:
-                if link not in seen and link not in entries:
+                if link not in seen and link not in entries and link not in under:
                     seen.add(link)
-                    frontier.append(link)
+                    batch.append(link)
     return fetched
+
+
+def _beside(
+    frontier: Frontier,
+    resolved: list[Entry],
+    fetched: Fetched,
+    seen: set[CID],
+    log_id: str,
+    access: AccessController,
+    limits: Limits,
+) -> Generator[list[CID], dict[CID, bytes], list[Entry]]:
+    """Return the entries of ``resolved`` not under ``frontier``, walking down from it as far as needed.
+
+    Those under it are dropped from ``fetched.entries`` and listed in ``fetched.under``: they are part
+    of the state already, and their links are not followed. An entry reached only by a skip pointer
+    (``refs``, not required) that may be under the frontier is dropped without a walk: if it is not
+    under it, a ``next`` link reaches it again.
+    """
+    required = fetched.required
+    for entry in resolved:
+        if entry.cid not in required and frontier.may_be_under(entry.time):
+            fetched.entries.pop(entry.cid, None)
+            seen.discard(entry.cid)
+    resolved = [e for e in resolved if e.cid in required or not frontier.may_be_under(e.time)]
+    oldest = min((e.time for e in resolved if e.cid not in frontier.under), default=None)
+    if oldest is not None and frontier.may_be_under(oldest):
+        yield from frontier.walk(oldest, log_id=log_id, access=access, limits=limits)
+    kept: list[Entry] = []
+    for entry in resolved:
+        if frontier.is_under(entry.cid):
+            fetched.entries.pop(entry.cid, None)
+            fetched.under.add(entry.cid)
+        else:
+            kept.append(entry)
+    return kept

@@ -40,8 +40,15 @@ from ipfs_log.cid import CID
 from ipfs_log.clock import by_sort_key, check_clock_rule
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import DEFAULT_LIMITS, Entry, Limits
-from ipfs_log.errors import BlockNotFoundError, ClockError, EntryNotFoundError, PermissionDeniedError
+from ipfs_log.errors import (
+    BlockNotFoundError,
+    ClockError,
+    EntryNotFoundError,
+    LogError,
+    PermissionDeniedError,
+)
 from ipfs_log.fetch import Fetched, FetchFlow, Progress, fetch_flow, run_flow
+from ipfs_log.frontier import Frontier
 from ipfs_log.gc import gc_paused
 from ipfs_log.identity import Identity, key_to_did
 from ipfs_log.ranges import Range, RangeArgs
@@ -98,6 +105,7 @@ class Log:
         self._pending: dict[CID, Entry] = {}
         self._missing: set[CID] = set()
         self._subscribers: list[Subscriber] = []
+        self._frontier: Frontier | None = None  # where the log starts, if not at its first entries
 
     # ------------------------------------------------------------------ reading
 
@@ -132,6 +140,19 @@ class Log:
     def missing(self) -> frozenset[CID]:
         """Blocks a join needed and could not find; :meth:`resume` asks for them again."""
         return frozenset(self._missing)
+
+    @property
+    def frontier(self) -> Frontier | None:
+        """Where the log starts when it does not hold its history (see :meth:`start_at`), else None."""
+        return self._frontier
+
+    @property
+    def count(self) -> int:
+        """How many entries are reachable from the heads: ``len(self)`` plus those under the frontier."""
+        frontier = self._frontier
+        if frontier is None:
+            return len(self._order)
+        return len(self._order) + frontier.count - len(frontier.heads)
 
     @property
     def pending(self) -> int:
@@ -345,6 +366,7 @@ class Log:
             entries=self._entries,
             pending=self._pending,
             progress=progress,
+            frontier=self._frontier,
         )
 
     def admit(self, fetched: Fetched) -> list[Entry]:
@@ -395,13 +417,18 @@ class Log:
 
     def _check_clocks(self, cids: Iterable[CID]) -> None:
         entries, pending = self._entries, self._pending
+        under = self._frontier.under if self._frontier is not None else {}
         for cid in cids:
             entry = pending.get(cid)
             if entry is None or not entry.next:
                 continue
-            parents = [entries.get(c) or pending.get(c) for c in entry.next]
-            times = [p.time for p in parents if p is not None]
-            if len(times) == len(parents):
+            times: list[int] = []
+            for c in entry.next:
+                parent = entries.get(c) or pending.get(c)
+                time = parent.time if parent is not None else under.get(c)
+                if time is not None:
+                    times.append(time)
+            if len(times) == len(entry.next):
                 try:
                     check_clock_rule(entry.time, times, cid)
                 except ClockError:
@@ -413,12 +440,13 @@ class Log:
         # pending entry whose history is complete. They and the new heads are committed to storage
         # before any state changes; a failed commit leaves them pending.
         entries, pending = self._entries, self._pending
+        under = self._frontier.under if self._frontier is not None else {}
         admitted: list[Entry] = []
         admitting: set[CID] = set()
         for entry in sorted(pending.values(), key=by_sort_key):
-            if entry.cid in entries:  # admitted meanwhile (e.g. by a join that ran alongside)
+            if entry.cid in entries or entry.cid in under:  # admitted meanwhile, or part of the state
                 del pending[entry.cid]
-            elif all(c in entries or c in admitting for c in entry.next):
+            elif all(c in entries or c in admitting or c in under for c in entry.next):
                 admitted.append(entry)
                 admitting.add(entry.cid)
         if not admitted:
@@ -462,6 +490,7 @@ class Log:
         limits: Limits = DEFAULT_LIMITS,
         max_refs: int = DEFAULT_MAX_REFS,
         storage: LogStorage | None = None,
+        frontier: Frontier | None = None,
     ) -> Log:
         """Rebuild a log from state its caller already verified: nothing is fetched or checked.
 
@@ -469,13 +498,57 @@ class Log:
         log costs neither a walk nor a signature check. The containers are used as given, and may be
         lazy views that read entries from ``store`` on demand: ``entries`` maps each admitted CID to its
         entry, ``order`` holds the entries in log order, and ``heads`` are the entries no other names
-        in ``next``. The log must be complete (every entry's ancestors are in it).
+        in ``next``. The log must be complete (every entry's ancestors are in it), or start at
+        ``frontier`` (see :meth:`start_at`) and hold everything after it.
         """
         log = cls(
             identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs, storage=storage
         )
         log._entries, log._order = entries, order
         log._heads = {e.cid: e for e in heads}
+        log._frontier = frontier
+        return log
+
+    @classmethod
+    def start_at(
+        cls,
+        identity: Identity,
+        store: BlockStore,
+        frontier: Frontier,
+        heads: Iterable[Entry],
+        *,
+        log_id: str,
+        access: AccessController | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_refs: int = DEFAULT_MAX_REFS,
+        storage: LogStorage | None = None,
+    ) -> Log:
+        """Start a log at ``frontier``: it holds the frontier's ``heads``, not their ancestors.
+
+        For a log whose state up to those heads comes from elsewhere (a trusted commit's state tree,
+        or a compaction): the heads are committed to ``storage`` and become the log's heads; an append
+        gets a clock above theirs, and a join admits their descendants and entries concurrent with them,
+        never an entry under them (see :mod:`ipfs_log.frontier`). The caller has verified ``heads``
+        (e.g. with :meth:`Entry.from_block`).
+
+        Raises:
+            LogError: ``heads`` are not the frontier's, or one names another in ``next`` (not heads).
+            OrbitError: the storage commit failed; nothing was stored.
+        """
+        held = sorted({e.cid: e for e in heads}.values(), key=by_sort_key)
+        if {e.cid for e in held} != frontier.heads:
+            raise LogError(f"the heads given are not the frontier's ({len(held)} for {len(frontier.heads)})")
+        if any(c in frontier.heads for e in held for c in e.next):
+            raise LogError(f"a frontier head of log {log_id!r} names another: they are not heads")
+        log = cls(
+            identity, store, log_id=log_id, access=access, limits=limits, max_refs=max_refs, storage=storage
+        )
+        log.storage.commit(held, [e.cid for e in held], 0)
+        for entry in held:
+            log._entries[entry.cid] = entry
+        log._order.extend(held)
+        log._heads = {e.cid: e for e in held}
+        log._frontier = frontier
         return log
 
     @classmethod
