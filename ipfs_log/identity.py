@@ -12,10 +12,8 @@ False
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Final
-
-import nacl.bindings
-import nacl.exceptions
 
 from ipfs_log import base58
 from ipfs_log.errors import IdentityError
@@ -25,27 +23,50 @@ __all__ = ["Identity", "key_from_did", "key_to_did", "verify"]
 PUBLIC_KEY_BYTES: Final = 32
 SIGNATURE_BYTES: Final = 64
 _ED25519_PUB: Final = b"\xed\x01"  # multicodec ed25519-pub as an unsigned varint
-_crypto_sign = nacl.bindings.crypto_sign
-_crypto_sign_open = nacl.bindings.crypto_sign_open
-_BadSignature = nacl.exceptions.BadSignatureError
+SEED_BYTES: Final = 32
+_sodium: ModuleType | None = None
+_BAD_SIGNATURE: tuple[type[Exception], ...] = (ValueError, TypeError)
+
+
+def _bindings() -> ModuleType:
+    """Return the libsodium bindings, imported on first use (loading them takes milliseconds)."""
+    global _sodium, _BAD_SIGNATURE
+    if _sodium is None:
+        import nacl.bindings
+        import nacl.exceptions
+
+        _BAD_SIGNATURE = (nacl.exceptions.CryptoError, ValueError, TypeError)
+        _sodium = nacl.bindings
+    return _sodium
 
 
 class Identity:
     """A writer: an Ed25519 key pair. Create with :meth:`generate` or :meth:`from_seed`.
 
     The public key is what the log records (``entry.key`` and ``clock.id``) and what access control
-    checks; the 32-byte seed is the secret to keep.
+    checks; the 32-byte seed is the secret to keep. The key pair is derived from the seed when first
+    needed (a command that only reads never loads the signing code).
     """
 
-    __slots__ = ("_secret", "public_key", "seed")
+    __slots__ = ("_pair", "seed")
 
     def __init__(self, seed: bytes) -> None:
-        if not isinstance(seed, bytes) or len(seed) != nacl.bindings.crypto_sign_SEEDBYTES:
+        if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             raise IdentityError("an Ed25519 seed is exactly 32 bytes")
-        public, secret = nacl.bindings.crypto_sign_seed_keypair(seed)
         self.seed: bytes = seed
-        self.public_key: bytes = public
-        self._secret: bytes = secret
+        self._pair: tuple[bytes, bytes] | None = None
+
+    def _keys(self) -> tuple[bytes, bytes]:
+        pair = self._pair
+        if pair is None:  # racing threads derive the same pair: either assignment is right
+            public, secret = _bindings().crypto_sign_seed_keypair(self.seed)
+            pair = self._pair = (bytes(public), bytes(secret))
+        return pair
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return self._keys()[0]
 
     @classmethod
     def generate(cls) -> Identity:
@@ -70,7 +91,8 @@ class Identity:
 
     def sign(self, data: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature of ``data``."""
-        return _crypto_sign(data, self._secret)[:SIGNATURE_BYTES]
+        signed: bytes = _bindings().crypto_sign(data, self._keys()[1])
+        return signed[:SIGNATURE_BYTES]
 
     def __repr__(self) -> str:
         return f"Identity({self.did!r})"
@@ -86,9 +108,10 @@ def verify(public_key: bytes, data: bytes, signature: bytes) -> bool:
     """Return whether ``signature`` is a valid Ed25519 signature of ``data`` by ``public_key``."""
     if len(signature) != SIGNATURE_BYTES or len(public_key) != PUBLIC_KEY_BYTES:
         return False
+    sodium = _bindings()
     try:
-        _crypto_sign_open(signature + data, public_key)
-    except (_BadSignature, ValueError, TypeError):
+        sodium.crypto_sign_open(signature + data, public_key)
+    except _BAD_SIGNATURE:
         return False
     return True
 

@@ -4,10 +4,10 @@
 in a local LMDB store, every write durable against a process kill when it returns.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from ipfs_log.errors import OrbitError
+from ipfs_log.lazy import lazy_attributes
 from orbit.address import Manifest
 from orbit.car import car_bytes, read_car, write_car
 from orbit.databases import (
@@ -72,13 +72,7 @@ _LAZY: Final = {
 """What talks to an IPFS node is imported on first use (it loads httpx): ``import orbit`` stays fast."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orbit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("orbit", _LAZY, globals())
 
 
 __all__ = [

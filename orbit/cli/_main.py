@@ -111,8 +111,35 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the ``orbit`` argument parser (every subcommand has help text)."""
+class _Skipped:
+    """Stands for the parser of a subcommand that is not run: takes its arguments and drops them."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Skipped]:
+        return lambda *args, **kwargs: self
+
+
+_GLOBAL_WITH_VALUE = ("--dir", "--ipfs")
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs (its first positional, global options skipped), or None for none."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            return next(tokens, None)
+        if len(token) > 2 and "=" not in token and any(o.startswith(token) for o in _GLOBAL_WITH_VALUE):
+            next(tokens, None)  # --dir DIR, or an abbreviation argparse accepts (--di DIR)
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the ``orbit`` argument parser (every subcommand has help text).
+
+    With ``command``, only that subcommand's own arguments are built (the others are listed, with their
+    help, but parse nothing): a command line starts faster when argparse builds one parser, not thirty.
+    """
     common = _Parser(add_help=False)
     _global_options(common)
     parser = _Parser(
@@ -129,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def add(name: str, help: str, func: Any, *, description: str | None = None) -> argparse.ArgumentParser:
+        if command is not None and name != command:
+            sub.add_parser(name, help=help, add_help=False)
+            return _Skipped()  # type: ignore[return-value]
         p: argparse.ArgumentParser = sub.add_parser(
             name, help=help, description=description or help, parents=[common]
         )
@@ -160,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help=demo_help,
+        add_help=command in (None, "demo"),
         description="Two writers, alice and bob, each with a directory and an identity, update the same "
         "keyvalue and counter databases concurrently, merge, and print the converged state.",
     )
@@ -393,12 +424,13 @@ def main(
     err = stderr or sys.stderr
     out: Output | None = None
     try:
-        args = build_parser().parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(chosen_command(words)).parse_args(words)
         _defaults(args)
         out = Output(args.json, stdout, stderr)
         from orbit.cli._session import route  # through `orbit serve`, if it serves the directory
 
-        routed = route(args, list(sys.argv[1:] if argv is None else argv), out)
+        routed = route(args, words, out)
         if routed is not None:
             return routed
         status: int = args.func(args, out)

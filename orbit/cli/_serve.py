@@ -17,11 +17,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ipfs_log.errors import OrbitError
 from orbit.cli._output import CliError, Output
-from orbit.serve.protocol import CommandRequest, CommandResult
+
+if TYPE_CHECKING:
+    from orbit.serve.protocol import CommandRequest, CommandResult
 
 __all__ = ["add_serve", "cmd_serve", "install_streams", "run_hosted"]
 
@@ -73,6 +75,8 @@ def run_hosted(main: MainFunction, orbit: Any, node: str | None, request: Comman
             status = main(list(request.argv), stdout, stderr)
     finally:
         _STREAMS.reset(token)
+    from orbit.serve.protocol import CommandResult
+
     return CommandResult(status, stdout.getvalue(), stderr.getvalue())
 
 

@@ -10,8 +10,9 @@ May import: :mod:`ipfs_log`, :mod:`orbit.errors`, :mod:`orbit.address`, :mod:`or
 the narrow :class:`~orbit.ipfs.node_link.LinkedDatabase` protocol).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
+
+from ipfs_log.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from orbit.ipfs.blockstore import IpfsBlockStore
@@ -29,14 +30,8 @@ _WHERE: Final = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The names above, imported on first use (a submodule imported alone does not load the others)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orbit.ipfs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("orbit.ipfs", _WHERE, globals())
+"""The names above, imported on first use (a submodule imported alone does not load the others)."""
 
 
 __all__ = ["CachedBlockStore", "IpfsBlockStore", "KuboClient", "NodeLink", "PubsubMessage", "Subscription"]

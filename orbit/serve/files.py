@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Final
@@ -78,6 +77,8 @@ def load_token(directory: Path, *, create: bool = False) -> str | None:
     except FileNotFoundError:
         if not create:
             return None
+        import secrets  # here: it loads `random`, which a command that reads never needs
+
         token = secrets.token_urlsafe(32)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

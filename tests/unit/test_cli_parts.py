@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from ipfs_log import CID
 from orbit.cli._graph import graph_rows
+from orbit.cli._main import build_parser, chosen_command
 from orbit.cli._output import CliError, from_json, parse_value, to_json
 from orbit.registry import REGISTRY_FILE, Registry, RegistryEntry, RegistryError
 
@@ -168,3 +170,35 @@ def test_links_round_trip_and_bad_forms_are_errors() -> None:
     with pytest.raises(CliError, match="--string"):
         parse_value("plain words")
     assert parse_value("plain words", lenient=True) == "plain words"
+
+
+# ---------------------------------------------------------------------- the parser of one subcommand
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["get", "kv", "x"], "get"),
+        (["--dir", "get", "get", "kv", "x"], "get"),  # --dir's value is not the command
+        (["--dir=d", "--json", "put", "kv", "k", "1"], "put"),
+        (["--di", "d", "--ipfs", "http://127.0.0.1:5001", "ls"], "ls"),  # an abbreviation argparse takes
+        (["--json"], None),
+        (["--", "ls"], "ls"),
+        ([], None),
+    ],
+)
+def test_the_command_is_found_before_parsing(argv: list[str], command: str | None) -> None:
+    assert chosen_command(argv) == command
+
+
+def test_a_parser_built_for_one_command_parses_and_helps_as_the_whole_one() -> None:
+    whole = build_parser()
+    sub = next(a for a in whole._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        one = build_parser(name)
+        one_sub = next(a for a in one._actions if isinstance(a, argparse._SubParsersAction))
+        assert one_sub.choices[name].format_help() == parser.format_help(), name
+        assert list(one_sub.choices) == list(sub.choices)  # every command is still listed
+    assert build_parser("get").format_help() == whole.format_help()
+    argv = ["--dir", "d", "get", "kv", "x", "--default", "0"]
+    assert vars(build_parser("get").parse_args(argv)) == vars(whole.parse_args(argv))
