@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from ipfs_log import CID, Entry
 from ipfs_log.codec import IPLDKind
-from stores.base import Batch, SortKey, Store, sort_key_from_ipld, sort_key_to_ipld, wins
+from stores.base import Batch, SortKey, Store, sort_key_to_ipld, wins
 from stores.errors import InvalidCheckpointError, InvalidOperationError, KeyNotFoundError
 
 __all__ = ["KeyValue", "KeyValueBatch"]
@@ -87,6 +87,14 @@ class KeyValue(Store):
     def all(self) -> dict[str, IPLDKind]:
         """Return the whole map as a new dict."""
         return dict(self._values)
+
+    def winner(self, key: str) -> SortKey | None:
+        """Return the sort key of the operation that decides ``key`` (a tombstone's too), or None."""
+        return self._winners.get(key)
+
+    def winners(self) -> Iterator[tuple[str, SortKey]]:
+        """Iterate over every key ever written (deleted ones too) with its deciding operation's sort key."""
+        return iter(self._winners.items())
 
     # ------------------------------------------------------------------ writing
 
@@ -170,12 +178,17 @@ class KeyValue(Store):
     def _load(self, state: IPLDKind) -> None:
         if type(state) is not dict:
             raise InvalidCheckpointError("keyvalue state is a map")
-        for key, record in state.items():
-            if type(record) is not list or len(record) not in (3, 4):
+        winners, values = self._winners, self._values
+        for key, record in state.items():  # inline, not a call per key: it runs at every open
+            if type(record) is list and len(record) == 4:
+                time, writer, cid, values[key] = record
+            elif type(record) is list and len(record) == 3:
+                time, writer, cid = record
+            else:
                 raise InvalidCheckpointError(f"bad record for key {key!r}")
-            self._winners[key] = sort_key_from_ipld(record[:3])
-            if len(record) == 4:
-                self._values[key] = record[3]
+            if type(time) is not int or type(writer) is not bytes or type(cid) is not bytes:
+                raise InvalidCheckpointError(f"a sort key is [time, writer, cid bytes], not {record[:3]!r}")
+            winners[key] = (time, writer, cid)
 
 
 class KeyValueBatch(Batch):

@@ -101,6 +101,8 @@ class LogRecords:
         env, prefix = self.env, log_prefix(lognum)
         records = bytearray()
         late: list[int] = []
+        # Admission numbers are 8 bytes, big-endian: compared as bytes, they compare as numbers.
+        floor = None if since is None else U64.pack(max(0, min(since, (1 << 64) - 1)))
         start, done = prefix, False
         while not done:  # in segments, re-mapping between them
             cursor = env.reader().cursor(db=env.db[b"order"])
@@ -114,9 +116,9 @@ class LogRecords:
                     if count == _ORDER_SEGMENT:
                         start, done = k, False
                         break
-                    if since is not None and U64.unpack(v)[0] >= since:
+                    if floor is not None and v >= floor:
                         late.append(len(records) // RECORD)
-                    records += k[4:]
+                    records += memoryview(k)[4:]
             env.remap_soon()
         return records, late
 
