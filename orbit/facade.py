@@ -488,6 +488,7 @@ class OrbitDB:
         if store is None:
             since = 0
             store = cls.STORE(log, **shared, **options)
+        state_sink = None if self.ipfs is None else self.ipfs.state_sink(address, manifest.cid, self.blocks)
         context = DatabaseContext(
             lock=self.lock,
             blocks=self.blocks,
@@ -499,6 +500,7 @@ class OrbitDB:
             remote=None if self.ipfs is None else self.ipfs.source,
             checkpoint_every=self.checkpoint_every,
             checkpointed=since or 0,
+            state_sink=state_sink,
         )
         return cls(manifest, store, context)
 

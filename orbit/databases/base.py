@@ -35,7 +35,7 @@ from ipfs_log.blockstore import BlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
-from ipfs_log.errors import CodecError
+from ipfs_log.errors import CodecError, OrbitError
 from ipfs_log.fetch import Progress, run_flow
 from ipfs_log.log import Log
 from orbit.address import Manifest
@@ -49,10 +49,10 @@ from orbit.errors import (
     ReplicationError,
 )
 from orbit.files import write_atomically
-from orbit.state import BufferedNodes, Commit, RangeProof, ReadProof, StateIndex
+from orbit.state import BufferedNodes, Commit, LatestCommits, RangeProof, ReadProof, StateIndex
 from stores.base import Store, Update, UpdateCallback
 
-__all__ = ["Database", "DatabaseContext", "OpenReport", "ReplicatorHandle", "locked"]
+__all__ = ["Database", "DatabaseContext", "OpenReport", "ReplicatorHandle", "StateSink", "locked"]
 
 _log = logging.getLogger("orbit")
 S = TypeVar("S", bound=Store)
@@ -96,8 +96,33 @@ class ReplicatorHandle(Protocol):
     def wait_heard(self, timeout: float) -> list[str]:
         """Return the peers heard from, waiting up to ``timeout`` seconds for a first one."""
 
+    def announce(self) -> None:
+        """Announce the heads (and the newest commit) on the topic soon, without waiting."""
+
     def close(self) -> None:
         """Stop, bounded."""
+
+
+class StateSink(Protocol):
+    """Where a database linked to an IPFS node writes its state tree (e.g. the node link's uploads).
+
+    It stands in for the local block store as the tree's backing store (nodes written through it are
+    also journaled for upload), and is told of each commit signed, under the database's lock: it must
+    not wait on the network.
+    """
+
+    def get(self, cid: CID) -> bytes:
+        """Return a block from the local store (``BlockNotFoundError`` if absent)."""
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Store blocks locally and journal them for upload."""
+
+    def publish(self, commit: Commit, base: CID | None) -> None:
+        """Journal ``commit`` for upload and keep its tree on the node.
+
+        ``base`` is the root the tree was opened from in this session (None: built here, so every node
+        went through :meth:`put_many`): nodes under it that the node may lack are uploaded too.
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +155,8 @@ class DatabaseContext:
         remote: where blocks this directory lacks come from by default (the IPFS node), if anywhere.
         checkpoint_every: save a checkpoint after this many new entries (or half the log, if more).
         checkpointed: how many admitted entries the saved checkpoint covers.
+        state_sink: where the state tree and commits go besides the local store (an IPFS node's
+            uploads), if anywhere.
     """
 
     lock: AbstractContextManager[Any]
@@ -142,6 +169,7 @@ class DatabaseContext:
     remote: BlockStore | None = None
     checkpoint_every: int = 10_000
     checkpointed: int = 0
+    state_sink: StateSink | None = None
 
 
 class Database(Generic[S]):
@@ -168,10 +196,14 @@ class Database(Generic[S]):
         self._closed = False
         self._saved_at = context.checkpointed  # how many admitted entries the saved checkpoint covers
         store.subscribe(self._maybe_save_checkpoint)
-        self._state_nodes = BufferedNodes(context.blocks)  # written beside the checkpoint
+        sink = context.state_sink  # written beside the checkpoint (and journaled for the node, if linked)
+        self._state_nodes = BufferedNodes(context.blocks if sink is None else sink)
         self._last_commit: Commit | None = self._saved_commit()
         start = None if self._last_commit is None else self._last_commit.root
         self._state = StateIndex(store, self._state_nodes, start)  # else built on first use
+        self._state_base = start  # nodes under it were written before this session
+        writers: list[bytes | str] = ["*"] if manifest.write == "*" else list(manifest.write)
+        self._heard = LatestCommits(manifest.address, writers)
         self.commit_every: int | None = None
         """Sign a commit after this many new entries (None: only at checkpoints and when asked)."""
         store.subscribe(self._follow_state)
@@ -524,7 +556,57 @@ class Database(Generic[S]):
         indexes = self._state.index_roots()
         commit = Commit.create(log.identity, self.address, log.head_cids, root, len(log), prev, indexes)
         self._last_commit = commit
+        self._publish_commit(commit)
         return commit
+
+    def _publish_commit(self, commit: Commit) -> None:
+        """With an IPFS node: put the tree and the commit on it (journaled), and announce the commit."""
+        sink = self._context.state_sink
+        if sink is not None:
+            try:  # local writes and journal records only: the uploading thread sends them
+                self._state_nodes.persist(commit.root)
+                sink.publish(commit, self._state_base)
+                self._state_base = None  # what was under it is on the node now (or journaled)
+            except (OSError, OrbitError) as e:  # derived data: the next commit publishes the tree again
+                _log.warning("commit of %s not put on the node: %s", self.address, e)
+        if self._replicator is not None:
+            self._replicator.announce()
+
+    @locked
+    def latest_commit(self) -> Commit | None:
+        """Return this replica's newest signed commit (the one its announcements carry), if any."""
+        return self._last_commit
+
+    @locked
+    def commits(self) -> list[Commit]:
+        """Return the newest commit of each writer known here, ordered by key: peers' and this replica's.
+
+        Peers' commits come with their announcements, each checked (signed by a key of the write list,
+        about this database) and kept if it counts more entries than its writer's last one; at most one
+        per writer (see :class:`~orbit.state.LatestCommits`). They are writers' claims, never state:
+        give their blocks to a :class:`~orbit.state.Snapshot` (which trusts ``writer`` or ``quorum:k``),
+        or check one with :meth:`verify_commit`.
+        """
+        record = LatestCommits(self._heard.address, self._heard.writers)
+        for commit in self._heard.commits():
+            record.keep(commit)
+        if self._last_commit is not None:
+            record.keep(self._last_commit)
+        return record.commits()
+
+    @locked
+    def note_commit(self, block: bytes) -> Commit:
+        """Check a commit from anywhere and record it as its writer's newest if it counts more entries.
+
+        Returns:
+            The checked commit (recorded or not).
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            CommitError: it is malformed, forged, not signed by a writer, or of another database;
+                nothing is recorded.
+        """
+        return self._heard.note(block)
 
     def _current_commit(self) -> Commit:
         """The last commit if it is of the current state, else a new one (under the lock)."""

@@ -13,6 +13,16 @@
   only says where to start: every entry fetched from the node is verified as usual.
 - **Packs**: the database's history is also kept as a few CAR files on the node
   (:mod:`orbit.ipfs.packs`), which a reader streams instead of walking the DAG block by block.
+- **Commits and their trees**: each commit a database signs (:meth:`NodeLink.state_sink`) goes to the
+  node the way entries do (journaled, then uploaded by the uploading thread): the state tree's new
+  nodes and value blocks, and the commit block. The newest commit's tree is pinned recursively under
+  the pin name ``<address>/state`` (moved as commits follow each other; a commit itself is not pinned
+  recursively, since through ``prev`` that would pin every earlier tree), and the commit's bytes are
+  kept in MFS at ``/orbit/<manifest CID>.commit`` (:meth:`NodeLink.commit_of`), so a light client that
+  knows only the address finds the newest commit, and fetches the O(log n) tree blocks of a read from
+  the node. The first commit of a session whose tree was opened from an earlier one uploads that whole
+  tree once (it may have been written while the node was away), unless the journal shows the node
+  has it pinned already.
 - **Open by address** from a directory that lacks the database: the manifest is fetched from the node
   (hash-checked), then the log from the recorded heads — in bulk from the packs (``cat``; without
   packs, ``dag/export``; the CARs' blocks are hash-checked) and block by block for whatever they lack
@@ -44,6 +54,9 @@ from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.packs import MAX_PACK_BYTES, MAX_PACKS, Pack, plan
 from orbit.ipfs.uploads import CachedBlockStore
+from orbit.state import Commit
+from orbit.state.nodes import EMPTY_NODE, EMPTY_ROOT
+from orbit.state.tree import tree_blocks
 from orbit.storage.blocks import LocalBlockStore
 
 History = Callable[[int], Sequence[Entry]]
@@ -84,10 +97,13 @@ class LinkedDatabase(Protocol):
         """Fetch, verify and admit what is reachable from ``heads``."""
 
 
-__all__ = ["HEADS_DIR", "MAX_EXPORT_BYTES", "NodeLink"]
+__all__ = ["HEADS_DIR", "MAX_EXPORT_BYTES", "STATE_PINS", "NodeLink", "StateUploads"]
 
 HEADS_DIR: Final = "/orbit"
-"""The MFS directory where each database's heads are recorded, one file per manifest CID."""
+"""The MFS directory where each database's heads are recorded, one file per manifest CID (and its newest
+commit, in ``<manifest CID>.commit``)."""
+STATE_PINS: Final = "/state"
+"""The suffix of the pin name (after the address) under which a database's newest state tree is pinned."""
 MAX_EXPORT_BYTES: Final = 256 << 20
 """Largest ``dag/export`` read into memory when opening from the node; bigger logs go block by block."""
 _MAX_HEADS: Final = 256
@@ -167,6 +183,66 @@ class _UploadingStorage:
             _log.warning("pins of %s not recorded (retried at the next write): %s", self.address, e)
 
 
+class StateUploads:
+    """A database's state sink (:meth:`NodeLink.state_sink`): its tree goes to the local store and the node.
+
+    The database's tree writes its nodes through :meth:`put_many` (journaled for upload, then stored
+    locally, as entries are) and tells :meth:`publish` of each commit it signs. Nothing here waits on
+    the network: the uploading thread sends what was journaled.
+    """
+
+    def __init__(self, link: NodeLink, address: str, manifest: CID, local: BlockStore) -> None:
+        self.link = link
+        self.address = address
+        self.manifest = manifest
+        self.local = local
+
+    def get(self, cid: CID) -> bytes:
+        """Return a block from the local store.
+
+        Raises:
+            BlockNotFoundError: the local store lacks it.
+        """
+        return self.local.get(cid)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        """Journal blocks for upload, then store them locally.
+
+        Raises:
+            IpfsBlockTooLargeError: a block is over the node's limit (nothing is stored).
+            BlockStoreError: the journal or the local store failed.
+        """
+        items = list(blocks)
+        self.link.uploads.queue_upload(items)  # first: a crash after this can only cause an extra upload
+        self.local.put_many(items)
+
+    def publish(self, commit: Commit, base: CID | None) -> None:
+        """Journal a commit (and, once per session, the tree under ``base``) and pin its tree on the node.
+
+        Args:
+            commit: a commit the database signed; its tree's nodes were written through
+                :meth:`put_many` (or are under ``base``).
+            base: the root the database's tree was opened from in this session, if any: its nodes may
+                never have reached the node, so the whole tree goes, unless the node has ``base``
+                pinned (as far as the journal knows) or wants it pinned (then it was journaled).
+
+        Raises:
+            IpfsBlockTooLargeError: a block is over the node's limit.
+            BlockStoreError: the journal or the local store failed.
+        """
+        uploads = self.link.uploads
+        name = self.address + STATE_PINS
+        blocks: list[tuple[CID, bytes]] = [(commit.cid, commit.block)]
+        if commit.root == EMPTY_ROOT:
+            blocks.append((EMPTY_ROOT, EMPTY_NODE))
+        on_node = [base] in (uploads.pinned(name), uploads.wanted(name))
+        if base is not None and base != EMPTY_ROOT and not on_node:
+            uploads.queue_upload(tree_blocks(self.local, commit.root))  # state-sized, once per session
+        uploads.queue_upload(blocks)
+        self.link.note_commit(self.address, self.manifest, commit)
+        uploads.pin(name, [commit.root])
+
+
 class NodeLink:
     """An OrbitDB directory's link to an IPFS node (see the module documentation).
 
@@ -213,6 +289,8 @@ class NodeLink:
         # replaces the record of a longer history with its own older heads.
         self._beyond: dict[str, tuple[list[CID], Callable[[Iterable[CID]], bool]]] = {}
         self._closing = threading.Event()  # no new packs: closing holds the directory's lock
+        self._commits: dict[str, tuple[CID, Commit]] = {}  # address -> (manifest, newest commit published)
+        self._commits_lock = threading.Lock()
 
     # -- heads records --------------------------------------------------------------------------------
 
@@ -221,8 +299,42 @@ class NodeLink:
         """The MFS path of a database's heads record."""
         return f"{HEADS_DIR}/{manifest.encode('base58btc')}"
 
-    def _announce(self, address: str, pins: list[CID]) -> None:
-        """Write a database's heads record (from the uploading thread, once its uploads are done)."""
+    @staticmethod
+    def commit_path(manifest: CID) -> str:
+        """The MFS path of a database's newest commit (its block's bytes)."""
+        return f"{HEADS_DIR}/{manifest.encode('base58btc')}.commit"
+
+    def state_sink(self, address: str, manifest: CID, local: BlockStore) -> StateUploads:
+        """Return where a database's state tree and commits go: ``local``, and the node (see the module)."""
+        return StateUploads(self, address, manifest, local)
+
+    def note_commit(self, address: str, manifest: CID, commit: Commit) -> None:
+        """Remember a database's newest published commit, for the uploading thread to write to MFS."""
+        with self._commits_lock:
+            self._commits[address] = (manifest, commit)
+
+    def commit_of(self, manifest: CID) -> bytes | None:
+        """Return the newest commit block the node keeps for a database (unchecked), or None.
+
+        It is untrusted: check it (``Commit.from_block`` with the write list, or a ``Snapshot``).
+
+        Raises:
+            IpfsError: the node is unreachable or failed.
+        """
+        return self.client.files_read(self.commit_path(manifest), max_bytes=64 << 10)
+
+    def _announce(self, name: str, pins: list[CID]) -> None:
+        """Write a database's heads record, or its newest commit for a state pin name.
+
+        Called from the uploading thread, once the uploads are done.
+        """
+        if name.endswith(STATE_PINS):
+            with self._commits_lock:
+                known = self._commits.get(name[: -len(STATE_PINS)])
+            if known is not None and known[1].root in pins:  # else a later commit's pin follows
+                self.client.files_write(self.commit_path(known[0]), known[1].block)
+            return
+        address = name
         manifest = pins[0]
         heads: list[IPLDKind] = list(pins[1:])
         beyond = self._beyond.get(address)

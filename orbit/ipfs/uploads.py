@@ -425,6 +425,14 @@ class CachedBlockStore:
         """
         return next((pinned for n, _, pinned in self._journal.pins() if n == name), [])
 
+    def wanted(self, name: str) -> list[CID]:
+        """Return the heads last asked to be pinned under ``name`` (pinned or not yet).
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        return next((heads for n, heads, _ in self._journal.pins() if n == name), [])
+
     def _sync_pins(self) -> None:
         while self._pins_dirty:  # a pin asked for during a pass sets it again: pass again
             self._pins_dirty = False

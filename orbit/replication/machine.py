@@ -157,6 +157,8 @@ class PeerRecord:
     """When it was last served a fetch (a turn counter: lower goes first)."""
     wanted: set[CID] = field(default_factory=set)
     """Heads it announced that are wanted and attributed to it."""
+    commit: CID | None = None
+    """The last commit it announced that the database checked (signed by a writer, of this database)."""
 
     @property
     def lane(self) -> Lane:
@@ -238,8 +240,9 @@ class Machine:
         ours: Sequence[CID],
         held: Iterable[CID],
         neighbor: bool,
+        commit: CID | None = None,
     ) -> None:
-        """A peer announced ``heads``.
+        """A peer announced ``heads`` (and maybe a commit).
 
         Args:
             sender: the peer.
@@ -250,9 +253,13 @@ class Machine:
             neighbor: whether the peer is a direct peer (on the topic, connected to our node): only
                 direct peers are answered, so a peer that is behind gets a few answers, not one from
                 every replica.
+            commit: the CID of the commit it announced, once the caller checked it (None: none, or
+                refused; the last one checked is kept).
         """
         record = self._record(sender, now)
         record.heads, record.last_seen = tuple(heads), now
+        if commit is not None:
+            record.commit = commit
         record.messages += 1
         held_set = set(held)
         ours_set = set(ours)

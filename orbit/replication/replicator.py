@@ -9,7 +9,8 @@ a topic only it subscribes to), and keeps the database in sync:
   :class:`~orbit.replication.wire.Announcement` ``{v: 1, address, heads: [CID], entries: [block]}``
   on the topic after every local write (inlining the blocks of the newest entries, so a live update
   needs no fetch), and in anti-entropy rounds that are skipped when peers already announced the same
-  heads (so an idle swarm is quiet whatever its size);
+  heads (so an idle swarm is quiet whatever its size); each announcement and greeting also carries the
+  database's newest signed commit, if it has one;
 - **greets** each new direct peer in its inbox with its heads and packs (one hop, not a broadcast), and
   answers in its inbox a direct peer heard with older heads;
 - **admits inline entries at once**, in the listening thread, without waiting for any fetch (a live
@@ -30,7 +31,10 @@ a topic only it subscribes to), and keeps the database in sync:
 Everything a peer sends is untrusted. A message that is not a well-formed announcement of this
 database (garbage, oversize, wrong version or address, malformed CIDs or blocks) is counted and dropped;
 entries that fail verification (bad signature, a writer outside the write list...) are counted, never
-admitted, and their heads are not asked for again. None of it stops the replicator.
+admitted, and their heads are not asked for again. An announced commit is checked by the database
+(``note_commit``: signed by a key of the write list, about this database) and recorded as its writer's
+newest if it is (``db.commits()``), or counted as refused; it is never taken for state. None of it stops
+the replicator.
 
 Waiting: :meth:`Replicator.wait_for` returns once the log holds given heads, :meth:`Replicator.wait_synced`
 once it holds the last heads every known peer (or one peer) announced; both raise
@@ -63,7 +67,14 @@ from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError
 from ipfs_log.fetch import Progress
 from ipfs_log.log import Log
-from orbit.errors import CarError, DatabaseClosedError, IpfsError, ReplicationError, ReplicationTimeoutError
+from orbit.errors import (
+    CarError,
+    CommitError,
+    DatabaseClosedError,
+    IpfsError,
+    ReplicationError,
+    ReplicationTimeoutError,
+)
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.packs import MAX_PACKS, MIN_PACK, Pack
 from orbit.ipfs.pubsub import Subscription
@@ -74,6 +85,7 @@ from orbit.replication.status import COUNTERS, ReplicationEvent, ReplicationStat
 from orbit.replication.wire import (
     BUNDLE_TOTAL,
     LIVE_INLINE,
+    MAX_ANNOUNCED_COMMIT,
     MAX_HEADS,
     Announcement,
     bundle_messages,
@@ -81,6 +93,7 @@ from orbit.replication.wire import (
     inbox_topic,
     live_inline,
 )
+from orbit.state import Commit
 from stores.base import Update
 
 __all__ = ["ReplicatedDatabase", "Replicator"]
@@ -132,6 +145,15 @@ class ReplicatedDatabase(Protocol):
         self, heads: Iterable[CID], *, source: BlockStore | None = None, progress: Progress | None = None
     ) -> list[Entry]:
         """Fetch, verify and admit what is reachable from ``heads``."""
+
+    def latest_commit(self) -> Commit | None:
+        """This replica's newest signed commit, if any (announced with the heads)."""
+
+    def note_commit(self, block: bytes) -> Commit:
+        """Check a commit a peer announced (signed by a writer, of this database) and record it.
+
+        Raises ``CommitError`` when it is refused (nothing is recorded).
+        """
 
 
 class Replicator:
@@ -459,6 +481,7 @@ class Replicator:
             self._count("invalid")
             self._error(f"dropped a message from {sender[:16]}: {e}")
             return
+        commit = None if announcement.commit is None else self._note_commit(sender, announcement.commit)
         if announcement.entries:
             self._inline.add(announcement.entries)
             if announcement.heads and len(announcement.entries) <= LIVE_INLINE:
@@ -480,12 +503,31 @@ class Replicator:
                 ours=ours,
                 held=held,
                 neighbor=sender in self._neighbors,
+                commit=commit,
             )
             self._generation += 1
             self._state.notify_all()
             due = self._machine.wake_at() <= time.monotonic()
         if due:
             self._announce_now.set()
+
+    def _note_commit(self, sender: str, commit: Commit) -> CID | None:
+        """Have the database check and record a peer's commit; return its CID if it was accepted."""
+        try:
+            self.db.note_commit(commit.block)
+        except CommitError as e:
+            self._count("commits_refused")
+            self._error(f"refused a commit announced by {sender[:16]}: {e}")
+            return None
+        except DatabaseClosedError:
+            return None
+        self._count("commits")
+        return commit.cid
+
+    def _our_commit(self) -> Commit | None:
+        """The database's newest commit, to announce (None if none, or too big to announce)."""
+        commit = self.db.latest_commit()
+        return commit if commit is not None and len(commit.block) <= MAX_ANNOUNCED_COMMIT else None
 
     def _admit_inline(self, sender: str, heads: Sequence[CID]) -> None:
         """Admit what the inline blocks (with the log) complete, at once: no fetch, no wait on the node."""
@@ -716,7 +758,8 @@ class Replicator:
             return
         if send.bundle and self._send_bundle(send.to):
             return
-        message = Announcement(self.topic, tuple(self.db.heads()[-MAX_HEADS:]), (), self._our_packs())
+        heads = tuple(self.db.heads()[-MAX_HEADS:])
+        message = Announcement(self.topic, heads, (), self._our_packs(), self._our_commit())
         try:
             self.client.pubsub_pub(inbox_topic(self.topic, send.to), message.encode())
             self._count("greeted")
@@ -799,7 +842,9 @@ class Replicator:
                 self._machine.wrote()
             return
         inline = live_inline([e.block for e in fresh])  # the newest first, within the budget
-        message = Announcement(self.topic, tuple(heads[-MAX_HEADS:]), inline, self._our_packs()).encode()
+        message = Announcement(
+            self.topic, tuple(heads[-MAX_HEADS:]), inline, self._our_packs(), self._our_commit()
+        ).encode()
         try:
             self.client.pubsub_pub(self.topic, message)
             self._count("announced")

@@ -22,6 +22,8 @@ COUNTERS = (
     "fetch_errors",
     "bytes_fetched",
     "resubscribed",
+    "commits",
+    "commits_refused",
 )
 """The names of a replicator's counters (see :attr:`ReplicationStatus.counters`)."""
 
@@ -63,5 +65,6 @@ class ReplicationStatus:
     counters: dict[str, int] = field(default_factory=dict)
     """messages, invalid, own, announced (on the topic), greeted (in a peer's inbox), bundles,
     admitted, rejected, fetch_errors, bytes_fetched,
-    resubscribed."""
+    resubscribed, commits (announced commits checked and recorded), commits_refused (announced by a key
+    that may not write)."""
     last_error: str | None = None

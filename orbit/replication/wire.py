@@ -13,12 +13,18 @@ packs: [{cid, first, count}]}`` (``entries`` and ``packs`` may be absent):
   at most :data:`~orbit.ipfs.packs.MAX_PACKS`): a peer that lacks much reads them through its own
   node (bitswap fetches a file from whoever has it, many blocks at a time), so a newcomer costs the
   swarm one copy of the history, not a broadcast of it. An orbit before packs counts a message with
-  them as invalid.
+  them as invalid;
+- ``commit`` is the block of the sender's newest signed commit (:class:`~orbit.state.Commit`, at most
+  :data:`MAX_ANNOUNCED_COMMIT` bytes), inline rather than named by CID: a receiver checks its signature
+  and signer at once, with no fetch (the node may not hold it yet: it is uploaded in the background),
+  and a commit is a few hundred bytes. An orbit before commits counts a message with one as invalid;
+  a database's announcements carry one only once it has signed a commit.
 
 A message is untrusted: :func:`decode_announcement` checks its size (:data:`MAX_MESSAGE_BYTES`, libp2p
 gossipsub's default limit), its encoding (canonical DAG-CBOR), its keys, version and address, and the
-types and counts of its heads and blocks. The inline blocks are still unverified: the log verifies
-every entry it admits.
+types and counts of its heads and blocks, and that a commit is well formed, about this database and
+signed by its key. The inline blocks are still unverified: the log verifies every entry it admits; and
+whether a commit's key may write is for the receiver, who knows the write list, to check.
 """
 
 from __future__ import annotations
@@ -30,14 +36,16 @@ from typing import Final
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
-from orbit.errors import ReplicationError
+from orbit.errors import CommitError, ReplicationError
 from orbit.ipfs.packs import MAX_PACKS, Pack
+from orbit.state import Commit
 
 __all__ = [
     "ANNOUNCEMENT_VERSION",
     "BUNDLE_TOTAL",
     "INLINE_BUDGET",
     "LIVE_INLINE",
+    "MAX_ANNOUNCED_COMMIT",
     "MAX_HEADS",
     "MAX_INLINE",
     "MAX_MESSAGE_BYTES",
@@ -60,7 +68,9 @@ INLINE_BUDGET: Final = 512 * 1024
 """Bytes of entry blocks one message carries at most (announcement or catch-up bundle)."""
 BUNDLE_TOTAL: Final = 32 << 20
 """Bytes of entries sent to a peer that lacks them, as bundles, at most (the rest it fetches)."""
-_KEYS: Final = frozenset({"v", "address", "heads", "entries", "packs"})
+MAX_ANNOUNCED_COMMIT: Final = 16 * 1024
+"""Largest commit block an announcement carries (one naming a few hundred heads); a bigger one is left out."""
+_KEYS: Final = frozenset({"v", "address", "heads", "entries", "packs", "commit"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,8 @@ class Announcement:
     heads: tuple[CID, ...]
     entries: tuple[bytes, ...] = ()
     packs: tuple[Pack, ...] = ()
+    commit: Commit | None = None
+    """The sender's newest commit: well formed and signed by its key, not yet checked against writers."""
 
     def encode(self) -> bytes:
         """Return the message bytes (DAG-CBOR)."""
@@ -82,6 +94,8 @@ class Announcement:
         }
         if self.packs:
             body["packs"] = [p.to_ipld() for p in self.packs]
+        if self.commit is not None:
+            body["commit"] = self.commit.block
         return encode(body)
 
 
@@ -109,7 +123,9 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
     except CodecError as e:
         raise ReplicationError(f"message is not DAG-CBOR: {e}") from e
     if not isinstance(body, dict) or not {"v", "address", "heads"} <= body.keys() <= _KEYS:
-        raise ReplicationError("message is not an announcement {v, address, heads, entries?, packs?}")
+        raise ReplicationError(
+            "message is not an announcement {v, address, heads, entries?, packs?, commit?}"
+        )
     if body["v"] != ANNOUNCEMENT_VERSION:
         raise ReplicationError(f"announcement version {body['v']!r} is not {ANNOUNCEMENT_VERSION}")
     if body["address"] != address:
@@ -134,7 +150,26 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
         tuple(heads),  # type: ignore[arg-type]
         tuple(entries),  # type: ignore[arg-type]
         tuple(p for p in packs if p is not None),
+        _announced_commit(body, address),
     )
+
+
+def _announced_commit(body: dict[str, IPLDKind], address: str) -> Commit | None:
+    """The commit an announcement carries, checked (its signature and database), or None if absent.
+
+    Raises:
+        ReplicationError: it is not a byte string of at most :data:`MAX_ANNOUNCED_COMMIT` bytes, or not
+            a well-formed commit of ``address`` signed by its key.
+    """
+    if "commit" not in body:
+        return None
+    block = body["commit"]
+    if type(block) is not bytes or len(block) > MAX_ANNOUNCED_COMMIT:
+        raise ReplicationError(f"an announced commit is a block of at most {MAX_ANNOUNCED_COMMIT} bytes")
+    try:
+        return Commit.from_block(block, address=address)
+    except CommitError as e:
+        raise ReplicationError(f"the announced commit is refused: {e}") from e
 
 
 def live_inline(blocks: Sequence[bytes]) -> tuple[bytes, ...]:

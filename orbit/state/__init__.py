@@ -13,11 +13,13 @@ files).
 - :mod:`orbit.state.views`: each store type's state as tree items, kept in step (:class:`StateIndex`);
 - :mod:`orbit.state.partial`: :class:`PartialReplica`, one key range followed by diffs between roots;
 - :mod:`orbit.state.snapshot`: :class:`Snapshot`, state read from commits under a trust mode;
-- :mod:`orbit.state.commits`: signed commits and :func:`verify` (a read checked with writers' keys only).
+- :mod:`orbit.state.commits`: signed commits and :func:`verify` (a read checked with writers' keys only);
+- :mod:`orbit.state.latest`: :class:`LatestCommits`, the newest checked commit of each writer.
 """
 
 from orbit.state.commits import Commit, FindProof, RangeProof, ReadProof
 from orbit.state.commits import verify_read as verify
+from orbit.state.latest import LatestCommits
 from orbit.state.nodes import EMPTY_ROOT, layer_of
 from orbit.state.partial import PartialReplica
 from orbit.state.proofs import prove
@@ -32,6 +34,7 @@ __all__ = [
     "BufferedNodes",
     "Commit",
     "FindProof",
+    "LatestCommits",
     "MemoryNodes",
     "NodeStore",
     "PartialReplica",

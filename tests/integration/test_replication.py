@@ -15,7 +15,9 @@ import pytest
 
 from ipfs_log import CID, Entry, Identity, Log, encode
 from orbit import IpfsError, KuboClient, OrbitDB, ReplicationError, ReplicationTimeoutError, Replicator
+from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.replication import Announcement
+from orbit.state import Snapshot
 from stores import STORE_TYPES
 from tests.conftest import ALICE, BOB, CAROL, MALLORY
 from tests.kubo_node import KuboNode
@@ -420,3 +422,32 @@ def test_open_by_address_says_what_it_reached_and_never_opens_silently_empty(
     finally:
         lonely.close()
         carol.close()
+
+
+def test_a_peer_learns_the_newest_commit_and_reads_a_key_through_its_own_node(
+    nodes: list[KuboNode], peers: Callable[[KuboNode, Identity], Peer]
+) -> None:
+    a, b = peers(nodes[0], ALICE), peers(nodes[1], BOB)
+    da, db = a.open("commits", "keyvalue"), b.open("commits", "keyvalue")
+    for i in range(30):
+        da.put(f"k{i}", {"n": i, "pad": "x" * 40})  # values held as digests: blocks of their own
+    signed = da.commit()  # announced at once, with the heads
+    assert a.orbit.ipfs is not None
+    assert a.orbit.ipfs.flush(WAIT)  # the tree's blocks and the commit are on A's node, the tree pinned
+    replicator = a.replicator
+    assert replicator is not None
+
+    def learned() -> bool:
+        if signed in db.commits():
+            return True
+        replicator.announce()  # gossip may drop a message while the topic forms: announce again
+        return False
+
+    assert _eventually(learned), db.replication_status()
+    assert db.replication_status().counters["commits"] >= 1
+    # B holds only the commit from the announcement; the tree's blocks come from B's node (bitswap).
+    snapshot = Snapshot(IpfsBlockStore(b.client), address=db.address, writers=WRITERS)
+    assert snapshot.accept([c.block for c in db.commits()]) == signed
+    assert snapshot.get("k7") == {"n": 7, "pad": "x" * 40}
+    assert snapshot.get("absent") is None
+    assert a.client.pin_ls([signed.root]) == {signed.root: "recursive"}
