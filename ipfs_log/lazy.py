@@ -1,4 +1,4 @@
-"""Names of a package imported on first use (PEP 562), so importing the package stays fast.
+"""Imported on first use: a package's names (PEP 562) and loggers, so importing a package stays fast.
 
 >>> __getattr__ = lazy_attributes("demo", {"dumps": "json"}, {})
 >>> __getattr__("dumps")("x")
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-__all__ = ["lazy_attributes"]
+if TYPE_CHECKING:
+    import logging
+
+__all__ = ["lazy_attributes", "lazy_logger"]
 
 
 def lazy_attributes(
@@ -32,3 +35,26 @@ def lazy_attributes(
         return value
 
     return getattr_
+
+
+class _LazyLogger:
+    """Stands for ``logging.getLogger(name)``; :mod:`logging` is imported at the first message."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger(self._name), attr)
+
+
+def lazy_logger(name: str) -> logging.Logger:
+    """Return the logger ``name``, importing :mod:`logging` only when something is logged.
+
+    Modules on the path of a short command (``orbit get``) log only when something goes wrong: the
+    import, a few milliseconds, is then paid only by the process that has something to say.
+    """
+    return cast("logging.Logger", _LazyLogger(name))

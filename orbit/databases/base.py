@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -37,6 +36,7 @@ from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError, OrbitError
 from ipfs_log.fetch import Progress, run_flow
+from ipfs_log.lazy import lazy_logger
 from ipfs_log.log import Log
 from orbit.address import Manifest
 from orbit.car import read_car, write_car
@@ -54,7 +54,7 @@ from stores.base import Store, Update, UpdateCallback
 
 __all__ = ["Database", "DatabaseContext", "OpenReport", "ReplicatorHandle", "StateSink", "locked"]
 
-_log = logging.getLogger("orbit")
+_log = lazy_logger("orbit")
 S = TypeVar("S", bound=Store)
 _D = TypeVar("_D", bound="Database[Any]")
 _P = ParamSpec("_P")

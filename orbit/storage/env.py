@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import logging
 import os
 import threading
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 import lmdb
 
+from ipfs_log.lazy import lazy_logger
 from orbit.errors import BlockStoreError, StorageFullError
 from orbit.storage.journal import APPLIED_KEY, Commit, Journal
 from orbit.storage.layout import DATABASES, U64
@@ -62,7 +62,7 @@ JOURNAL_FLUSH: Final = 512
 JOURNAL_FLUSH_BYTES: Final = 4 << 20
 JOURNAL_LIMIT_BYTES: Final = 32 << 20
 """Past this many bytes waiting (LMDB failing to take them), a commit first applies them or fails."""
-_log = logging.getLogger("orbit")
+_log = lazy_logger("orbit")
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
