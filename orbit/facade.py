@@ -36,9 +36,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, overload
 
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore
+from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
-from ipfs_log.errors import BlockNotFoundError
+from ipfs_log.errors import BlockNotFoundError, EntryRejectedError
+from ipfs_log.frontier import Frontier
 from ipfs_log.identity import Identity
 from ipfs_log.log import Log
 from orbit.address import Manifest, is_address, normalize_writers, parse_address
@@ -56,17 +59,22 @@ from orbit.databases import (
 )
 from orbit.errors import (
     CarError,
+    CommitError,
     DatabaseClosedError,
     DatabaseError,
     DatabaseLockedError,
     ReplicationTimeoutError,
+    StorageCorruptError,
     UnknownAddressError,
 )
 from orbit.keystore import Keystore
 from orbit.registry import Registry, RegistryEntry
+from orbit.state.bootstrap import bootstrap, trusted_commit
+from orbit.state.commits import Commit
 from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.checkpoints import Checkpoints
 from orbit.storage.fmt import check_format, stamp_format
+from orbit.storage.frontiers import FrontierRecords
 from orbit.storage.logs import LogRecords
 from orbit.storage.stored_log import admitted_since, open_log
 from stores.base import Sharing
@@ -167,6 +175,7 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
+            self._frontiers = FrontierRecords(self.directory)
             self.ipfs: NodeLink | None = None
             if ipfs is not None:
                 from orbit.ipfs.node_link import NodeLink
@@ -277,6 +286,13 @@ class OrbitDB:
                 (and during the replicator's long fetches), ``replicate=False`` opens the database
                 without a replicator, and ``wait`` (seconds) bounds how long an open by address that
                 found nothing on the node waits for peers (``0``: not at all; see :attr:`Database.reached`).
+                ``snapshot=`` opens a database new here from a signed commit (a :class:`~orbit.state.Commit`,
+                its block or CID, or a list of them for a quorum) under ``trust``: ``"replay"`` (the
+                default: fetch and verify every entry under it, then check its root), ``"writer"`` (a
+                commit by any writer is enough) or ``"quorum:k"`` (``k`` writers signed the same root):
+                the log then starts at the commit's heads and only the state's blocks are fetched and
+                checked (:mod:`orbit.state.bootstrap`); ``source=`` is where blocks come from (default:
+                this directory, then the IPFS node).
 
         Returns:
             The database, typed by ``type`` (:class:`KeyValueDatabase`, ...). Opening an open
@@ -286,7 +302,11 @@ class OrbitDB:
             DatabaseClosedError: this OrbitDB is closed.
             UnknownStoreTypeError: the type (asked for, or in the manifest) is not a store type.
             UnknownAddressError: no manifest for the address in the local store (nor on the IPFS node).
-            DatabaseError: the manifest's type is not the ``type`` asked for; the name is a database of
+            CommitError: with ``snapshot=``, no commit meets the trust mode, or its trees do not match
+                the blocks served (nothing is stored).
+            TreeNodeError: with ``snapshot=``, a tree block served is forged (nothing is stored).
+            DatabaseError: with ``snapshot=``, the database is here already; the manifest's type is not
+                the ``type`` asked for; the name is a database of
                 another type (or with other writers, metadata or schema) here; the name is new and no
                 ``type`` was given.
             RegistryError: the directory's registry cannot be read or written.
@@ -297,6 +317,13 @@ class OrbitDB:
             StorageCorruptError: the stored log is damaged.
             BlockStoreError: the store cannot be read or written.
         """
+        snapshot = options.pop("snapshot", None)
+        trust = options.pop("trust", "replay")
+        source = options.pop("source", None)
+        if snapshot is not None:  # (a commit of an empty database opens it empty, the usual way)
+            if trust == "replay":
+                return self._open_replayed(name, type, snapshot, source, options)
+            self._start_at(name, type, snapshot, trust, source, options)
         progress = options.pop("progress", None)
         replicate = bool(options.pop("replicate", self.replicate))
         wait = options.pop("wait", None)
@@ -473,9 +500,10 @@ class OrbitDB:
         saved = self._checkpoints.load(lognum, address)
         since, checkpoint = saved if saved is not None else (None, None)
         commit_through = None if self.ipfs is None else self.ipfs.uploading(address, manifest.cid)
+        start = self._frontier_of(manifest, lognum)
         log, late = open_log(
             self.blocks, self._logs, self.identity, log_id=address, access=manifest.access, since=since,
-            commit_through=commit_through,
+            commit_through=commit_through, frontier=None if start is None else start[0],
         )  # fmt: skip
         options = cls.store_options(manifest, options)
         shared: Sharing = {"guard": self.lock, "closed_error": DatabaseClosedError}
@@ -485,6 +513,10 @@ class OrbitDB:
                 store = cls.STORE(log, checkpoint=checkpoint, catch_up=late, **shared, **options)
             except InvalidCheckpointError:
                 store = None
+        if store is None and start is not None:  # no history here to replay: from the frontier record
+            since = len(start[0].heads)
+            late = admitted_since(log, self._logs, since)
+            store = cls.STORE(log, checkpoint=start[1], catch_up=late, **shared, **options)
         if store is None:
             since = 0
             store = cls.STORE(log, **shared, **options)
@@ -503,6 +535,124 @@ class OrbitDB:
             state_sink=state_sink,
         )
         return cls(manifest, store, context)
+
+    def _frontier_of(self, manifest: Manifest, lognum: int) -> tuple[Frontier, IPLDKind] | None:
+        """The frontier a database opened from a commit starts at, and its checkpoint there (lock held).
+
+        Raises:
+            StorageCorruptError: the record, or a head it names, is damaged or missing.
+        """
+        record = self._frontiers.load(manifest.cid)
+        if record is None:
+            return None
+        if not self._logs.heads(lognum):  # written before the log's first records, which never came
+            self._frontiers.remove(manifest.cid)
+            return None
+        block, checkpoint = record
+        path = self._frontiers.path(manifest.cid)
+        try:
+            commit = Commit.from_block(block, address=manifest.address)
+            heads = [
+                Entry.from_block(c, self.blocks.get(c), log_id=manifest.address, access=manifest.access)
+                for c in commit.heads
+            ]
+        except (CommitError, EntryRejectedError, BlockNotFoundError) as e:
+            raise StorageCorruptError(f"the frontier record or a head it names is damaged: {e}", path) from e
+        return Frontier(heads, count=commit.count), checkpoint
+
+    def _snapshot_source(self, source: BlockStore | None) -> BlockStore:
+        """Where a snapshot's blocks come from: ``source``, else this directory and its IPFS node."""
+        if source is not None:
+            return source
+        return self.blocks if self.ipfs is None else ChainedBlockStore(self.blocks, self.ipfs.source)
+
+    def _new_here(self, address: str, source: BlockStore) -> Manifest:
+        """The manifest of a database this directory does not hold yet (lock held), from here or ``source``.
+
+        Raises:
+            DatabaseError: not an address, or the database is open, registered or stored here already.
+            UnknownAddressError: neither here nor ``source`` has its manifest.
+        """
+        if not is_address(address):
+            raise DatabaseError(f"a snapshot opens a database by address, not {address[:80]!r}")
+        self._check_open()
+        try:
+            manifest = self.resolve(address)
+        except UnknownAddressError:
+            cid = parse_address(address)
+            try:
+                manifest = Manifest.from_block(cid, source.get(cid))  # checked: hashes to the address
+            except BlockNotFoundError:
+                raise UnknownAddressError(address) from None
+        lognum = self._logs.number(manifest.address, create=False)
+        if (
+            manifest.address in self._databases
+            or self.registry.by_address(manifest.address) is not None
+            or (lognum is not None and self._logs.heads(lognum))
+        ):
+            raise DatabaseError(f"{address} is here already: a snapshot opens only a database new here")
+        return manifest
+
+    def _start_at(
+        self, address: str, type: str | None, snapshot: Any, trust: str, source: Any, options: dict[str, Any]
+    ) -> None:
+        """Store a database new here as the state a trusted commit vouches for (see :meth:`open`).
+
+        Every check is made before anything is stored: the commit under ``trust``, the heads and
+        winning entries, every tree block, and the rebuilt state's roots against the commit's.
+        """
+        src = self._snapshot_source(source)
+        with self.lock:
+            manifest = self._new_here(address, src)
+        cls = _database_class(manifest.type)
+        if type is not None and type != manifest.type:
+            raise DatabaseError(f"{address} is a {manifest.type} database, not {type}")
+        writers: list[bytes | str] = ["*"] if manifest.write == "*" else list(manifest.write)
+        commit = trusted_commit(
+            _commit_blocks(snapshot, src), address=manifest.address, writers=writers, trust=trust
+        )
+        kept = {k: v for k, v in options.items() if k in REMEMBERED_OPTIONS}
+        store_options = cls.store_options(manifest, kept)
+        boot = bootstrap(
+            commit, src, cls.STORE, identity=self.identity, access=manifest.access, options=store_options
+        )
+        with self.lock:
+            self._new_here(address, src)
+            if not self.blocks.has(manifest.cid):
+                self.blocks.put(manifest.cid, manifest.block)
+            if not boot.heads:
+                return  # the empty state: nothing to start from, the database opens empty
+            lognum = self._logs.number(manifest.address)
+            assert lognum is not None
+            heads = sorted(boot.heads, key=lambda e: e.sort_key)
+            self._frontiers.save(manifest.cid, commit.block, boot.checkpoint)  # first: the log's start
+            try:
+                self._logs.commit(lognum, heads, [e.cid for e in heads], 0)
+                self._checkpoints.save(lognum, manifest.address, len(heads), boot.checkpoint)
+            except BaseException:
+                self._frontiers.remove(manifest.cid)
+                raise
+
+    def _open_replayed(
+        self, address: str, type: str | None, snapshot: Any, source: Any, options: dict[str, Any]
+    ) -> Database[Any]:
+        """Open a database new here by replaying the history under a commit, verifying everything."""
+        src = self._snapshot_source(source)
+        with self.lock:
+            manifest = self._new_here(address, src)
+            if not self.blocks.has(manifest.cid):
+                self.blocks.put(manifest.cid, manifest.block)
+        writers: list[bytes | str] = ["*"] if manifest.write == "*" else list(manifest.write)
+        blocks = _commit_blocks(snapshot, src)
+        commit = trusted_commit(blocks, address=manifest.address, writers=writers, trust="writer")
+        db = self.open(address, type, **options)
+        try:
+            db.join_heads(commit.heads, source=src)  # every entry verified
+            db.verify_commit(commit)  # its root recomputed from them
+        except BaseException:
+            db.drop()  # a bad commit leaves nothing behind
+            raise
+        return db
 
     def drop(self, name: str, type: str | None = None, write: Writers = None) -> None:
         """Close a database, delete its log's heads, order index and checkpoint, and forget its name.
@@ -602,6 +752,31 @@ class OrbitDB:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _commit_blocks(snapshot: Any, source: BlockStore) -> list[bytes]:
+    """The commit blocks ``snapshot`` gives: commits, their blocks or CIDs (fetched from ``source``).
+
+    Raises:
+        CommitError: a CID's block is not to be had.
+        TypeError: an item is none of those.
+    """
+    items = snapshot if isinstance(snapshot, list | tuple) else [snapshot]
+    blocks: list[bytes] = []
+    for item in items:
+        if isinstance(item, Commit):
+            blocks.append(item.block)
+        elif isinstance(item, CID | str):  # before bytes: a CID is bytes too
+            cid = CID.parse(item) if isinstance(item, str) else item
+            try:
+                blocks.append(source.get(cid))
+            except BlockNotFoundError as e:
+                raise CommitError(f"commit {cid} is not to be had", cid) from e
+        elif isinstance(item, bytes):
+            blocks.append(item)
+        else:
+            raise TypeError(f"a snapshot is a Commit, its block or its CID, not {type(item).__name__}")
+    return blocks
 
 
 def _database_class(type_name: str) -> type[Database[Any]]:

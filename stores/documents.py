@@ -139,6 +139,14 @@ class Documents(Store):
         """Return every document, by key, as a new dict."""
         return dict(self._docs)
 
+    def winner(self, key: str) -> SortKey | None:
+        """Return the sort key of the operation that decides ``key`` (a tombstone's too), or None."""
+        return self._winners.get(key)
+
+    def winners(self) -> Iterator[tuple[str, SortKey]]:
+        """Iterate over every key ever written (deleted ones too) with its deciding operation's sort key."""
+        return iter(self._winners.items())
+
     def query(self, predicate: Callable[[Document], bool]) -> list[Document]:
         """Return the documents for which ``predicate`` is true, sorted by key; a scan of every document.
 

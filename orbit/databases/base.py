@@ -491,7 +491,7 @@ class Database(Generic[S]):
         every = self.commit_every
         if every is not None:  # the cadence: runs in the writing thread, under the lock
             since = self._last_commit.count if self._last_commit is not None else 0
-            if len(self.store.log) - since >= every:
+            if self.store.log.count - since >= every:
                 self.commit()
 
     def _state_path(self) -> Path:
@@ -505,7 +505,7 @@ class Database(Generic[S]):
             commit = Commit.from_block(block, writers=[log.identity.public_key], address=self.address)
         except (OSError, CommitError):
             return None  # absent, unreadable or not ours: the tree is rebuilt when first needed
-        if commit.heads != tuple(sorted(set(log.head_cids))) or commit.count != len(log):
+        if commit.heads != tuple(sorted(set(log.head_cids))) or commit.count != log.count:
             return None  # taken at other heads (the checkpoint lagged): rebuilt when first needed
         return commit
 
@@ -518,7 +518,7 @@ class Database(Generic[S]):
             root = self._state.root()
             self._state_nodes.persist(root)
             commit = self._last_commit
-            if commit is None or commit.root != root or commit.count != len(log):
+            if commit is None or commit.root != root or commit.count != log.count:
                 commit = self.commit()
             path = self._state_path()
             path.parent.mkdir(exist_ok=True)
@@ -554,8 +554,13 @@ class Database(Generic[S]):
         prev = None if self._last_commit is None else self._last_commit.cid
         root = self._state.root()
         indexes = self._state.index_roots()
-        commit = Commit.create(log.identity, self.address, log.head_cids, root, len(log), prev, indexes)
+        winners = self._state.winners_root()
+        commit = Commit.create(
+            log.identity, self.address, log.head_cids, root, log.count, prev, indexes, winners
+        )
         self._last_commit = commit
+        more = [r for r in (winners, *indexes.values()) if r is not None]
+        self._state_nodes.persist(root, *more)  # a snapshot open reads the trees from here
         self._publish_commit(commit)
         return commit
 
@@ -614,8 +619,9 @@ class Database(Generic[S]):
         if (
             commit is None
             or commit.root != self._state.root()
-            or commit.count != len(self.store.log)
+            or commit.count != self.store.log.count
             or dict(commit.indexes) != self._state.index_roots()
+            or commit.winners != self._state.winners_root()
         ):
             commit = self.commit()
         return commit
@@ -692,6 +698,8 @@ class Database(Generic[S]):
             for field, index_root in checked.indexes:
                 if indexes.get(field) != index_root:
                     raise CommitError(f"the index on {field!r} at its heads is not {index_root}", checked.cid)
+        if checked.winners is not None and replay.winners_root() != checked.winners:
+            raise CommitError(f"the winners at its heads are not {checked.winners}", checked.cid)
         return checked
 
     # ------------------------------------------------------------------ checkpoints and closing

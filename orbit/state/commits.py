@@ -5,9 +5,13 @@ A commit is one DAG-CBOR block (a map, keys in canonical order)::
     {v: 1, address: "/orbitdb/…", heads: [entry CIDs, sorted by bytes], root: tree root CID,
      count: entries reachable from the heads, prev: the writer's previous commit CID or null,
      key: the writer's Ed25519 public key (32 bytes), sig: Ed25519 signature (64 bytes),
-     indexes: {field: index tree root CID}}        (documents with indexes only; absent otherwise)
+     indexes: {field: index tree root CID},        (documents with indexes only; absent otherwise)
+     winners: winners tree root CID}                (keyvalue and documents; absent otherwise)
 
-signed over the same map without ``sig`` (:meth:`Commit.signing_bytes`). It proves who vouched for
+signed over the same map without ``sig`` (:meth:`Commit.signing_bytes`). The winners tree maps each
+key ever written (deleted ones too) to the 32-byte digest of the entry whose operation decides it:
+what a replica opened from the commit needs to merge later entries by last-writer-wins as one that
+replayed the history does (see :mod:`orbit.state.bootstrap`). It proves who vouched for
 which root at which heads; that the root *is* the state at those heads is checked by recomputing it
 (the database's ``verify_commit``), and a reader who trusts the writer checks a read against the root
 with a proof alone (:func:`verify_read`).
@@ -70,6 +74,8 @@ class Commit:
     cid: CID
     indexes: tuple[tuple[str, CID], ...] = ()
     """The root of each documents index tree, by field (sorted)."""
+    winners: CID | None = None
+    """The root of the winners tree (keyvalue and documents), else None."""
 
     @staticmethod
     def _body(
@@ -80,6 +86,7 @@ class Commit:
         prev: CID | None,
         key: bytes,
         indexes: Sequence[tuple[str, CID]] = (),
+        winners: CID | None = None,
     ) -> dict[str, IPLDKind]:
         body: dict[str, IPLDKind] = {
             "v": COMMIT_VERSION,
@@ -92,12 +99,23 @@ class Commit:
         }
         if indexes:
             body["indexes"] = dict(indexes)
+        if winners is not None:
+            body["winners"] = winners
         return body
 
     def signing_bytes(self) -> bytes:
         """The bytes the signature covers: the commit's DAG-CBOR without ``sig``."""
         return encode(
-            self._body(self.address, self.heads, self.root, self.count, self.prev, self.key, self.indexes)
+            self._body(
+                self.address,
+                self.heads,
+                self.root,
+                self.count,
+                self.prev,
+                self.key,
+                self.indexes,
+                self.winners,
+            )
         )
 
     @classmethod
@@ -110,16 +128,18 @@ class Commit:
         count: int,
         prev: CID | None = None,
         indexes: Mapping[str, CID] | None = None,
+        winners: CID | None = None,
     ) -> Commit:
         """Sign a commit of ``root`` at ``heads`` (``count`` entries) with ``identity``."""
         ordered = tuple(sorted(set(heads)))
         roots = tuple(sorted((indexes or {}).items()))
-        body = cls._body(address, ordered, root, count, prev, identity.public_key, roots)
+        body = cls._body(address, ordered, root, count, prev, identity.public_key, roots, winners)
         sig = identity.sign(encode(body))
         block = encode({**body, "sig": sig})
         return cls(
-            address, ordered, root, count, prev, identity.public_key, sig, block, CID.for_block(block), roots
-        )
+            address, ordered, root, count, prev, identity.public_key, sig, block, CID.for_block(block), roots,
+            winners,
+        )  # fmt: skip
 
     @classmethod
     def from_block(
@@ -152,7 +172,11 @@ class Commit:
             value = decode(block)
         except CodecError as e:
             raise CommitError(f"not canonical DAG-CBOR ({e})", own) from e
-        if type(value) is not dict or value.keys() - {"indexes"} != _FIELDS or value["v"] != COMMIT_VERSION:
+        if (
+            type(value) is not dict
+            or value.keys() - {"indexes", "winners"} != _FIELDS
+            or value["v"] != COMMIT_VERSION
+        ):
             raise CommitError(
                 f"a commit is a map of {sorted(_FIELDS)} (and indexes) with v = {COMMIT_VERSION}", own
             )
@@ -164,6 +188,9 @@ class Commit:
         ):
             raise CommitError("indexes is a non-empty map of field to tree root", own)
         roots = tuple((f, r) for f, r in sorted(indexes.items()) if type(r) is CID)
+        winners = value.get("winners")
+        if winners is not None and (type(winners) is not CID or not winners.is_entry_cid):
+            raise CommitError("winners is a tree root", own)
         addr, heads, root, count = value["address"], value["heads"], value["root"], value["count"]
         prev, key, sig = value["prev"], value["key"], value["sig"]
         if (
@@ -182,7 +209,7 @@ class Commit:
         ordered = tuple(h for h in heads if type(h) is CID)  # all of them: checked above
         if list(ordered) != sorted(set(ordered)):
             raise CommitError("heads are not sorted by bytes without repeats", own)
-        commit = cls(addr, ordered, root, count, prev, key, sig, block, own, roots)
+        commit = cls(addr, ordered, root, count, prev, key, sig, block, own, roots, winners)
         if not verify_signature(key, commit.signing_bytes(), sig):
             raise CommitError("the signature does not verify with the commit's key", own)
         if address is not None and addr != address:

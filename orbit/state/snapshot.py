@@ -150,19 +150,19 @@ class Snapshot:
             CommitError: no group of commits meets the trust mode (the snapshot stays where it was).
         """
         groups: dict[tuple[CID, tuple[CID, ...], int], dict[bytes, Commit]] = {}
-        refused = 0
+        refused: list[CommitError] = []
         for block in commits:
             try:
                 commit = Commit.from_block(block, writers=self.writers, address=self.address)
-            except CommitError:
-                refused += 1
+            except CommitError as e:
+                refused.append(e)
                 continue
             groups.setdefault((commit.root, commit.heads, commit.count), {})[commit.key] = commit
         trusted = [signed for signed in groups.values() if len(signed) >= self.quorum]
         if not trusted:
             raise CommitError(
                 f"no root is vouched for by {self.quorum} writer(s) ({len(groups)} roots seen, "
-                f"{refused} commits refused)"
+                f"{len(refused)} commits refused{f': {refused[0]}' if refused else ''})"
             )
         best = max(trusted, key=lambda signed: next(iter(signed.values())).count)
         chosen = sorted(best.values(), key=lambda c: c.key)

@@ -11,6 +11,11 @@ What a store's tree maps (keys are bytes, values :func:`~orbit.state.values.valu
 - table: each visible row, keyed by the DAG-CBOR of ``[table name, [primary key values]]`` (so a table's
   rows share a prefix), to the row (a column → value map).
 
+Keyvalue and documents stores also keep a **winners tree**: each key ever written (deleted ones too),
+UTF-8, to the 32-byte digest of the entry whose operation decides it (its CID without the 4-byte
+prefix every entry CID shares). A commit names its root, so a replica opened from the commit can fetch
+exactly the deciding entries and merge later ones by last-writer-wins (:mod:`orbit.state.bootstrap`).
+
 A :class:`StateIndex` builds its tree from the store's index the first time it is asked for (one pass,
 :meth:`StateTree.build`), then applies each batch of entries the store applies, touching only the keys
 those entries name. Its owner calls it under the store's lock.
@@ -231,6 +236,8 @@ class StateIndex:
         self._tree: StateTree | None = None
         self._pending: dict[bytes, bytes | None] = {}  # changes not yet in the tree
         self._indexes: _IndexTrees | None = None  # a documents store's index trees, with the tree
+        self._winners: StateTree | None = None  # keyvalue and documents: built on first use
+        self._winners_pending: dict[str, None] = {}
         if start is not None:
             tree = StateTree(self._nodes, start)
             try:
@@ -274,6 +281,29 @@ class StateIndex:
         store = self._store
         if self._indexes is not None and isinstance(store, Documents):
             self._indexes.changed(store, dict.fromkeys(_payload_keys(entries, store.options.index_by)))
+        if self._winners is not None:
+            index_by = store.options.index_by if isinstance(store, Documents) else None
+            self._winners_pending.update(dict.fromkeys(_payload_keys(entries, index_by)))
+
+    def winners_root(self) -> CID | None:
+        """Return the root of the winners tree (see the module's text); None for other store types."""
+        store = self._store
+        if not isinstance(store, KeyValue | Documents):
+            return None
+        self.tree  # noqa: B018  (built first, so later entries reach the winners tree too)
+        if self._winners is None:
+            items = sorted((key.encode(), sort_key[2][4:]) for key, sort_key in store.winners())
+            self._winners = StateTree.build(items, self._nodes)
+            self._winners_pending.clear()
+        elif self._winners_pending:
+            pending, self._winners_pending = self._winners_pending, {}
+            changes: dict[bytes, bytes | None] = {}
+            for key in pending:
+                sort_key = store.winner(key)
+                changes[key.encode()] = None if sort_key is None else sort_key[2][4:]
+            with gc_paused():
+                self._winners.update(changes)
+        return self._winners.root()
 
     def _index_trees(self) -> _IndexTrees | None:
         """The documents index trees, (re)built when the declared indexes changed."""
@@ -320,6 +350,9 @@ class StateIndex:
         yield from tree_blocks(self._nodes, self.root())
         for index_root in self.index_roots().values():
             yield from tree_blocks(self._nodes, index_root)
+        winners = self.winners_root()
+        if winners is not None:
+            yield from tree_blocks(self._nodes, winners)
 
     def root(self) -> CID:
         """Return the root of the store's state now.

@@ -31,6 +31,7 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode_unchecked_links
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError
+from ipfs_log.frontier import Frontier
 from ipfs_log.gc import gc_paused
 from ipfs_log.identity import Identity
 from ipfs_log.log import Log
@@ -264,6 +265,7 @@ def open_log(
     access: AccessController,
     since: int | None = None,
     commit_through: Callable[[LogStorage], LogStorage] | None = None,
+    frontier: Frontier | None = None,
 ) -> tuple[Log, list[Entry]]:
     """Open (or create) the log ``log_id`` stored in ``local``, committing every admission durably.
 
@@ -275,6 +277,8 @@ def open_log(
         access: who may write.
         since: an admission number, e.g. the one a checkpoint was taken at.
         commit_through: wraps the log's storage (e.g. to journal committed entries for upload).
+        frontier: where the log starts, if it was opened from a commit (its first records are the
+            frontier's heads).
 
     Returns:
         The log, and (in log order) the entries it admitted as number ``since`` or later: what a
@@ -301,7 +305,7 @@ def open_log(
         storage = commit_through(storage)
     log = Log.restore(
         identity, local, log_id=log_id, access=access, entries=entries, order=order, heads=heads,
-        storage=storage,
+        storage=storage, frontier=frontier,
     )  # fmt: skip
     return log, [order[i] for i in late]
 
