@@ -7,10 +7,21 @@ first), and ``k``, the rest of the key; ``v`` is the value's bytes (at most :dat
 value or a digest: the tree does not interpret them). Lists, not maps: a proof carries every entry of
 every node on its path, and field names would cost 8 bytes an entry.
 
-A key's **layer** is the number of leading zero :data:`FANOUT_BITS`-bit groups of ``sha256(key)``, so a
-key is on layer ``n`` or higher with probability ``2**-n`` (fanout 2; AT Protocol uses 2 bits, fanout 4,
-but a proof holds every link of every node on its path, and at a million keys fanout 2 gives proofs of
-about 1.6 kB against 2.2 kB: see the README's figures). A node holds every key of one
+A key's **layer** is ``floor(LAYERS_PER_BIT * -log2(u))`` where ``u`` is the first 64 bits of
+``sha256(key)`` read as a fraction of 1: a key is on layer ``n`` or higher with probability
+``2 ** (-n / LAYERS_PER_BIT)``. AT Protocol counts whole 2-bit groups (fanout 4); this tree counts
+eighths of a bit, so almost every node holds one key and the tree is close to a treap (a binary search
+tree whose shape comes from each key's hash), while layers stay bounded (0 to ``64 * LAYERS_PER_BIT``).
+Why: a proof holds every entry and every link of every node on its path. At fanout ``b`` a path has
+``log_b(n)`` nodes and the node a path crosses holds ``2 (b - 1)`` keys on average (a path is more likely
+to cross a full node), so a proof carries about ``2 (b - 1) / ln b * ln n`` entries and links: 60 at
+fanout 4, 40 at fanout 2, and towards ``2 ln n`` (28 at a million keys) as ``b`` nears 1. Measured at
+1M keys with the compact proof encoding (:mod:`orbit.state.proofs`, 1,000 keys): mean / p99 / max
+proof bytes 1,550 / 2,380 / 2,660 at fanout 2, 1,250 / 1,870 / 2,130 at 4 layers a bit, 1,190 / 1,790 /
+2,090 at 8; an unbounded treap (a 64-bit rank per key) gains little more (1,170 / 1,760 / 1,980) and a
+writer could grind keys into one path thousands of nodes deep, where 8 layers a bit bound a path to
+``64 * 8`` nodes. The layer is computed with integers alone (thresholds that are exact integer roots),
+so every platform gets the same tree. A node holds every key of one
 layer within its range, in byte order; each gap between them is the subtree of the keys in that gap,
 rooted at the highest layer present there (an empty gap is null; layers with no key in a gap are skipped,
 so no node is empty and none is only a link). Hence the tree is a function of the key set alone.
@@ -24,6 +35,7 @@ and every key is inside the gap the parent gives the node.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -36,12 +48,14 @@ from orbit.errors import TreeNodeError
 __all__ = [
     "EMPTY_NODE",
     "EMPTY_ROOT",
-    "FANOUT_BITS",
+    "LAYERS_PER_BIT",
+    "MAX_LAYER",
     "MAX_ENTRIES",
     "MAX_KEY",
     "MAX_NODE_BYTES",
     "MAX_VALUE",
     "NodeData",
+    "check_entries",
     "check_node",
     "decode_node",
     "encode_node",
@@ -49,8 +63,10 @@ __all__ = [
     "shared_prefix",
 ]
 
-FANOUT_BITS: Final = 1
-"""Bits of ``sha256(key)`` per layer: fanout 2 (AT Protocol repositories use 2; see the module's text)."""
+LAYERS_PER_BIT: Final = 8
+"""Layers per bit of ``-log2`` of a key's hash: a fanout of ``2 ** (1/8)`` (see the module's text)."""
+MAX_LAYER: Final = 64 * LAYERS_PER_BIT
+"""The highest layer (a key whose hash starts with 64 zero bits)."""
 MAX_KEY: Final = 1024
 """Longest key, in bytes."""
 MAX_VALUE: Final = 64
@@ -69,14 +85,37 @@ _sha256 = hashlib.sha256
 _from_bytes = int.from_bytes
 
 
+def _root_floor(power: int, n: int) -> int:
+    """``floor(2 ** (power / n))`` by integer bisection (exact, whatever the platform's floats)."""
+    lo, hi = 1, 1 << (power // n + 1)
+    target = 1 << power
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mid**n <= target:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+# ``N <= _THRESHOLDS[j]`` iff ``N <= 2 ** (64 - (j + 1) / LAYERS_PER_BIT)``, for N in [2**63, 2**64).
+_THRESHOLDS: Final = tuple(
+    sorted(_root_floor(64 * LAYERS_PER_BIT - j, LAYERS_PER_BIT) for j in range(1, LAYERS_PER_BIT + 1))
+)
+
+
 def layer_of(key: bytes) -> int:
-    """Return the layer of ``key``: leading zero :data:`FANOUT_BITS`-bit groups of its sha256.
+    """Return the layer of ``key``: ``floor(LAYERS_PER_BIT * -log2(u))``, u its hash's first 64 bits / 2**64.
 
     >>> layer_of(b"a"), layer_of(b"key-12")
-    (0, 10)
+    (2, 87)
     """
     n = _from_bytes(_sha256(key).digest()[:8], "big")
-    return (64 - n.bit_length()) // FANOUT_BITS
+    if not n:
+        return MAX_LAYER
+    zeros = 64 - n.bit_length()
+    # -log2(u) = zeros + t, t in (0, 1]; floor(8 t) counts thresholds 2**(64 - j/8) at or over the top bits
+    return zeros * LAYERS_PER_BIT + LAYERS_PER_BIT - bisect_left(_THRESHOLDS, n << zeros)
 
 
 def shared_prefix(a: bytes, b: bytes) -> int:
@@ -172,13 +211,10 @@ def check_node(
         if left is not None or below is not None:
             raise TreeNodeError("an empty node is only the root of the empty tree", cid)
         return NodeData(-1, (), (), (None,))
-    if len(entries) > MAX_ENTRIES:
-        raise TreeNodeError(f"{len(entries)} entries, over the {MAX_ENTRIES} limit", cid)
     keys: list[bytes] = []
     values: list[bytes] = []
     kids: list[CID | None] = [left]
     prev = b""
-    layer = -1
     for n, entry in enumerate(entries):
         if type(entry) is not list or len(entry) != 4:
             raise TreeNodeError(f"entry {n} is not [p, k, v, right]", cid)
@@ -188,26 +224,58 @@ def check_node(
         if right is not None and type(right) is not CID:
             raise TreeNodeError(f"entry {n}: the right subtree is neither a link nor null", cid)
         held = len(prev)
-        if not 0 <= p <= held or p + len(rest) > MAX_KEY or len(val) > MAX_VALUE:
+        if not 0 <= p <= held or p + len(rest) > MAX_KEY:
             raise TreeNodeError(f"entry {n}: prefix length, key or value out of bounds", cid)
         key = prev[:p] + rest
-        if key <= prev and n:
+        if n and key <= prev:
             raise TreeNodeError(f"entry {n}: keys are not in strictly increasing order", cid)
         if p < held and rest and rest[0] == prev[p]:  # key[:p] == prev[:p] by construction
             raise TreeNodeError(f"entry {n}: the shared prefix is not given in full", cid)
-        key_layer = (64 - _from_bytes(_sha256(key).digest()[:8], "big").bit_length()) // FANOUT_BITS
+        keys.append(key)
+        values.append(val)
+        kids.append(right)
+        prev = key
+    layer = check_entries(cid, keys, values, any(k is not None for k in kids), lo=lo, hi=hi, below=below)
+    return NodeData(layer, tuple(keys), tuple(values), tuple(kids))
+
+
+def check_entries(
+    cid: CID,
+    keys: Sequence[bytes],
+    values: Sequence[bytes],
+    has_kid: bool,
+    lo: bytes | None = None,
+    hi: bytes | None = None,
+    below: int | None = None,
+) -> int:
+    """Check the keys and values of a non-empty node against the tree's rules; return its layer.
+
+    The rules every node obeys whatever its encoding (a block, or a node of a proof): at most
+    :data:`MAX_ENTRIES` keys, key and value sizes, keys strictly increasing and all of one layer, that
+    layer below ``below`` (the parent's), every key in the gap ``(lo, hi)``, and no subtree at layer 0.
+
+    Raises:
+        TreeNodeError: a rule is broken; the message says which.
+    """
+    if len(keys) > MAX_ENTRIES:
+        raise TreeNodeError(f"{len(keys)} entries, over the {MAX_ENTRIES} limit", cid)
+    layer = -1
+    prev = b""
+    for n, key in enumerate(keys):
+        if len(key) > MAX_KEY or len(values[n]) > MAX_VALUE:
+            raise TreeNodeError(f"entry {n}: prefix length, key or value out of bounds", cid)
+        if n and key <= prev:
+            raise TreeNodeError(f"entry {n}: keys are not in strictly increasing order", cid)
+        key_layer = layer_of(key)
         if n == 0:
             layer = key_layer
         elif key_layer != layer:
             raise TreeNodeError(f"entry {n}: key of layer {key_layer} in a node of layer {layer}", cid)
-        keys.append(key)
-        values.append(val)
-        kids.append(right)
         prev = key
     if below is not None and layer >= below:
         raise TreeNodeError(f"a node of layer {layer} under a node of layer {below}", cid)
     if (lo is not None and keys[0] <= lo) or (hi is not None and keys[-1] >= hi):
         raise TreeNodeError("a key lies outside the gap the parent gives the node", cid)
-    if layer == 0 and any(k is not None for k in kids):
+    if layer == 0 and has_kid:
         raise TreeNodeError("a node of layer 0 has a subtree", cid)
-    return NodeData(layer, tuple(keys), tuple(values), tuple(kids))
+    return layer

@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import weakref
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Final, Protocol, TypeAlias
@@ -46,7 +47,6 @@ from orbit.errors import TreeNodeError
 from orbit.state.nodes import (
     EMPTY_NODE,
     EMPTY_ROOT,
-    FANOUT_BITS,
     MAX_KEY,
     MAX_VALUE,
     decode_node,
@@ -56,8 +56,19 @@ from orbit.state.nodes import (
 _sha256 = hashlib.sha256
 _from_bytes = int.from_bytes
 _ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every node's CID
+BUFFER_LIMIT: Final = 4 << 20
+"""Default bound of a :class:`BufferedNodes`: 4 MiB of unsaved blocks (some 30k nodes)."""
 
-__all__ = ["BufferedNodes", "MemoryNodes", "NodeStore", "StateTree", "gap_meets", "successor", "tree_blocks"]
+__all__ = [
+    "BUFFER_LIMIT",
+    "BufferedNodes",
+    "MemoryNodes",
+    "NodeStore",
+    "StateTree",
+    "gap_meets",
+    "successor",
+    "tree_blocks",
+]
 
 
 class NodeStore(Protocol):
@@ -107,15 +118,40 @@ class BackingStore(Protocol):
 
 
 class BufferedNodes:
-    """Nodes kept in memory as the tree writes them, and written to ``backing`` only on :meth:`persist`.
+    """Nodes kept in memory as trees write them, and written to ``backing`` in batches.
 
-    A tree's root is hashed often and most of its nodes are soon replaced; persisting writes only the
-    nodes reachable from the root being persisted that the backing store does not hold yet, in one batch.
+    A tree's root is hashed often and most of its nodes are soon replaced, so writing every node would
+    mostly write garbage. Instead :meth:`persist` writes, in one batch, the nodes the backing store lacks
+    that are reachable from the roots it is given and from the current root of every tree using this
+    buffer (a tree made over it registers itself), then forgets the rest: what it forgets is reachable
+    from no live tree, so it is a node some later write replaced before it was ever saved.
+
+    The buffer is bounded: when a tree's :meth:`StateTree.root` leaves more than ``limit`` bytes here, it
+    persists at once (the trees' current roots). Nothing a saved commit references is lost as long as the
+    commit's roots were persisted when it was saved or published (``persist(commit.root)``), as the
+    database does; a commit of a current root needs nothing more, as those roots are always persisted.
+
+    Args:
+        backing: where the nodes go.
+        limit: most bytes of unsaved blocks kept in memory after a root is hashed.
     """
 
-    def __init__(self, backing: BackingStore) -> None:
+    def __init__(self, backing: BackingStore, limit: int = BUFFER_LIMIT) -> None:
         self.backing = backing
+        self.limit = limit
         self._new: dict[CID, bytes] = {}
+        self._bytes = 0
+        self._trees: weakref.WeakSet[StateTree] = weakref.WeakSet()
+        self._persisting = False
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of blocks held in memory, not yet written to the backing store."""
+        return self._bytes
+
+    def attach(self, tree: StateTree) -> None:
+        """Count ``tree``'s root among the live ones at each :meth:`persist` (held weakly)."""
+        self._trees.add(tree)
 
     def get(self, cid: CID) -> bytes:
         """Return the block under ``cid``, from memory or the backing store.
@@ -128,25 +164,41 @@ class BufferedNodes:
 
     def put(self, cid: CID, block: bytes) -> None:
         """Keep ``block`` in memory until the next :meth:`persist`."""
+        if cid not in self._new:
+            self._bytes += len(block)
         self._new[cid] = block
 
-    def persist(self, root: CID) -> int:
-        """Write the nodes under ``root`` the backing store lacks, forget the others; return how many.
-
-        The blocks of values the tree holds as digests go with them, when they were put here.
+    def settle(self) -> None:
+        """Persist now if more than :attr:`limit` bytes are held (what a tree does after each root).
 
         Raises:
             BlockStoreError: the backing store could not be written (the nodes stay in memory).
         """
+        if self._bytes > self.limit and not self._persisting:
+            self.persist()
+
+    def persist(self, *roots: CID) -> int:
+        """Write the unsaved nodes under ``roots`` and every live tree's root, forget the others.
+
+        The blocks of values the trees hold as digests go with them, when they were put here. Returns
+        how many blocks were written.
+
+        Raises:
+            BlockStoreError: the backing store could not be written (the nodes stay in memory).
+        """
+        self._persisting = True
+        try:
+            stack = [*roots, *(tree.root() for tree in list(self._trees))]
+        finally:
+            self._persisting = False
         new = self._new
-        wanted: list[tuple[CID, bytes]] = []
-        stack = [root]
+        wanted: dict[CID, bytes] = {}
         while stack:
             cid = stack.pop()
             block = new.get(cid)
-            if block is None:  # persisted before, with everything under it
+            if block is None or cid in wanted:  # persisted before, with everything under it; or seen
                 continue
-            wanted.append((cid, block))
+            wanted[cid] = block
             value = decode(block)
             assert type(value) is list
             left, entries = value
@@ -157,10 +209,11 @@ class BufferedNodes:
                 if type(entry) is list and type(entry[2]) is bytes and len(entry[2]) == 32:
                     value_cid = CID(_ENTRY_PREFIX + entry[2])
                     if value_cid in new:
-                        wanted.append((value_cid, new[value_cid]))
+                        wanted[value_cid] = new[value_cid]
         if wanted:
-            self.backing.put_many(wanted)
+            self.backing.put_many(wanted.items())
         new.clear()
+        self._bytes = 0
         return len(wanted)
 
 
@@ -194,6 +247,8 @@ class StateTree:
     def __init__(self, store: NodeStore | None = None, root: CID | None = None) -> None:
         self.store: NodeStore = MemoryNodes() if store is None else store
         self._root: _Ref = None if root is None or root == EMPTY_ROOT else root
+        if isinstance(self.store, BufferedNodes):
+            self.store.attach(self)  # its root is live: persisted with the others, never forgotten
 
     @classmethod
     def build(cls, items: Iterable[tuple[bytes, bytes]], store: NodeStore | None = None) -> StateTree:
@@ -322,7 +377,7 @@ class StateTree:
         """
         if type(key) is not bytes or type(value) is not bytes or len(key) > MAX_KEY or len(value) > MAX_VALUE:
             _check(key, value)
-        layer = (64 - _from_bytes(_sha256(key).digest()[:8], "big").bit_length()) // FANOUT_BITS  # layer_of
+        layer = layer_of(key)
         node = self._root_node()
         if node is None:
             self._root = _Node(layer, [key], [value], [None, None])
@@ -523,7 +578,11 @@ class StateTree:
             return ref
         assert type(ref) is _Node
         with gc_paused():  # many small blocks and lists, no cycles: as the log does for bulk work
-            return self._flush(ref)
+            cid = self._flush(ref)
+        store = self.store
+        if type(store) is BufferedNodes and store.pending_bytes > store.limit:
+            store.settle()
+        return cid
 
     def _flush(self, node: _Node) -> CID:
         cid = node.cid
