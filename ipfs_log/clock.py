@@ -23,12 +23,12 @@ ipfs_log.errors.ClockError: entry: clock.time is 5, not 1 + max(time of next) = 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Final
 
 from ipfs_log.cid import CID
 from ipfs_log.errors import ClockError
+from ipfs_log.frozen import Frozen, frozen_init
 
 __all__ = ["Clock", "by_sort_key", "check_clock_rule"]
 
@@ -36,12 +36,39 @@ by_sort_key: Final = attrgetter("sort_key")
 """Sort key function putting entries of either format in log order: ``(time, writer key, CID bytes)``."""
 
 
-@dataclass(frozen=True, order=True, slots=True)
-class Clock:
-    """A Lamport timestamp: ``time`` ticks once per entry; ``id`` is the writer's public key."""
+class Clock(Frozen):
+    """A Lamport timestamp: ``time`` ticks once per entry; ``id`` is the writer's public key.
 
+    Clocks compare by ``(time, id)``.
+    """
+
+    __match_args__ = ("time", "id")
+    __slots__ = __match_args__
     time: int
     id: bytes
+
+    def __init__(self, time: int, id: bytes) -> None:
+        frozen_init(self, time, id)
+
+    def __lt__(self, other: Clock) -> bool:
+        if type(other) is not Clock:
+            return NotImplemented
+        return (self.time, self.id) < (other.time, other.id)
+
+    def __le__(self, other: Clock) -> bool:
+        if type(other) is not Clock:
+            return NotImplemented
+        return (self.time, self.id) <= (other.time, other.id)
+
+    def __gt__(self, other: Clock) -> bool:
+        if type(other) is not Clock:
+            return NotImplemented
+        return (self.time, self.id) > (other.time, other.id)
+
+    def __ge__(self, other: Clock) -> bool:
+        if type(other) is not Clock:
+            return NotImplemented
+        return (self.time, self.id) >= (other.time, other.id)
 
     def tick(self) -> Clock:
         """Return the clock one step later, for the same writer."""

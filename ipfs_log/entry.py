@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from ipfs_log.access import AccessController
@@ -31,6 +30,7 @@ from ipfs_log.errors import (
     PermissionDeniedError,
     SignerMismatchError,
 )
+from ipfs_log.frozen import Frozen, frozen_init
 from ipfs_log.identity import Identity, key_to_did, verify
 
 __all__ = ["DEFAULT_LIMITS", "ENTRY_VERSION", "Entry", "Limits", "check_block", "check_link_count"]
@@ -40,18 +40,26 @@ _FIELDS: Final = frozenset(("v", "id", "clock", "next", "refs", "payload", "key"
 _CLOCK_FIELDS: Final = frozenset(("id", "time"))
 _MAX_TIME: Final = 2**63 - 1
 _ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"
+_set = object.__setattr__
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on what an entry from outside may hold; each is checked before the signature."""
+class Limits(Frozen):
+    """Bounds on what an entry from outside may hold; each is checked before the signature.
 
-    max_entry_bytes: int = 1_000_000
-    """Largest accepted block: Kubo's RPC takes request bodies under 1 MiB."""
-    max_next: int = 256
-    """Most ``next`` links: one per concurrent head merged by the writer."""
-    max_refs: int = 64
-    """Most ``refs`` skip pointers; a writer puts at most ``log2(length)`` of them."""
+    Attributes:
+        max_entry_bytes: largest accepted block (Kubo's RPC takes request bodies under 1 MiB).
+        max_next: most ``next`` links: one per concurrent head merged by the writer.
+        max_refs: most ``refs`` skip pointers; a writer puts at most ``log2(length)`` of them.
+    """
+
+    __match_args__ = ("max_entry_bytes", "max_next", "max_refs")
+    __slots__ = __match_args__
+    max_entry_bytes: int
+    max_next: int
+    max_refs: int
+
+    def __init__(self, max_entry_bytes: int = 1_000_000, max_next: int = 256, max_refs: int = 64) -> None:
+        frozen_init(self, max_entry_bytes, max_next, max_refs)
 
 
 DEFAULT_LIMITS: Final = Limits()
@@ -92,14 +100,15 @@ def check_link_count(field: str, count: int, limits: Limits, cid: CID, *, unit: 
         raise EntryDecodeError(f"{field} has {count} {unit}, over the limit of {limit}", cid)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Entry:
+class Entry(Frozen):
     """A verified, immutable log entry and the exact block it was read from or written as.
 
     Build entries with :meth:`create` (sign a new one) or :meth:`from_block` (verify one from outside);
     the constructor itself checks nothing. Two entries are equal when their CIDs are.
     """
 
+    __match_args__ = ("cid", "block", "log_id", "time", "key", "next", "refs", "payload", "sig", "sort_key")
+    __slots__ = __match_args__
     cid: CID
     block: bytes
     log_id: str
@@ -111,6 +120,31 @@ class Entry:
     sig: bytes
     sort_key: tuple[int, bytes, bytes]
     """``(time, key, bytes(cid))``: the log's total order."""
+
+    def __init__(
+        self,
+        cid: CID,
+        block: bytes,
+        log_id: str,
+        time: int,
+        key: bytes,
+        next: tuple[CID, ...],
+        refs: tuple[CID, ...],
+        payload: IPLDKind,
+        sig: bytes,
+        sort_key: tuple[int, bytes, bytes],
+    ) -> None:
+        init = _set
+        init(self, "cid", cid)
+        init(self, "block", block)
+        init(self, "log_id", log_id)
+        init(self, "time", time)
+        init(self, "key", key)
+        init(self, "next", next)
+        init(self, "refs", refs)
+        init(self, "payload", payload)
+        init(self, "sig", sig)
+        init(self, "sort_key", sort_key)
 
     @property
     def clock(self) -> Clock:

@@ -9,7 +9,6 @@ drives it against block stores, a replicator over a network. Nothing it does cha
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Generator, Iterable, Mapping
-from dataclasses import dataclass, field
 
 from ipfs_log.access import AccessController
 from ipfs_log.blockstore import BlockStore, ChainedBlockStore
@@ -25,24 +24,45 @@ Progress = Callable[[int], None]
 """Called during a join or load with the number of entries verified so far."""
 
 
-@dataclass(slots=True)
 class Fetched:
-    """What a fetch flow found: the input of :meth:`ipfs_log.Log.admit`."""
+    """What a fetch flow found: the input of :meth:`ipfs_log.Log.admit`.
 
-    heads: list[CID]
-    """The heads the flow was asked for."""
-    entries: dict[CID, Entry] = field(default_factory=dict)
-    """Entries verified by this flow (not yet admitted)."""
-    not_found: list[CID] = field(default_factory=list)
-    """CIDs no store held."""
-    failures: dict[CID, EntryRejectedError] = field(default_factory=dict)
-    """Blocks that failed verification, by CID."""
-    required: set[CID] = field(default_factory=set)
-    """CIDs the heads need (the heads and every ``next`` link); a failure among them fails the join."""
-    rounds: int = 0
-    """How many batches of blocks the flow asked for."""
-    under: set[CID] = field(default_factory=set)
-    """CIDs found to lie under the log's frontier (part of its state already: never admitted)."""
+    Attributes:
+        heads: the heads the flow was asked for.
+        entries: entries verified by this flow (not yet admitted).
+        not_found: CIDs no store held.
+        failures: blocks that failed verification, by CID.
+        required: CIDs the heads need (the heads and every ``next`` link); a failure among them fails
+            the join.
+        rounds: how many batches of blocks the flow asked for.
+        under: CIDs found to lie under the log's frontier (part of its state already: never admitted).
+    """
+
+    __slots__ = ("entries", "failures", "heads", "not_found", "required", "rounds", "under")
+
+    def __init__(
+        self,
+        heads: list[CID],
+        entries: dict[CID, Entry] | None = None,
+        not_found: list[CID] | None = None,
+        failures: dict[CID, EntryRejectedError] | None = None,
+        required: set[CID] | None = None,
+        rounds: int = 0,
+        under: set[CID] | None = None,
+    ) -> None:
+        self.heads = heads
+        self.entries: dict[CID, Entry] = {} if entries is None else entries
+        self.not_found: list[CID] = [] if not_found is None else not_found
+        self.failures: dict[CID, EntryRejectedError] = {} if failures is None else failures
+        self.required: set[CID] = set() if required is None else required
+        self.rounds = rounds
+        self.under: set[CID] = set() if under is None else under
+
+    def __repr__(self) -> str:
+        return (
+            f"Fetched(heads={len(self.heads)}, entries={len(self.entries)}, not_found={len(self.not_found)}, "
+            f"failures={len(self.failures)}, rounds={self.rounds})"
+        )
 
 
 FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]

@@ -12,34 +12,46 @@ keyword arguments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypedDict
 
 from ipfs_log.cid import CID
+from ipfs_log.frozen import Frozen, frozen_init
 
 __all__ = ["Range", "RangeArgs"]
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
+class Range(Frozen):
     """A range of a log's entries, in log order.
 
     Bounds name entries by CID; each must be an entry of the log. With no field set, the range is the
     whole log, oldest first.
     """
 
-    gt: CID | None = None
+    __match_args__ = ("gt", "gte", "lt", "lte", "amount", "reverse")
+    __slots__ = __match_args__
+    gt: CID | None
     """Start after this entry."""
-    gte: CID | None = None
+    gte: CID | None
     """Start at this entry."""
-    lt: CID | None = None
+    lt: CID | None
     """Stop before this entry."""
-    lte: CID | None = None
+    lte: CID | None
     """Stop after this entry."""
-    amount: int | None = None
+    amount: int | None
     """Select at most this many entries, counted from the start of the iteration (0 or less: none)."""
-    reverse: bool = False
+    reverse: bool
     """Newest first; ``reverse=True, amount=n`` selects the newest ``n``."""
+
+    def __init__(
+        self,
+        gt: CID | None = None,
+        gte: CID | None = None,
+        lt: CID | None = None,
+        lte: CID | None = None,
+        amount: int | None = None,
+        reverse: bool = False,
+    ) -> None:
+        frozen_init(self, gt, gte, lt, lte, amount, reverse)
 
     def positions(self, length: int, index: Callable[[CID], int]) -> tuple[int, int]:
         """Return the positions ``lo, hi`` (``lo`` included, ``hi`` not) the range selects.

@@ -7,7 +7,7 @@ in a local LMDB store, every write durable against a process kill when it return
 from typing import TYPE_CHECKING, Final
 
 from ipfs_log.errors import OrbitError
-from ipfs_log.lazy import lazy_attributes
+from ipfs_log.lazy import lazy_attributes as _lazy_attributes
 from orbit.address import Manifest
 from orbit.car import car_bytes, read_car, write_car
 from orbit.databases import (
@@ -72,7 +72,7 @@ _LAZY: Final = {
 """What talks to an IPFS node is imported on first use (it loads httpx): ``import orbit`` stays fast."""
 
 
-__getattr__ = lazy_attributes("orbit", _LAZY, globals())
+__getattr__ = _lazy_attributes("orbit", _LAZY, globals())
 
 
 __all__ = [

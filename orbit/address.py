@@ -17,13 +17,13 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Final
 
 from ipfs_log.access import WriteList
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError, IdentityError
+from ipfs_log.frozen import Frozen, frozen_init
 from ipfs_log.identity import key_from_did, key_to_did
 from orbit.errors import DatabaseError
 
@@ -58,25 +58,25 @@ def normalize_writers(write: str | Iterable[bytes | str]) -> tuple[bytes, ...] |
     return tuple(sorted(keys))
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What a database is: its name, store type, who may write, and free-form metadata."""
+class Manifest(Frozen):
+    """What a database is: its name, store type, who may write, and free-form metadata.
 
+    Two manifests are equal when these four are; ``block`` (its DAG-CBOR) and ``cid`` follow from them.
+    """
+
+    __match_args__ = ("name", "type", "write", "meta")
+    __slots__ = (*__match_args__, "block", "cid")
     name: str
     type: str
     write: tuple[bytes, ...] | str
-    meta: IPLDKind = None
-    block: bytes = field(init=False, repr=False, compare=False)
-    cid: CID = field(init=False, repr=False, compare=False)
+    meta: IPLDKind
+    block: bytes
+    cid: CID
 
-    def __post_init__(self) -> None:
-        write: list[IPLDKind] = ["*"] if self.write == "*" else list(self.write)
-        value: dict[str, IPLDKind] = {
-            "name": self.name,
-            "type": self.type,
-            "access": {"write": write},
-            "meta": self.meta,
-        }
+    def __init__(self, name: str, type: str, write: tuple[bytes, ...] | str, meta: IPLDKind = None) -> None:
+        frozen_init(self, name, type, write, meta)
+        listed: list[IPLDKind] = ["*"] if write == "*" else list(write)
+        value: dict[str, IPLDKind] = {"name": name, "type": type, "access": {"write": listed}, "meta": meta}
         block = encode(value)
         object.__setattr__(self, "block", block)
         object.__setattr__(self, "cid", CID.for_block(block))

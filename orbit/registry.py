@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from ipfs_log.frozen import Frozen, frozen_init
 from orbit.errors import DatabaseError
 from orbit.files import write_atomically
 
@@ -49,18 +49,22 @@ class RegistryError(DatabaseError):
         super().__init__(message if path is None else f"{path}: {message}")
 
 
-@dataclass(frozen=True)
-class RegistryEntry:
+class RegistryEntry(Frozen):
     """One database a directory knows by name."""
 
+    __match_args__ = ("name", "address", "type", "options")
+    __slots__ = __match_args__
     name: str
     """The name a person types."""
     address: str
     """The database's ``/orbitdb/<cid>`` address."""
     type: str
     """Its store type (from its manifest)."""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any]
     """Open options of the store type (e.g. a documents store's ``index_by`` and ``indexes``)."""
+
+    def __init__(self, name: str, address: str, type: str, options: Mapping[str, Any] | None = None) -> None:
+        frozen_init(self, name, address, type, {} if options is None else options)
 
     def to_json(self) -> dict[str, Any]:
         """Return the entry as a JSON object."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ipfs_log.lazy import lazy_attributes
+from ipfs_log.lazy import lazy_attributes as _lazy_attributes
 from stores import errors
 from stores.errors import (
     DocumentNotFoundError,
@@ -59,7 +59,9 @@ _TYPES = {
     "documents": "Documents",
     "table": "Table",
 }
-_imported = lazy_attributes("stores", {n: f"stores.{m}" for m, ns in _MODULES.items() for n in ns}, globals())
+_imported = _lazy_attributes(
+    "stores", {n: f"stores.{m}" for m, ns in _MODULES.items() for n in ns}, globals()
+)
 
 
 def __getattr__(name: str) -> object:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self, TypeAlias, TypedDict
 
@@ -26,6 +25,7 @@ from ipfs_log import CID, BlockStore, Entry, Log, Progress
 from ipfs_log.codec import IPLDKind, decode, encode
 from ipfs_log.errors import CodecError
 from ipfs_log.fetch import Fetched
+from ipfs_log.frozen import Frozen, frozen_init
 from stores.errors import InvalidCheckpointError, InvalidOperationError, StoreClosedError
 
 __all__ = ["CHECKPOINT_VERSION", "Batch", "Sharing", "SortKey", "Store", "Update", "UpdateCallback", "wins"]
@@ -51,14 +51,18 @@ def wins(incoming: SortKey, current: SortKey | None) -> bool:
     return current is None or incoming > current
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+class Update(Frozen):
     """What a store just applied, as passed to :meth:`Store.subscribe` callbacks."""
 
+    __match_args__ = ("entries", "local")
+    __slots__ = __match_args__
     entries: tuple[Entry, ...]
     """The entries just applied, in log order (entries whose operation was ignored are left out)."""
     local: bool
     """True for this replica's own writes, False for entries joined from elsewhere."""
+
+    def __init__(self, entries: tuple[Entry, ...], local: bool) -> None:
+        frozen_init(self, entries, local)
 
 
 UpdateCallback: TypeAlias = Callable[[Update], None]

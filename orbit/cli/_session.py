@@ -22,10 +22,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from orbit.address import Manifest, is_address
 from orbit.cli._output import CliError, Output, UsageError
@@ -64,8 +63,7 @@ REPLICATION: Final = {"interval": 10.0}
 _D = TypeVar("_D", bound=Database[Any])
 
 
-@dataclass(frozen=True, slots=True)
-class _Hosted:
+class _Hosted(NamedTuple):
     orbit: OrbitDB
     node: str | None
     cwd: Path | None

@@ -12,7 +12,7 @@ the narrow :class:`~orbit.ipfs.node_link.LinkedDatabase` protocol).
 
 from typing import TYPE_CHECKING, Final
 
-from ipfs_log.lazy import lazy_attributes
+from ipfs_log.lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from orbit.ipfs.blockstore import IpfsBlockStore
@@ -30,7 +30,7 @@ _WHERE: Final = {
 }
 
 
-__getattr__ = lazy_attributes("orbit.ipfs", _WHERE, globals())
+__getattr__ = _lazy_attributes("orbit.ipfs", _WHERE, globals())
 """The names above, imported on first use (a submodule imported alone does not load the others)."""
 
 
