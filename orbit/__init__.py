@@ -10,14 +10,7 @@ from ipfs_log.errors import OrbitError
 from ipfs_log.lazy import lazy_attributes as _lazy_attributes
 from orbit.address import Manifest
 from orbit.car import car_bytes, read_car, write_car
-from orbit.databases import (
-    CounterDatabase,
-    Database,
-    DocumentsDatabase,
-    EventLogDatabase,
-    KeyValueDatabase,
-    OpenReport,
-)
+from orbit.databases import Database, OpenReport
 from orbit.errors import (
     BlockStoreError,
     CarError,
@@ -56,12 +49,17 @@ from orbit.keystore import Keystore, export_identity, import_identity
 from orbit.storage.blocks import LocalBlockStore
 
 if TYPE_CHECKING:
+    from orbit.databases import CounterDatabase, DocumentsDatabase, EventLogDatabase, KeyValueDatabase
     from orbit.ipfs.blockstore import IpfsBlockStore
     from orbit.ipfs.client import KuboClient, PubsubMessage, Subscription
     from orbit.ipfs.uploads import CachedBlockStore
     from orbit.replication.replicator import Replicator
 
 _LAZY: Final = {
+    "CounterDatabase": "orbit.databases.counter",
+    "DocumentsDatabase": "orbit.databases.documents",
+    "EventLogDatabase": "orbit.databases.eventlog",
+    "KeyValueDatabase": "orbit.databases.keyvalue",
     "CachedBlockStore": "orbit.ipfs.uploads",
     "IpfsBlockStore": "orbit.ipfs.blockstore",
     "KuboClient": "orbit.ipfs.client",
@@ -69,7 +67,8 @@ _LAZY: Final = {
     "Replicator": "orbit.replication.replicator",
     "Subscription": "orbit.ipfs.client",
 }
-"""What talks to an IPFS node is imported on first use (it loads httpx): ``import orbit`` stays fast."""
+"""Imported on first use, so ``import orbit`` stays fast: what talks to an IPFS node (it loads httpx), and
+each database type's class (opening a database imports its type's module)."""
 
 
 __getattr__ = _lazy_attributes("orbit", _LAZY, globals())

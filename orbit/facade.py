@@ -46,17 +46,7 @@ from ipfs_log.identity import Identity
 from ipfs_log.log import Log
 from orbit.address import Manifest, is_address, normalize_writers, parse_address
 from orbit.car import CarReader
-from orbit.databases import (
-    CounterDatabase,
-    Database,
-    DatabaseContext,
-    DocumentsDatabase,
-    EventLogDatabase,
-    KeyValueDatabase,
-    OpenReport,
-    database_class,
-    database_types,
-)
+from orbit.databases import BUILT_IN, Database, DatabaseContext, OpenReport, database_class
 from orbit.errors import (
     CarError,
     CommitError,
@@ -69,13 +59,10 @@ from orbit.errors import (
 )
 from orbit.keystore import Keystore
 from orbit.registry import Registry, RegistryEntry
-from orbit.state.bootstrap import bootstrap, trusted_commit
-from orbit.state.commits import Commit
 from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.checkpoints import Checkpoints
-from orbit.storage.compaction import LogCompactor
 from orbit.storage.fmt import check_format, stamp_format
-from orbit.storage.frontiers import FrontierRecord, FrontierRecords
+from orbit.storage.frontiers import FrontierRecords
 from orbit.storage.logs import LogRecords
 from orbit.storage.stored_log import admitted_since, open_log
 from stores.base import Sharing
@@ -83,6 +70,7 @@ from stores.errors import InvalidCheckpointError
 
 # Imported where used: a directory without a node never loads httpx, nor one without a table sqlite3.
 if TYPE_CHECKING:
+    from orbit.databases import CounterDatabase, DocumentsDatabase, EventLogDatabase, KeyValueDatabase
     from orbit.ipfs.client import KuboClient
     from orbit.ipfs.node_link import NodeLink
     from orbit.sql.database import TableDatabase
@@ -176,7 +164,7 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
-            self._frontiers = FrontierRecords(self.blocks.env)
+            self._frontiers = FrontierRecords(self.directory)
             self.ipfs: NodeLink | None = None
             if ipfs is not None:
                 from orbit.ipfs.node_link import NodeLink
@@ -535,9 +523,7 @@ class OrbitDB:
             checkpointed=since or 0,
             state_sink=state_sink,
         )
-        db = cls(manifest, store, context)
-        db.compactor = LogCompactor(self.blocks, self._logs, self._checkpoints, self._frontiers, address)
-        return db
+        return cls(manifest, store, context)
 
     def _frontier_of(self, manifest: Manifest, lognum: int) -> tuple[Frontier, IPLDKind] | None:
         """The frontier a database opened from a commit starts at, and its checkpoint there (lock held).
@@ -545,26 +531,25 @@ class OrbitDB:
         Raises:
             StorageCorruptError: the record, or a head it names, is damaged or missing.
         """
-        record = self._frontiers.load(lognum)
+        record = self._frontiers.load(manifest.cid)
         if record is None:
             return None
+        from orbit.state.commits import Commit
+
         if not self._logs.heads(lognum):  # written before the log's first records, which never came
-            self._frontiers.remove(lognum)
+            self._frontiers.remove(manifest.cid)
             return None
+        block, checkpoint = record
+        path = self._frontiers.path(manifest.cid)
         try:
-            commit = Commit.from_block(record.commit, address=manifest.address)
+            commit = Commit.from_block(block, address=manifest.address)
             heads = [
                 Entry.from_block(c, self.blocks.get(c), log_id=manifest.address, access=manifest.access)
                 for c in commit.heads
             ]
         except (CommitError, EntryRejectedError, BlockNotFoundError) as e:
-            raise StorageCorruptError(
-                f"the frontier record or a head it names is damaged: {e}", self.blocks.path
-            ) from e
-        if record.dropped is not None:  # compacted: every entry under it is listed here
-            under = self._frontiers.under(lognum)
-            return Frontier(heads, count=commit.count, under=under, complete=True), record.checkpoint
-        return Frontier(heads, count=commit.count), record.checkpoint
+            raise StorageCorruptError(f"the frontier record or a head it names is damaged: {e}", path) from e
+        return Frontier(heads, count=commit.count), checkpoint
 
     def _snapshot_source(self, source: BlockStore | None) -> BlockStore:
         """Where a snapshot's blocks come from: ``source``, else this directory and its IPFS node."""
@@ -607,6 +592,8 @@ class OrbitDB:
         Every check is made before anything is stored: the commit under ``trust``, the heads and
         winning entries, every tree block, and the rebuilt state's roots against the commit's.
         """
+        from orbit.state.bootstrap import bootstrap, trusted_commit
+
         src = self._snapshot_source(source)
         with self.lock:
             manifest = self._new_here(address, src)
@@ -631,19 +618,20 @@ class OrbitDB:
             lognum = self._logs.number(manifest.address)
             assert lognum is not None
             heads = sorted(boot.heads, key=lambda e: e.sort_key)
-            record = FrontierRecord(commit.block, boot.checkpoint)
-            self._frontiers.save(lognum, record)  # first: the log's start
+            self._frontiers.save(manifest.cid, commit.block, boot.checkpoint)  # first: the log's start
             try:
                 self._logs.commit(lognum, heads, [e.cid for e in heads], 0)
                 self._checkpoints.save(lognum, manifest.address, len(heads), boot.checkpoint)
             except BaseException:
-                self._frontiers.remove(lognum)
+                self._frontiers.remove(manifest.cid)
                 raise
 
     def _open_replayed(
         self, address: str, type: str | None, snapshot: Any, source: Any, options: dict[str, Any]
     ) -> Database[Any]:
         """Open a database new here by replaying the history under a commit, verifying everything."""
+        from orbit.state.bootstrap import trusted_commit
+
         src = self._snapshot_source(source)
         with self.lock:
             manifest = self._new_here(address, src)
@@ -768,6 +756,8 @@ def _commit_blocks(snapshot: Any, source: BlockStore) -> list[bytes]:
         CommitError: a CID's block is not to be had.
         TypeError: an item is none of those.
     """
+    from orbit.state.commits import Commit
+
     items = snapshot if isinstance(snapshot, list | tuple) else [snapshot]
     blocks: list[bytes] = []
     for item in items:
@@ -787,12 +777,12 @@ def _commit_blocks(snapshot: Any, source: BlockStore) -> list[bytes]:
 
 
 def _database_class(type_name: str) -> type[Database[Any]]:
-    """The database class of a store type; ``table`` is imported on first use (it loads sqlite3).
+    """The database class of a store type, its module imported on first use (``table``'s loads sqlite3).
 
     Raises:
         UnknownStoreTypeError: no database class is registered for ``type_name``.
     """
-    if type_name not in database_types():  # "table", or unknown: then the error lists table too
+    if type_name not in BUILT_IN:  # "table", or unknown: then the error lists table too
         import orbit.sql.database  # noqa: F401  (registers the table type)
     return database_class(type_name)
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ipfs_log.cid import CID
 from ipfs_log.errors import CodecError
 from ipfs_log.identity import key_to_did
 from orbit.cli._input import value_arg
 from orbit.cli._output import CliError, Output, UsageError, parse_value, short_cid, short_did, text
-from orbit.cli._session import TYPES, Session, typed
-from orbit.databases import CounterDatabase, DocumentsDatabase, EventLogDatabase, KeyValueDatabase
+from orbit.cli._session import TYPES, Session
+
+if TYPE_CHECKING:  # by type name below: a command imports only its database's type
+    from orbit.databases import (
+        CounterDatabase,
+        Database,
+        DocumentsDatabase,
+        EventLogDatabase,
+        KeyValueDatabase,
+    )
 
 __all__ = [
     "cmd_add",
@@ -27,10 +35,17 @@ __all__ = [
 _MISSING: Final[Any] = object()
 
 
+def _typed(db: Database[Any], type_name: str) -> Any:
+    """``db``, checked to be of ``type_name`` (the registry said which; the manifest must agree)."""
+    if db.store_type != type_name:
+        raise CliError(f"{db.address} is a {db.store_type} database")
+    return db
+
+
 def cmd_add(args: argparse.Namespace, out: Output) -> int:
     """``orbit add NAME VALUE``: append an event."""
     with Session(args, out, create=args.type is not None) as s:
-        db = typed(s.open(args.name, "add", ("eventlog",), args.type)[0], EventLogDatabase)
+        db: EventLogDatabase = _typed(s.open(args.name, "add", ("eventlog",), args.type)[0], "eventlog")
         value = value_arg(args, args.value)
         cid = db.add(value)
     if out.json:
@@ -44,18 +59,19 @@ def cmd_put(args: argparse.Namespace, out: Output) -> int:
     """``orbit put NAME KEY VALUE`` (keyvalue) or ``orbit put NAME DOC`` (documents)."""
     with Session(args, out, create=args.type is not None) as s:
         db, _ = s.open(args.name, "put", ("keyvalue", "documents"), args.type)
-        if isinstance(db, KeyValueDatabase):
+        if db.store_type == "keyvalue":
+            kv: KeyValueDatabase = _typed(db, "keyvalue")
             if args.value is None:
                 raise UsageError(
                     "usage: orbit put NAME KEY VALUE (a keyvalue database takes a key and a value)"
                 )
             key = args.key_or_doc
-            cid = db.put(key, value_arg(args, args.value))
+            cid = kv.put(key, value_arg(args, args.value))
             facts: dict[str, Any] = {"key": key, "cid": str(cid)}
         else:
             if args.value is not None:
                 raise UsageError("usage: orbit put NAME DOC (a documents database takes one JSON object)")
-            docs = typed(db, DocumentsDatabase)
+            docs: DocumentsDatabase = _typed(db, "documents")
             doc = value_arg(args, args.key_or_doc, "DOC")
             if isinstance(doc, list):
                 many = docs.put_many(doc)  # type: ignore[arg-type]  # the store checks each document
@@ -99,14 +115,15 @@ def cmd_get(args: argparse.Namespace, out: Output) -> int:
     """``orbit get NAME KEY``: a key's value, a document, or an event by CID."""
     with Session(args, out) as s:
         db, entry = s.open(args.name, "get", ("keyvalue", "documents", "eventlog"))
-        if isinstance(db, EventLogDatabase):
-            cid = _find_event(db, args.key)
+        if db.store_type == "eventlog":
+            events: EventLogDatabase = _typed(db, "eventlog")
+            cid = _find_event(events, args.key)
             if cid is None:
                 return _missing(args, out, f"no event {args.key} in {entry.name}")
-            value = db.get(cid)
+            value = events.get(cid)
         else:
-            assert isinstance(db, KeyValueDatabase | DocumentsDatabase)
-            value = db.get(args.key, _MISSING)
+            keyed = cast("KeyValueDatabase | DocumentsDatabase", db)
+            value = keyed.get(args.key, _MISSING)
             if value is _MISSING:
                 kind = "key" if entry.type == "keyvalue" else "document"
                 return _missing(args, out, f"no {kind} {args.key!r} in {entry.name}")
@@ -117,8 +134,8 @@ def cmd_get(args: argparse.Namespace, out: Output) -> int:
 def cmd_del(args: argparse.Namespace, out: Output) -> int:
     """``orbit del NAME KEY``: delete a key or a document."""
     with Session(args, out) as s:
-        db, entry = s.open(args.name, "del", ("keyvalue", "documents"))
-        assert isinstance(db, KeyValueDatabase | DocumentsDatabase)
+        db0, entry = s.open(args.name, "del", ("keyvalue", "documents"))
+        db = cast("KeyValueDatabase | DocumentsDatabase", db0)
         if args.key not in db:
             kind = "key" if entry.type == "keyvalue" else "document"
             raise CliError(f"no {kind} {args.key!r} in {entry.name}")
@@ -141,15 +158,17 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
         db, entry = s.open(args.name, "list", TYPES)
         rows: list[list[str]] = []
         full = args.full
-        if isinstance(db, EventLogDatabase):
-            for cid, value in db.iter(amount=args.limit, reverse=args.reverse):
+        if db.store_type == "eventlog":
+            events: EventLogDatabase = _typed(db, "eventlog")
+            for cid, value in events.iter(amount=args.limit, reverse=args.reverse):
                 if out.json:
                     out.document({"cid": str(cid), "value": value})
                 else:
                     rows.append([short_cid(str(cid), full), text(value)])
             out.table(["CID", "VALUE"], rows, ["dim", None])
-        elif isinstance(db, CounterDatabase):
-            totals = sorted(db.totals.items())
+        elif db.store_type == "counter":
+            counter: CounterDatabase = _typed(db, "counter")
+            totals = sorted(counter.totals.items())
             for writer, total in totals:
                 did = key_to_did(writer)
                 if out.json:
@@ -158,10 +177,10 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
                     rows.append([short_did(did, full), str(total)])
             if not out.json:
                 out.table(["WRITER", "TOTAL"], rows)
-                out.line(f"value {db.value}")
+                out.line(f"value {counter.value}")
         else:
-            assert isinstance(db, KeyValueDatabase | DocumentsDatabase)
-            items: list[tuple[str, Any]] = sorted(db.items())
+            keyed = cast("KeyValueDatabase | DocumentsDatabase", db)
+            items: list[tuple[str, Any]] = sorted(keyed.items())
             if args.reverse:
                 items.reverse()
             if args.limit is not None:
@@ -179,7 +198,7 @@ def _counter(args: argparse.Namespace, out: Output, command: str) -> int:
     if args.amount < 0:
         raise UsageError(f"{command} takes a positive amount, not {args.amount}")
     with Session(args, out, create=args.type is not None) as s:
-        db = typed(s.open(args.name, command, ("counter",), args.type)[0], CounterDatabase)
+        db: CounterDatabase = _typed(s.open(args.name, command, ("counter",), args.type)[0], "counter")
         cid = db.inc(args.amount) if command == "inc" else db.dec(args.amount)
         value = db.value
     if out.json:
@@ -202,7 +221,7 @@ def cmd_dec(args: argparse.Namespace, out: Output) -> int:
 def cmd_value(args: argparse.Namespace, out: Output) -> int:
     """``orbit value NAME``: a counter's value."""
     with Session(args, out) as s:
-        db = typed(s.open(args.name, "value", ("counter",))[0], CounterDatabase)
+        db: CounterDatabase = _typed(s.open(args.name, "value", ("counter",))[0], "counter")
         value = db.value
     if out.json:
         out.document({"value": value})

@@ -25,17 +25,17 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
 
-from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
+from ipfs_log.blockstore import BlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
 from ipfs_log.errors import CodecError, OrbitError
 from ipfs_log.fetch import Progress, run_flow
+from ipfs_log.frozen import Frozen, frozen_init
 from ipfs_log.lazy import lazy_logger
 from ipfs_log.log import Log
 from orbit.address import Manifest
@@ -49,11 +49,10 @@ from orbit.errors import (
     ReplicationError,
 )
 from orbit.files import write_atomically
-from orbit.state import BufferedNodes, Commit, LatestCommits, RangeProof, ReadProof, StateIndex
 from stores.base import Store, Update, UpdateCallback
 
-if TYPE_CHECKING:
-    from orbit.databases.compaction import Compaction, Compactor
+if TYPE_CHECKING:  # the verifiable state is imported when first used (see Database._parts)
+    from orbit.state import BufferedNodes, Commit, LatestCommits, RangeProof, ReadProof, StateIndex
 
 __all__ = ["Database", "DatabaseContext", "OpenReport", "ReplicatorHandle", "StateSink", "locked"]
 
@@ -128,10 +127,11 @@ class StateSink(Protocol):
         """
 
 
-@dataclass(frozen=True, slots=True)
-class OpenReport:
+class OpenReport(Frozen):
     """What opening a database by address through an IPFS node reached (:attr:`Database.reached`)."""
 
+    __match_args__ = ("entries", "peers", "synced", "waited")
+    __slots__ = __match_args__
     entries: int
     """Entries the log held when the open returned."""
     peers: int
@@ -142,9 +142,11 @@ class OpenReport:
     waited: float
     """Seconds the open waited for peers."""
 
+    def __init__(self, entries: int, peers: int, synced: bool, waited: float) -> None:
+        frozen_init(self, entries, peers, synced, waited)
 
-@dataclass(frozen=True, slots=True)
-class DatabaseContext:
+
+class DatabaseContext(Frozen):
     """What a database is given by the facade that opens it: narrow objects, no back-reference.
 
     Attributes:
@@ -162,6 +164,20 @@ class DatabaseContext:
             uploads), if anywhere.
     """
 
+    __match_args__ = (
+        "lock",
+        "blocks",
+        "directory",
+        "save_checkpoint",
+        "admitted_since",
+        "on_close",
+        "on_drop",
+        "remote",
+        "checkpoint_every",
+        "checkpointed",
+        "state_sink",
+    )
+    __slots__ = __match_args__
     lock: AbstractContextManager[Any]
     blocks: BlockStore
     directory: Path
@@ -169,10 +185,42 @@ class DatabaseContext:
     admitted_since: Callable[[int], Sequence[Entry]]
     on_close: Callable[[Database[Any]], None]
     on_drop: Callable[[Database[Any]], None]
-    remote: BlockStore | None = None
-    checkpoint_every: int = 10_000
-    checkpointed: int = 0
-    state_sink: StateSink | None = None
+    remote: BlockStore | None
+    checkpoint_every: int
+    checkpointed: int
+    state_sink: StateSink | None
+
+    def __init__(
+        self,
+        lock: AbstractContextManager[Any],
+        blocks: BlockStore,
+        directory: Path,
+        save_checkpoint: Callable[[int, IPLDKind], None],
+        admitted_since: Callable[[int], Sequence[Entry]],
+        on_close: Callable[[Database[Any]], None],
+        on_drop: Callable[[Database[Any]], None],
+        remote: BlockStore | None = None,
+        checkpoint_every: int = 10_000,
+        checkpointed: int = 0,
+        state_sink: StateSink | None = None,
+    ) -> None:
+        frozen_init(
+            self, lock, blocks, directory, save_checkpoint, admitted_since, on_close, on_drop, remote,
+            checkpoint_every, checkpointed, state_sink,
+        )  # fmt: skip
+
+
+class _StateParts:
+    """A database's verifiable state: its tree's nodes and index, the last own and heard commits."""
+
+    __slots__ = ("base", "heard", "index", "last_commit", "nodes")
+
+    def __init__(self, nodes: BufferedNodes) -> None:
+        self.nodes = nodes
+        self.last_commit: Commit | None = None
+        self.index: StateIndex
+        self.base: CID | None = None
+        self.heard: LatestCommits
 
 
 class Database(Generic[S]):
@@ -199,14 +247,7 @@ class Database(Generic[S]):
         self._closed = False
         self._saved_at = context.checkpointed  # how many admitted entries the saved checkpoint covers
         store.subscribe(self._maybe_save_checkpoint)
-        sink = context.state_sink  # written beside the checkpoint (and journaled for the node, if linked)
-        self._state_nodes = BufferedNodes(context.blocks if sink is None else sink)
-        self._last_commit: Commit | None = self._saved_commit()
-        start = None if self._last_commit is None else self._last_commit.root
-        self._state = StateIndex(store, self._state_nodes, start)  # else built on first use
-        self._state_base = start  # nodes under it were written before this session
-        writers: list[bytes | str] = ["*"] if manifest.write == "*" else list(manifest.write)
-        self._heard = LatestCommits(manifest.address, writers)
+        self._verifiable: _StateParts | None = None  # made on first use (see _parts)
         self.commit_every: int | None = None
         """Sign a commit after this many new entries (None: only at checkpoints and when asked)."""
         store.subscribe(self._follow_state)
@@ -302,14 +343,9 @@ class Database(Generic[S]):
 
     @locked
     def holds(self, heads: Iterable[CID]) -> bool:
-        """Return whether the log holds every one of ``heads`` (admitted, not merely pending).
-
-        An entry under the frontier of a log opened from a commit or compacted counts as held: its
-        operation is part of the state the log started from.
-        """
+        """Return whether the log holds every one of ``heads`` (admitted, not merely pending)."""
         log = self.store.log
-        start = log.frontier
-        return all(h in log or (start is not None and start.is_under(h)) for h in heads)
+        return all(h in log for h in heads)
 
     @locked
     def subscribe(self, callback: UpdateCallback) -> Callable[[], None]:
@@ -438,6 +474,8 @@ class Database(Generic[S]):
 
     def _is_commit(self, block: bytes | None) -> bool:
         """Whether a CAR root's block is a commit of this database by a writer (not a head to join)."""
+        from orbit.state import Commit
+
         if block is None:
             return False
         writers: list[bytes | str] = ["*"] if self.manifest.write == "*" else list(self.manifest.write)
@@ -494,7 +532,63 @@ class Database(Generic[S]):
 
     # ------------------------------------------------------------------ verifiable state
 
+    def _parts(self) -> _StateParts:
+        """The verifiable state's parts, made on first use: a command that only reads never loads them.
+
+        The tree starts from the commit saved with the last checkpoint if it is of the log's current
+        state, else it is built from the index when first used.
+        """
+        parts = self._verifiable
+        if parts is None:
+            with self.lock:
+                parts = self._verifiable
+                if parts is None:
+                    from orbit.state import BufferedNodes, LatestCommits, StateIndex
+
+                    sink = self._context.state_sink  # beside the checkpoint (and journaled for a node)
+                    nodes = BufferedNodes(self._context.blocks if sink is None else sink)
+                    parts = _StateParts(nodes)
+                    self._verifiable = parts  # _saved_commit reads nothing of the parts
+                    parts.last_commit = self._saved_commit()
+                    start = None if parts.last_commit is None else parts.last_commit.root
+                    parts.index = StateIndex(self.store, nodes, start)
+                    parts.base = start  # nodes under it were written before this session
+                    write = self.manifest.write
+                    writers: list[bytes | str] = ["*"] if write == "*" else list(write)
+                    parts.heard = LatestCommits(self.manifest.address, writers)
+        return parts
+
+    @property
+    def _state(self) -> StateIndex:
+        return self._parts().index
+
+    @property
+    def _state_nodes(self) -> BufferedNodes:
+        return self._parts().nodes
+
+    @property
+    def _state_base(self) -> CID | None:
+        return self._parts().base
+
+    @_state_base.setter
+    def _state_base(self, root: CID | None) -> None:
+        self._parts().base = root
+
+    @property
+    def _last_commit(self) -> Commit | None:
+        return self._parts().last_commit
+
+    @_last_commit.setter
+    def _last_commit(self, commit: Commit | None) -> None:
+        self._parts().last_commit = commit
+
+    @property
+    def _heard(self) -> LatestCommits:
+        return self._parts().heard
+
     def _follow_state(self, update: Update) -> None:
+        if self._verifiable is None and self.commit_every is None:
+            return  # not made yet: the tree is built from the index when first used
         self._state.apply(update.entries)
         every = self.commit_every
         if every is not None:  # the cadence: runs in the writing thread, under the lock
@@ -507,6 +601,8 @@ class Database(Generic[S]):
 
     def _saved_commit(self) -> Commit | None:
         """The commit this replica saved with its last checkpoint, if it is of the log's current state."""
+        from orbit.state import Commit
+
         try:
             block = self._state_path().read_bytes()
             log = self.store.log
@@ -558,6 +654,8 @@ class Database(Generic[S]):
             DatabaseClosedError: the database is closed.
             StateError: the store type has no state tree.
         """
+        from orbit.state import Commit
+
         log = self.store.log
         prev = None if self._last_commit is None else self._last_commit.cid
         root = self._state.root()
@@ -600,6 +698,8 @@ class Database(Generic[S]):
         give their blocks to a :class:`~orbit.state.Snapshot` (which trusts ``writer`` or ``quorum:k``),
         or check one with :meth:`verify_commit`.
         """
+        from orbit.state import LatestCommits
+
         record = LatestCommits(self._heard.address, self._heard.writers)
         for commit in self._heard.commits():
             record.keep(commit)
@@ -646,6 +746,8 @@ class Database(Generic[S]):
             DatabaseClosedError: the database is closed.
             StateError: the key is not of the store's kind, or the store type has no state tree.
         """
+        from orbit.state import ReadProof
+
         tree_key, present, value = self._state.read(key)
         commit = self._current_commit()
         return ReadProof(tree_key, present, value, self._state.prove(tree_key), commit.block)
@@ -661,6 +763,8 @@ class Database(Generic[S]):
             DatabaseClosedError: the database is closed.
             StateError: a bound is of the wrong kind, or the store type has no state tree.
         """
+        from orbit.state import RangeProof
+
         lo_key, hi_key, items, proof = self._state.range(lo, hi)
         commit = self._current_commit()
         return RangeProof(lo_key, hi_key, tuple(items), proof, commit.block)
@@ -682,6 +786,8 @@ class Database(Generic[S]):
             EntryRejectedError: an entry reachable from its heads failed verification.
             BlockNotFoundError: an entry reachable from its heads is not to be had.
         """
+        from orbit.state import Commit, StateIndex
+
         self.check_open()
         block = commit.block if isinstance(commit, Commit) else commit
         writers: list[bytes | str] = ["*"] if self.manifest.write == "*" else list(self.manifest.write)
@@ -709,67 +815,6 @@ class Database(Generic[S]):
         if checked.winners is not None and replay.winners_root() != checked.winners:
             raise CommitError(f"the winners at its heads are not {checked.winners}", checked.cid)
         return checked
-
-    # ------------------------------------------------------------------ compaction
-
-    compactor: Compactor | None = None
-    """The stored log's side of :meth:`compact` (set by the facade that opened the database)."""
-
-    @property
-    def compacted(self) -> Compaction | None:
-        """Where the log starts since it was compacted, and what that gave up (None: never compacted).
-
-        Raises:
-            StorageCorruptError: the stored record is malformed.
-        """
-        from orbit.databases.compaction import compaction_of
-
-        with self.lock:
-            return compaction_of(self)
-
-    def compact(
-        self, commit: Commit | bytes | Sequence[Commit | bytes], *, trust: str = "replay"
-    ) -> Compaction:
-        """Drop the history under a trusted commit, keeping what merging later entries needs.
-
-        The log keeps the commit's heads and every entry not under them; the entries under them are
-        deleted here, and their CIDs and clock times kept, so entries concurrent with the commit still
-        merge as on a full replica, without the network. The state, its root and the log's count do
-        not change; :attr:`compacted` says what can no longer be proven. The rewrite is one storage
-        transaction (the write-behind journal included); when it fails, nothing changed.
-
-        Args:
-            commit: a commit of this database (a :class:`~orbit.state.Commit` or its block), or several
-                for ``quorum:k``.
-            trust: ``"replay"`` (the default: signed by a writer, and its root recomputed from every
-                entry under its heads, :meth:`verify_commit`), ``"writer"`` (signed by a writer of the
-                write list) or ``"quorum:k"`` (``k`` writers signed the same root).
-
-        Returns:
-            What the log dropped and keeps.
-
-        Raises:
-            DatabaseClosedError: the database is closed.
-            CommitError: no commit meets ``trust``; its heads are not all here, its count is not the
-                entries under them here, or it is not at or after where the log starts.
-            StateError: ``trust`` is unknown, or the store type has no state to start from (eventlog,
-                table).
-            DatabaseError: the log was opened from a snapshot (what lies under it is not known here).
-            TreeNodeError: a block of the commit's trees is not what the commit names.
-            BlockNotFoundError: a block of the commit's trees (or, under ``replay``, an entry) is not
-                to be had.
-            BlockStoreError: the storage transaction failed: nothing changed.
-        """
-        from orbit.databases.compaction import compact
-
-        self.check_open()
-        blocks, remote = self._context.blocks, self._context.remote
-        source = blocks if remote is None else ChainedBlockStore(blocks, remote)
-        options = self.store_options(self.manifest, self._state_options())
-        done = compact(self, commit, trust=trust, source=source, store=self.STORE, options=options)
-        with self.lock:
-            self._saved_at = done.kept  # the checkpoint written with it counts the entries kept
-        return done
 
     # ------------------------------------------------------------------ checkpoints and closing
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from orbit.databases.base import locked
 from orbit.databases.keyed import KeyedDatabase
 from orbit.databases.registry import register
-from orbit.state import FindProof
 from stores.documents import Document, Documents, DocumentsBatch, DocumentsOptions
+
+if TYPE_CHECKING:
+    from orbit.state import FindProof
 
 __all__ = ["DocumentsDatabase"]
 
@@ -40,6 +43,8 @@ class DocumentsDatabase(KeyedDatabase[Documents, Document]):
             DatabaseClosedError: the database is closed.
             StateError: ``field`` has no index here, or ``value`` is not IPLD.
         """
+        from orbit.state import FindProof
+
         state = self._state
         _, _, keys, index_proof = state.find(field, value)
         documents = tuple((key, self.store.get(key)) for key in keys)

@@ -177,6 +177,8 @@ def test_a_peer_learns_the_newest_commit_and_reads_a_key_from_the_node(pair: Any
     fake, _hub, make = pair
     a, b = make("peer-a", ALICE), make("peer-b", BOB)
     kv_a = a.open("shared", type="keyvalue", write=WRITERS)
+    assert a.ipfs is not None
+    assert a.ipfs.flush(10)  # the manifest is on the node before B looks for it
     kv_b = b.open(kv_a.address, type="keyvalue")
     for i in range(40):
         kv_a.put(f"k{i}", {"n": i, "pad": "x" * 40})  # values held as digests, in blocks of their own
