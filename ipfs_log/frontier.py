@@ -32,14 +32,14 @@ block it reads is verified as an entry of the log: its hash links it to the trus
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping, MutableMapping
 
 from ipfs_log.access import AccessController
 from ipfs_log.cid import CID
 from ipfs_log.entry import Entry, Limits
 from ipfs_log.errors import BlockNotFoundError, ClockError
 
-__all__ = ["Frontier", "WalkFlow"]
+__all__ = ["Frontier", "WalkFlow", "ancestors"]
 
 WalkFlow = Generator[list[CID], dict[CID, bytes], None]
 """A walk down from the frontier: yields the CIDs it wants, is sent the blocks found."""
@@ -52,7 +52,8 @@ class Frontier:
         heads: the frontier's entries (a commit's heads), held by the log.
         count: how many entries are reachable from them, the heads included (the commit's count).
         under: ancestors already known, CID → clock time.
-        complete: ``under`` holds every ancestor (a compacted log that listed them).
+        complete: ``under`` holds every ancestor (a compacted log that listed them). ``under`` is then
+            used as given, not copied: it may be a view over storage (nothing is added to it).
     """
 
     __slots__ = ("_bounds", "_complete", "count", "heads", "top", "under")
@@ -62,7 +63,7 @@ class Frontier:
         heads: Iterable[Entry],
         *,
         count: int,
-        under: Mapping[CID, int] | None = None,
+        under: Mapping[CID, int] | MutableMapping[CID, int] | None = None,
         complete: bool = False,
     ) -> None:
         held = list(heads)
@@ -70,7 +71,9 @@ class Frontier:
         self.count = count
         self.top = max((e.time for e in held), default=0)
         """The newest head's time: nothing at this time or later is under the frontier."""
-        self.under: dict[CID, int] = dict(under or {})
+        self.under: MutableMapping[CID, int] = (
+            under if complete and isinstance(under, MutableMapping) else dict(under or {})
+        )
         self._complete = complete
         # Ancestors named but not read yet, with an upper bound on their time (their child's, minus 1).
         self._bounds: dict[CID, int] = {}
@@ -129,3 +132,31 @@ class Frontier:
                     raise ClockError(f"entry {cid} is newer than its child under the frontier", cid)
                 self.under[cid] = entry.time
                 self._name(entry)
+
+
+def ancestors(newest_first: Iterable[Entry], heads: Iterable[Entry]) -> dict[CID, int]:
+    """Return the entries of ``newest_first`` under ``heads`` (their ancestors, not themselves): CID → time.
+
+    ``newest_first`` is a log's entries, newest first (reverse log order): a child comes before its
+    parents, so one pass finds every ancestor the entries hold. Ancestors not among them (under the
+    log's own frontier) are not listed.
+
+    >>> from ipfs_log import Identity, Log, MemoryBlockStore
+    >>> log = Log(Identity.from_seed(b"a" * 32), MemoryBlockStore(), log_id="f")
+    >>> first, second, third = (log.append(n) for n in range(3))
+    >>> sorted(ancestors(reversed(list(log)), [second]).values())
+    [1]
+    """
+    held = list(heads)
+    wanted: set[CID] = {c for e in held for c in e.next}
+    top = max((e.time for e in held), default=0)
+    found: dict[CID, int] = {}
+    for entry in newest_first:
+        if not wanted:
+            break
+        if entry.time >= top or entry.cid not in wanted:
+            continue
+        wanted.discard(entry.cid)
+        found[entry.cid] = entry.time
+        wanted.update(entry.next)
+    return found

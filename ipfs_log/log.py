@@ -551,6 +551,21 @@ class Log:
         log._frontier = frontier
         return log
 
+    def compacted(self, frontier: Frontier, entries: Entries, order: Order) -> None:
+        """Take up a compaction the log's storage committed: it starts at ``frontier`` from now on.
+
+        ``frontier`` is complete (it lists every entry under it) and its heads are held; ``entries``
+        and ``order`` are the log's entries after the compaction (those not under the frontier), as
+        read back from storage. The heads do not change; pending entries under the frontier are
+        dropped when next admitted (as a join drops them).
+
+        Raises:
+            LogError: the frontier is not complete, or a head of it is not in ``entries``.
+        """
+        if not frontier.complete or any(c not in entries for c in frontier.heads):
+            raise LogError(f"log {self.id!r} cannot start at a frontier it does not hold whole")
+        self._entries, self._order, self._frontier = entries, order, frontier
+
     @classmethod
     def load(
         cls,

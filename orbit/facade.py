@@ -61,8 +61,9 @@ from orbit.keystore import Keystore
 from orbit.registry import Registry, RegistryEntry
 from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.checkpoints import Checkpoints
+from orbit.storage.compaction import LogCompactor
 from orbit.storage.fmt import check_format, stamp_format
-from orbit.storage.frontiers import FrontierRecords
+from orbit.storage.frontiers import FrontierRecord, FrontierRecords
 from orbit.storage.logs import LogRecords
 from orbit.storage.stored_log import admitted_since, open_log
 from stores.base import Sharing
@@ -164,7 +165,7 @@ class OrbitDB:
             self._logs = LogRecords(self.blocks.env)
             mac_key = hashlib.sha256(b"orbit/checkpoint-mac/v1" + identity.seed).digest()
             self._checkpoints = Checkpoints(self.blocks.env, mac_key)
-            self._frontiers = FrontierRecords(self.directory)
+            self._frontiers = FrontierRecords(self.blocks.env)
             self.ipfs: NodeLink | None = None
             if ipfs is not None:
                 from orbit.ipfs.node_link import NodeLink
@@ -523,7 +524,9 @@ class OrbitDB:
             checkpointed=since or 0,
             state_sink=state_sink,
         )
-        return cls(manifest, store, context)
+        db = cls(manifest, store, context)
+        db.compactor = LogCompactor(self.blocks, self._logs, self._checkpoints, self._frontiers, address)
+        return db
 
     def _frontier_of(self, manifest: Manifest, lognum: int) -> tuple[Frontier, IPLDKind] | None:
         """The frontier a database opened from a commit starts at, and its checkpoint there (lock held).
@@ -531,25 +534,28 @@ class OrbitDB:
         Raises:
             StorageCorruptError: the record, or a head it names, is damaged or missing.
         """
-        record = self._frontiers.load(manifest.cid)
+        record = self._frontiers.load(lognum)
         if record is None:
             return None
         from orbit.state.commits import Commit
 
         if not self._logs.heads(lognum):  # written before the log's first records, which never came
-            self._frontiers.remove(manifest.cid)
+            self._frontiers.remove(lognum)
             return None
-        block, checkpoint = record
-        path = self._frontiers.path(manifest.cid)
         try:
-            commit = Commit.from_block(block, address=manifest.address)
+            commit = Commit.from_block(record.commit, address=manifest.address)
             heads = [
                 Entry.from_block(c, self.blocks.get(c), log_id=manifest.address, access=manifest.access)
                 for c in commit.heads
             ]
         except (CommitError, EntryRejectedError, BlockNotFoundError) as e:
-            raise StorageCorruptError(f"the frontier record or a head it names is damaged: {e}", path) from e
-        return Frontier(heads, count=commit.count), checkpoint
+            raise StorageCorruptError(
+                f"the frontier record or a head it names is damaged: {e}", self.blocks.path
+            ) from e
+        if record.dropped is not None:  # compacted: every entry under it is listed here
+            under = self._frontiers.under(lognum)
+            return Frontier(heads, count=commit.count, under=under, complete=True), record.checkpoint
+        return Frontier(heads, count=commit.count), record.checkpoint
 
     def _snapshot_source(self, source: BlockStore | None) -> BlockStore:
         """Where a snapshot's blocks come from: ``source``, else this directory and its IPFS node."""
@@ -618,12 +624,13 @@ class OrbitDB:
             lognum = self._logs.number(manifest.address)
             assert lognum is not None
             heads = sorted(boot.heads, key=lambda e: e.sort_key)
-            self._frontiers.save(manifest.cid, commit.block, boot.checkpoint)  # first: the log's start
+            record = FrontierRecord(commit.block, boot.checkpoint)
+            self._frontiers.save(lognum, record)  # first: the log's start
             try:
                 self._logs.commit(lognum, heads, [e.cid for e in heads], 0)
                 self._checkpoints.save(lognum, manifest.address, len(heads), boot.checkpoint)
             except BaseException:
-                self._frontiers.remove(manifest.cid)
+                self._frontiers.remove(lognum)
                 raise
 
     def _open_replayed(

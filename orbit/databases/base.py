@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
 
-from ipfs_log.blockstore import BlockStore, MemoryBlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
@@ -52,6 +52,7 @@ from orbit.files import write_atomically
 from stores.base import Store, Update, UpdateCallback
 
 if TYPE_CHECKING:  # the verifiable state is imported when first used (see Database._parts)
+    from orbit.databases.compaction import Compaction, Compactor
     from orbit.state import BufferedNodes, Commit, LatestCommits, RangeProof, ReadProof, StateIndex
 
 __all__ = ["Database", "DatabaseContext", "OpenReport", "ReplicatorHandle", "StateSink", "locked"]
@@ -343,9 +344,14 @@ class Database(Generic[S]):
 
     @locked
     def holds(self, heads: Iterable[CID]) -> bool:
-        """Return whether the log holds every one of ``heads`` (admitted, not merely pending)."""
+        """Return whether the log holds every one of ``heads`` (admitted, not merely pending).
+
+        An entry under the frontier of a log opened from a commit or compacted counts as held: its
+        operation is part of the state the log started from.
+        """
         log = self.store.log
-        return all(h in log for h in heads)
+        start = log.frontier
+        return all(h in log or (start is not None and start.is_under(h)) for h in heads)
 
     @locked
     def subscribe(self, callback: UpdateCallback) -> Callable[[], None]:
@@ -815,6 +821,67 @@ class Database(Generic[S]):
         if checked.winners is not None and replay.winners_root() != checked.winners:
             raise CommitError(f"the winners at its heads are not {checked.winners}", checked.cid)
         return checked
+
+    # ------------------------------------------------------------------ compaction
+
+    compactor: Compactor | None = None
+    """The stored log's side of :meth:`compact` (set by the facade that opened the database)."""
+
+    @property
+    def compacted(self) -> Compaction | None:
+        """Where the log starts since it was compacted, and what that gave up (None: never compacted).
+
+        Raises:
+            StorageCorruptError: the stored record is malformed.
+        """
+        from orbit.databases.compaction import compaction_of
+
+        with self.lock:
+            return compaction_of(self)
+
+    def compact(
+        self, commit: Commit | bytes | Sequence[Commit | bytes], *, trust: str = "replay"
+    ) -> Compaction:
+        """Drop the history under a trusted commit, keeping what merging later entries needs.
+
+        The log keeps the commit's heads and every entry not under them; the entries under them are
+        deleted here, and their CIDs and clock times kept, so entries concurrent with the commit still
+        merge as on a full replica, without the network. The state, its root and the log's count do
+        not change; :attr:`compacted` says what can no longer be proven. The rewrite is one storage
+        transaction (the write-behind journal included); when it fails, nothing changed.
+
+        Args:
+            commit: a commit of this database (a :class:`~orbit.state.Commit` or its block), or several
+                for ``quorum:k``.
+            trust: ``"replay"`` (the default: signed by a writer, and its root recomputed from every
+                entry under its heads, :meth:`verify_commit`), ``"writer"`` (signed by a writer of the
+                write list) or ``"quorum:k"`` (``k`` writers signed the same root).
+
+        Returns:
+            What the log dropped and keeps.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            CommitError: no commit meets ``trust``; its heads are not all here, its count is not the
+                entries under them here, or it is not at or after where the log starts.
+            StateError: ``trust`` is unknown, or the store type has no state to start from (eventlog,
+                table).
+            DatabaseError: the log was opened from a snapshot (what lies under it is not known here).
+            TreeNodeError: a block of the commit's trees is not what the commit names.
+            BlockNotFoundError: a block of the commit's trees (or, under ``replay``, an entry) is not
+                to be had.
+            BlockStoreError: the storage transaction failed: nothing changed.
+        """
+        from orbit.databases.compaction import compact
+
+        self.check_open()
+        blocks, remote = self._context.blocks, self._context.remote
+        source = blocks if remote is None else ChainedBlockStore(blocks, remote)
+        options = self.store_options(self.manifest, self._state_options())
+        done = compact(self, commit, trust=trust, source=source, store=self.STORE, options=options)
+        with self.lock:
+            self._saved_at = done.kept  # the checkpoint written with it counts the entries kept
+        return done
 
     # ------------------------------------------------------------------ checkpoints and closing
 

@@ -65,8 +65,8 @@ class Checkpoints:
     def save(self, lognum: int, address: str, admitted: int, state: IPLDKind) -> None:
         """Store the checkpoint in one commit; when it raises, the previous checkpoint stays."""
         raw = self.seal(address, admitted, state)
+        self.env.write(lambda txn: self.put(txn, lognum, raw))
 
-        def put(txn: Any) -> None:
-            txn.put(log_prefix(lognum), raw, db=self.env.db[b"checkpoints"])
-
-        self.env.write(put)
+    def put(self, txn: Any, lognum: int, raw: bytes) -> None:
+        """Write a sealed checkpoint record in ``txn``, a write transaction of a larger commit."""
+        txn.put(log_prefix(lognum), raw, db=self.env.db[b"checkpoints"])

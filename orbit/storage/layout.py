@@ -15,7 +15,10 @@ Named databases:
 - ``where``: CID → entry key;
 - ``logs``: log id → lognum, and ``\\x00next`` → the next free lognum;
 - ``heads``: lognum → the concatenated head CIDs;
-- ``checkpoints``: lognum → the store's index checkpoint record.
+- ``checkpoints``: lognum → the store's index checkpoint record;
+- ``frontiers``: lognum → where a log that does not hold its whole history starts
+  (:mod:`orbit.storage.frontiers`);
+- ``under``: ``lognum | CID`` → clock time (8 bytes), for each entry a compaction dropped.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ RECORD: Final = 8 + 32 + CID_LEN
 """An order record: time, writer key, CID."""
 KEY_LEN: Final = 4 + RECORD
 """An entry key: lognum and the order record."""
-DATABASES: Final = (b"blocks", b"logs", b"heads", b"order", b"entries", b"where", b"checkpoints")
+DATABASES: Final = (
+    b"blocks", b"logs", b"heads", b"order", b"entries", b"where", b"checkpoints", b"frontiers", b"under",
+)  # fmt: skip
 
 
 def log_prefix(lognum: int) -> bytes:

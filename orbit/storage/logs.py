@@ -8,7 +8,7 @@ and the log's new heads in one transaction: the one write a persisted log makes 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 from ipfs_log.cid import CID
@@ -162,6 +162,56 @@ class LogRecords:
             raise StorageCorruptError("block of a stored entry is missing", env.path, missing)
         return blocks
 
+    @guarded("compact a log")
+    def compact(
+        self,
+        lognum: int,
+        dropped: Mapping[CID, int],
+        heads: Collection[CID],
+        also: Callable[[Any, int], None],
+    ) -> int:
+        """Drop entries of log number ``lognum`` in one transaction, keeping their CIDs and clock times.
+
+        Each entry of ``dropped`` (CID → time) loses its block, order record and CID pointer and gets a
+        row in ``under``; the entries kept are numbered again from 0 in admission order, ``heads``
+        (the frontier's) first, so a log's length still counts its admissions; ``also(txn, kept)``
+        writes what must change with them (the checkpoint, the frontier record). The journal's pending
+        records are applied first, in the same transaction. When this raises, nothing was kept.
+
+        Returns:
+            How many entries the log holds afterwards.
+
+        Raises:
+            StorageCorruptError: a dropped entry is not stored in this log.
+        """
+        env, prefix = self.env, log_prefix(lognum)
+
+        def compact(txn: Any) -> int:
+            db = env.db
+            for cid, time in dropped.items():
+                key = txn.get(cid, db=db[b"where"])
+                if key is None or key[:4] != prefix:
+                    raise StorageCorruptError("a dropped entry is not stored in its log", env.path, cid)
+                txn.delete(key, db=db[b"entries"])
+                txn.delete(key, db=db[b"order"])
+                txn.delete(cid, db=db[b"where"])
+                txn.put(prefix + cid, U64.pack(time), db=db[b"under"])
+            kept: list[tuple[bool, bytes, bytes]] = []
+            cursor = txn.cursor(db=db[b"order"])
+            if cursor.set_range(prefix):
+                for key, number in cursor.iternext():
+                    if key[:4] != prefix:
+                        break
+                    kept.append((CID(key_cid(key)) not in heads, number, key))
+            kept.sort()
+            order = db[b"order"]
+            for n, (_, _, key) in enumerate(kept):
+                txn.put(key, U64.pack(n), db=order)
+            also(txn, len(kept))
+            return len(kept)
+
+        return env.write(compact)
+
     @guarded("drop a log")
     def drop(self, log_id: str) -> None:
         """Forget a log: its entries, heads, order index and checkpoint (blocks of others stay)."""
@@ -174,6 +224,12 @@ class LogRecords:
             db = self.env.db
             txn.delete(prefix, db=db[b"heads"])
             txn.delete(prefix, db=db[b"checkpoints"])
+            txn.delete(prefix, db=db[b"frontiers"])
+            under = txn.cursor(db=db[b"under"])
+            if under.set_range(prefix):
+                while under.key()[:4] == prefix:
+                    if not under.delete():
+                        break
             txn.delete(log_id.encode(), db=db[b"logs"])
             cursor = txn.cursor(db=db[b"order"])
             if cursor.set_range(prefix):

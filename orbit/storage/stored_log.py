@@ -41,7 +41,7 @@ from orbit.storage.blocks import LocalBlockStore
 from orbit.storage.layout import RECORD, record, record_cid, record_sort_key
 from orbit.storage.logs import LogRecords
 
-__all__ = ["StoredEntries", "StoredLog", "StoredOrder", "admitted_since", "open_log"]
+__all__ = ["StoredEntries", "StoredLog", "StoredOrder", "admitted_since", "open_log", "reread"]
 
 _T = TypeVar("_T")
 _CHUNK: Final = 512
@@ -308,6 +308,20 @@ def open_log(
         storage=storage, frontier=frontier,
     )  # fmt: skip
     return log, [order[i] for i in late]
+
+
+def reread(local: LocalBlockStore, records: LogRecords, log_id: str) -> tuple[StoredEntries, StoredOrder]:
+    """Read a stored log's entries and order again (after a compaction rewrote them).
+
+    Raises:
+        StorageCorruptError: the order index is damaged.
+        BlockStoreError: the store cannot be read.
+    """
+    lognum = records.number(log_id, create=False)
+    assert lognum is not None
+    reader = _Reader(local, log_id)
+    packed, _ = records.order(lognum)
+    return StoredEntries(records, lognum, reader), StoredOrder(records, lognum, packed, reader)
 
 
 def admitted_since(log: Log, records: LogRecords, since: int) -> list[Entry]:

@@ -18,6 +18,8 @@ from ipfs_log.errors import BlockNotFoundError
 from orbit import OrbitDB
 from orbit.errors import CommitError, DatabaseError, StateError, TreeNodeError
 from orbit.state import Commit
+from orbit.storage.frontiers import FrontierRecords
+from orbit.storage.logs import LogRecords
 
 KEYS = ("a", "b", "c", "d")
 op = st.one_of(
@@ -27,7 +29,7 @@ op = st.one_of(
 )
 
 
-def _write(db: Any, kind: str, key: str, value: int) -> None:
+def write_op(db: Any, kind: str, key: str, value: int) -> None:
     if db.store_type == "keyvalue":
         if kind == "delete":
             db.delete(key)
@@ -43,7 +45,7 @@ def _write(db: Any, kind: str, key: str, value: int) -> None:
         db.inc(value)
 
 
-def _state(db: Any) -> object:
+def state_of(db: Any) -> object:
     return db.value if db.store_type == "counter" else db.all()
 
 
@@ -68,18 +70,18 @@ def test_snapshot_open_equals_replay_and_converges(type_: str, before: list[Any]
                 if kind == "sync":
                     _sync(dbs[i], dbs[key if isinstance(key, int) else 0], source)
                 else:
-                    _write(dbs[i], kind, key, value)
+                    write_op(dbs[i], kind, key, value)
             commit = dbs[0].commit()
             for kind, i, key, value in after:  # concurrent with the commit, or after it
                 if kind == "sync":
                     _sync(dbs[i], dbs[key if isinstance(key, int) else 0], source)
                 else:
-                    _write(dbs[i], kind, key, value)
+                    write_op(dbs[i], kind, key, value)
             new = orbits[3].open(dbs[0].address, snapshot=commit.block, trust="writer", source=source)
             assert (new.log.frontier is not None) == bool(commit.heads)
             assert new.log.count == commit.count
             assert new.commit().root == commit.root  # the state at the commit, as a full replay has it
-            _write(new, "write", "d", 7)  # a write after the bootstrap, above the commit's clocks
+            write_op(new, "write", "d", 7)  # a write after the bootstrap, above the commit's clocks
             assert new.log.heads[-1].time > max((new.log.get(h).time for h in commit.heads), default=0)
             chain = ChainedBlockStore(source, orbits[3].blocks)
             for db in dbs:
@@ -87,7 +89,7 @@ def test_snapshot_open_equals_replay_and_converges(type_: str, before: list[Any]
             for db in dbs:
                 _sync(dbs[0], db, chain)
             _sync(dbs[0], new, chain)
-            assert _state(new) == _state(dbs[0])
+            assert state_of(new) == state_of(dbs[0])
             assert new.state_root() == dbs[0].state_root()
             assert new.log.count == len(dbs[0].log)
         finally:
@@ -108,7 +110,8 @@ def _history(tmp_path: Path) -> tuple[OrbitDB, OrbitDB, Any, Commit]:
 def _nothing_stored(bob: OrbitDB, db: Any) -> None:
     assert bob.databases == []
     assert bob.registry.by_address(db.address) is None
-    assert not list(bob.directory.glob("state/*.frontier"))
+    lognum = LogRecords(bob.blocks.env).number(db.address, create=False)
+    assert lognum is None or FrontierRecords(bob.blocks.env).load(lognum) is None
     assert not bob.blocks.has(db.manifest.cid)  # not even the manifest
 
 
