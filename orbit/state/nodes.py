@@ -9,22 +9,36 @@ every node on its path, and field names would cost 8 bytes an entry.
 
 A key's **layer** is ``floor(LAYERS_PER_BIT * -log2(u))`` where ``u`` is the first 64 bits of
 ``sha256(key)`` read as a fraction of 1: a key is on layer ``n`` or higher with probability
-``2 ** (-n / LAYERS_PER_BIT)``. AT Protocol counts whole 2-bit groups (fanout 4); this tree counts
-eighths of a bit, so almost every node holds one key and the tree is close to a treap (a binary search
-tree whose shape comes from each key's hash), while layers stay bounded (0 to ``64 * LAYERS_PER_BIT``).
-Why: a proof holds every entry and every link of every node on its path. At fanout ``b`` a path has
-``log_b(n)`` nodes and the node a path crosses holds ``2 (b - 1)`` keys on average (a path is more likely
-to cross a full node), so a proof carries about ``2 (b - 1) / ln b * ln n`` entries and links: 60 at
-fanout 4, 40 at fanout 2, and towards ``2 ln n`` (28 at a million keys) as ``b`` nears 1. Measured at
-1M keys with the compact proof encoding (:mod:`orbit.state.proofs`, 1,000 keys): mean / p99 / max
-proof bytes 1,550 / 2,380 / 2,660 at fanout 2, 1,250 / 1,870 / 2,130 at 4 layers a bit, 1,190 / 1,790 /
-2,090 at 8; an unbounded treap (a 64-bit rank per key) gains little more (1,170 / 1,760 / 1,980) and a
-writer could grind keys into one path thousands of nodes deep, where 8 layers a bit bound a path to
-``64 * 8`` nodes. The layer is computed with integers alone (thresholds that are exact integer roots),
-so every platform gets the same tree. A node holds every key of one
-layer within its range, in byte order; each gap between them is the subtree of the keys in that gap,
-rooted at the highest layer present there (an empty gap is null; layers with no key in a gap are skipped,
-so no node is empty and none is only a link). Hence the tree is a function of the key set alone.
+``2 ** (-n / LAYERS_PER_BIT)``, a fanout of ``2 ** (1/4)``. AT Protocol counts whole 2-bit groups
+(fanout 4); this tree counts quarters of a bit, so most nodes hold one key and the tree is close to a
+treap (a binary search tree shaped by each key's hash), while layers stay bounded (0 to
+:data:`MAX_LAYER`). Why: a proof holds every entry and every link of every node on its path. At fanout
+``b`` a path has ``log_b(n)`` nodes and the node a path crosses holds ``2 (b - 1)`` keys on average (a
+path is more likely to cross a full node), so a proof carries about ``2 (b - 1) / ln b * ln n`` entries
+and links: 60 at fanout 4, 40 at fanout 2, towards ``2 ln n`` (28 at a million keys) as ``b`` nears 1;
+but each write re-hashes the nodes of its path, and there are more of them. Measured at 1M keys
+(compact proofs of 1,000 random keys, mean / p99 / max bytes; tree upkeep per admitted entry of the
+``bench/state.py`` workload cut to 300k entries over 10k keys, µs, the mean and the median batch, two
+runs on a shared machine):
+
+=================  =======================  =====================
+layers per bit     proof bytes              upkeep per entry
+=================  =======================  =====================
+1 (fanout 2)       1,511 / 2,308 / 2,566    17-20 / 12-14
+2                  1,309 / 2,025 / 2,230    16-17 / 15-16
+4 (this tree)      1,190 / 1,790 / 2,031    18-20 / 17-19
+8                  1,131 / 1,711 / 1,987    24-30 / 17-19
+=================  =======================  =====================
+
+Four is the finest that keeps the upkeep target (20 µs); an unbounded treap (a 64-bit rank per key)
+would save about 2% more proof bytes, and a writer could grind keys into one path thousands of nodes
+deep, where here a path has at most ``MAX_LAYER + 1`` nodes. The layer is computed with integers alone
+(thresholds that are exact integer roots), so every platform gets the same tree.
+
+A node holds every key of one layer within its range, in byte order; each gap between them is the
+subtree of the keys in that gap, rooted at the highest layer present there (an empty gap is null; layers
+with no key in a gap are skipped, so no node is empty and none is only a link). Hence the tree is a
+function of the key set alone.
 
 A node from outside (a store, a peer, a proof) is checked by :func:`decode_node`: its bytes hash to its
 CID, they are canonical DAG-CBOR, entries are well-formed with the shortest encoding (``p`` is the whole
@@ -63,8 +77,8 @@ __all__ = [
     "shared_prefix",
 ]
 
-LAYERS_PER_BIT: Final = 8
-"""Layers per bit of ``-log2`` of a key's hash: a fanout of ``2 ** (1/8)`` (see the module's text)."""
+LAYERS_PER_BIT: Final = 4
+"""Layers per bit of ``-log2`` of a key's hash: a fanout of ``2 ** (1/4)`` (see the module's text)."""
 MAX_LAYER: Final = 64 * LAYERS_PER_BIT
 """The highest layer (a key whose hash starts with 64 zero bits)."""
 MAX_KEY: Final = 1024
@@ -108,13 +122,13 @@ def layer_of(key: bytes) -> int:
     """Return the layer of ``key``: ``floor(LAYERS_PER_BIT * -log2(u))``, u its hash's first 64 bits / 2**64.
 
     >>> layer_of(b"a"), layer_of(b"key-12")
-    (2, 87)
+    (1, 43)
     """
     n = _from_bytes(_sha256(key).digest()[:8], "big")
     if not n:
         return MAX_LAYER
     zeros = 64 - n.bit_length()
-    # -log2(u) = zeros + t, t in (0, 1]; floor(8 t) counts thresholds 2**(64 - j/8) at or over the top bits
+    # -log2(u) = zeros + t, t in (0, 1]; floor(4 t) counts thresholds 2**(64 - j/4) at or over the top bits
     return zeros * LAYERS_PER_BIT + LAYERS_PER_BIT - bisect_left(_THRESHOLDS, n << zeros)
 
 

@@ -29,8 +29,8 @@ def _tree(n: int) -> StateTree:
     return tree
 
 
-def test_the_layer_is_eighths_of_a_bit_of_the_hash() -> None:
-    for j, threshold in enumerate(reversed(_THRESHOLDS), 1):  # exact: floor(2 ** (64 - j / 8))
+def test_the_layer_is_quarters_of_a_bit_of_the_hash() -> None:
+    for j, threshold in enumerate(reversed(_THRESHOLDS), 1):  # exact: floor(2 ** (64 - j / 4))
         assert threshold**LAYERS_PER_BIT <= 2 ** (64 * LAYERS_PER_BIT - j) < (threshold + 1) ** LAYERS_PER_BIT
     for i in range(20_000):
         key = b"k%d" % i
