@@ -1,0 +1,83 @@
+"""Opening a database from a trusted commit against a full verified replay, through ``orbit.open``.
+
+- ``snapshot_open_local_speedup``: a new directory opens the keyvalue database by address with
+  ``snapshot=commit, trust="writer"`` (the commit checked, the winners and state trees fetched and
+  checked, the winning entries verified, the log started at the commit's heads), reading blocks from the
+  writer's local store, over opening it by address and joining the heads from that store (every entry
+  fetched, verified and applied: today's default);
+- ``snapshot_open_ipfs_speedup``: the same, both reading from an IPFS node (Kubo) that the writer's
+  directory uploaded to (``OrbitDB(..., ipfs=client)``): the newcomer's directory is linked to the same
+  node, so every block it lacks comes over the node's RPC.
+
+Sizes: ``entries`` writes over ``min(10k, entries)`` keys; the IPFS case uses fewer entries (uploading
+a long history to a node takes minutes) and says how many.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ipfs_node
+from ipfs_log import Identity
+from orbit import KuboClient, OrbitDB
+
+LIVE = 10_000
+
+
+def snapshot_open(local_entries: int, ipfs_entries: int) -> dict[str, Any]:
+    """Return the two speedups (and their times) for histories of the given sizes."""
+    result: dict[str, Any] = {
+        "snapshot_open_local_entries": local_entries,
+        "snapshot_open_ipfs_entries": ipfs_entries,
+    }
+    with tempfile.TemporaryDirectory(prefix="orbit-bench-snapshot-") as tmp:
+        root = Path(tmp)
+        result.update(_measure(root / "local", local_entries, None, "local"))
+        node, label = ipfs_node(root / "node" / "repo")
+        node.start()
+        try:
+            result["snapshot_open_node"] = label
+            result.update(
+                _measure(root / "ipfs", ipfs_entries, KuboClient(node.api_url, block_timeout=30.0), "ipfs")
+            )
+        finally:
+            node.stop()
+    return result
+
+
+def _measure(root: Path, entries: int, client: KuboClient | None, where: str) -> dict[str, Any]:
+    writer = Identity.from_seed(b"bench-snapshot-writer".ljust(32, b"\0"))
+    reader = Identity.from_seed(b"bench-snapshot-reader".ljust(32, b"\0"))
+    live = min(LIVE, entries)
+    with OrbitDB(root / "writer", identity=writer, ipfs=client, replicate=False) as orbit:
+        db = orbit.open("snap", type="keyvalue", write=[writer.did])
+        for start in range(0, entries, 1_000):
+            with db.batch() as batch:
+                for i in range(start, min(entries, start + 1_000)):
+                    batch.put(f"key{i % live}", i)
+        commit = db.commit()
+        address, heads, state = db.address, db.heads(), db.all()
+        if orbit.ipfs is not None and not orbit.ipfs.flush(1800):
+            raise RuntimeError("the writer's uploads did not reach its node")
+        source = None if client is not None else orbit.blocks
+        with OrbitDB(root / "snap", identity=reader, ipfs=client, replicate=False) as new:
+            t = time.perf_counter()
+            opened: Any = new.open(address, snapshot=commit.block, trust="writer", source=source)
+            snapshot_s = time.perf_counter() - t
+            assert opened.all() == state
+        with OrbitDB(root / "replay", identity=reader, ipfs=client, replicate=False) as new:
+            t = time.perf_counter()
+            if client is None:  # no node to fetch the manifest from: it comes with the heads
+                new.blocks.put(db.manifest.cid, db.manifest.block)
+            replayed: Any = new.open(address, wait=0)
+            replayed.join_heads(heads, source=source)
+            replay_s = time.perf_counter() - t
+            assert replayed.all() == state
+    return {
+        f"snapshot_open_{where}_s": round(snapshot_s, 3),
+        f"full_replay_open_{where}_s": round(replay_s, 2),
+        f"snapshot_open_{where}_speedup": round(replay_s / snapshot_s, 1),
+    }
