@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
@@ -29,6 +29,9 @@ from orbit.sql.schema import CheckEvaluator, parse_schema, schema_from_sql
 from orbit.sql.view import SqlView
 from stores.errors import SchemaError
 from stores.table import Key, Schema, Table, TableBatch
+
+if TYPE_CHECKING:
+    from orbit.state import RangeProof
 
 __all__ = ["TableDatabase", "table_meta", "table_options"]
 
@@ -185,6 +188,29 @@ class TableDatabase(Database[Table]):
         """
         self.check_open()
         return Connection(self.sql_view, autocommit=autocommit, lock=self.lock)
+
+    # ------------------------------------------------------------------ proofs
+
+    def prove_sql(self, query: str, params: Any = ()) -> RangeProof:
+        """Answer a primary-key point or range query with a proof that the rows are all, and only, those.
+
+        ``query`` is ``SELECT * FROM t`` with ``WHERE key = ?``, ``key BETWEEN ? AND ?`` or bounds
+        (``>``, ``>=``, ``<``, ``<=``) joined by ``AND``, optionally ``ORDER BY key``
+        (:mod:`orbit.sql.proofs`). The answer's ``items`` are ``(row key, row)`` in primary-key order
+        (:func:`orbit.state.views.row_key_values` reads a row key back); a client checks it with
+        :meth:`~orbit.state.RangeProof.verify` and the write list, and that its bounds are the ones
+        :func:`orbit.sql.proofs.provable_range` gives for the query it asked.
+
+        Raises:
+            DatabaseClosedError: the database is closed.
+            NotSupportedError: a query a proof does not cover (another shape, a column not the key).
+            ProgrammingError: an unknown table, wrong parameters, a value not of the key's type.
+        """
+        from orbit.sql.proofs import provable_range
+
+        self.check_open()
+        lo, hi = provable_range(self.store.schema, query, tuple(params))
+        return self.prove_range(lo, hi)
 
     # ------------------------------------------------------------------ rows without SQL
 

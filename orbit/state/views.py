@@ -8,8 +8,9 @@ What a store's tree maps (keys are bytes, values :func:`~orbit.state.values.valu
 - eventlog: each event's position to its value, where a position is ``clock time (8 bytes, big-endian)
   ‖ writer key (32) ‖ entry CID`` — the log's total order as bytes, so positions sort as the log does and
   an older entry joined later takes its place without shifting the others (an index would shift);
-- table: each visible row, keyed by the DAG-CBOR of ``[table name, [primary key values]]`` (so a table's
-  rows share a prefix), to the row (a column → value map).
+- table: each visible row, keyed by :func:`row_key` (the table's name, then the primary key's values,
+  each as order-preserving bytes: a table's rows share a prefix and sort as SQLite sorts the key, so a
+  primary-key range is one key range of the tree), to the row (a column → value map).
 
 Keyvalue and documents stores also keep a **winners tree**: each key ever written (deleted ones too),
 UTF-8, to the 32-byte digest of the entry whose operation decides it (its CID without the 4-byte
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.codec import IPLDKind, encode
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.gc import gc_paused
@@ -42,7 +43,15 @@ from stores.eventlog import EventLog
 from stores.keyvalue import KeyValue
 from stores.table import Table
 
-__all__ = ["StateIndex", "event_position", "index_key", "row_key", "state_items"]
+__all__ = [
+    "StateIndex",
+    "event_position",
+    "index_key",
+    "row_key",
+    "row_key_values",
+    "state_items",
+    "table_range",
+]
 
 _MIN: Final = -(2**64)
 _MAX: Final = 2**64 - 1
@@ -53,9 +62,85 @@ def event_position(entry: Entry) -> bytes:
     return entry.time.to_bytes(8, "big") + entry.key + bytes(entry.cid)
 
 
+_INT_BIAS: Final = 2**63
+_INT: Final = b"\x02"
+_TEXT: Final = b"\x03"
+_BLOB: Final = b"\x04"
+_END: Final = b"\x00\x00"
+
+
+def _ordered(value: IPLDKind) -> bytes:
+    """One key value as bytes that sort as SQLite sorts it in its column (``INTEGER``, ``TEXT``, ``BLOB``).
+
+    An integer is its 64-bit value plus 2**63, big-endian; text (UTF-8, SQLite's ``BINARY`` collation)
+    and blobs are their bytes with each NUL doubled as ``00 FF``, ended by ``00 00`` (below any
+    continuation, so a shorter value sorts first whatever follows it); a type byte leads each.
+    """
+    if type(value) is int and -_INT_BIAS <= value < _INT_BIAS:
+        return _INT + (value + _INT_BIAS).to_bytes(8, "big")
+    if type(value) is str:
+        return _TEXT + value.encode().replace(b"\x00", b"\x00\xff") + _END
+    if type(value) is bytes:
+        return _BLOB + value.replace(b"\x00", b"\x00\xff") + _END
+    raise StateError(f"a primary-key value is a 64-bit int, text or bytes, not {value!r:.80}")
+
+
 def row_key(table: str, key: Sequence[IPLDKind]) -> bytes:
-    """Return a table row's key in the tree: the DAG-CBOR of ``[table, [key values]]``."""
-    return encode([table, list(key)])
+    """Return a table row's key in the tree: the table's name, then each key value, order-preserving.
+
+    >>> row_key("t", [2]) < row_key("t", [10]) < row_key("t", [2**40])
+    True
+    >>> row_key("t", ["b", 1]) < row_key("t", ["ba", 0])
+    True
+    """
+    return _ordered(table) + b"".join(_ordered(v) for v in key)
+
+
+def row_key_values(key: bytes) -> tuple[str, tuple[IPLDKind, ...]]:
+    """Read a :func:`row_key` back: ``(table, primary key values)``.
+
+    Raises:
+        StateError: the bytes are not a row key.
+    """
+    values: list[IPLDKind] = []
+    at = 0
+    while at < len(key):
+        tag, at = key[at : at + 1], at + 1
+        if tag == _INT and at + 8 <= len(key):
+            values.append(int.from_bytes(key[at : at + 8], "big") - _INT_BIAS)
+            at += 8
+            continue
+        end, scan = -1, at
+        while tag in (_TEXT, _BLOB):  # the first NUL not doubled as 00 FF starts the 00 00 ending
+            nul = key.find(b"\x00", scan)
+            if nul < 0 or nul + 1 >= len(key) or key[nul + 1] not in (0x00, 0xFF):
+                break
+            if key[nul + 1] == 0x00:
+                end = nul
+                break
+            scan = nul + 2
+        if end < 0:
+            raise StateError(f"not a row key: {key[:40]!r}")
+        raw = key[at:end].replace(b"\x00\xff", b"\x00")
+        at = end + 2
+        try:
+            values.append(raw.decode() if tag == _TEXT else raw)
+        except UnicodeDecodeError as e:
+            raise StateError(f"not a row key: {key[:40]!r}") from e
+    if not values or type(values[0]) is not str:
+        raise StateError(f"not a row key: {key[:40]!r}")
+    return values[0], tuple(values[1:])
+
+
+def table_range(
+    table: str, lo: Sequence[IPLDKind] | None, hi: Sequence[IPLDKind] | None
+) -> tuple[bytes, bytes]:
+    """The tree-key bounds ``[lo, hi)`` of a table's rows with ``lo <= key < hi`` (None: unbounded)."""
+    prefix = _ordered(table)
+    return (
+        prefix if lo is None else row_key(table, lo),
+        prefix + b"\xff" if hi is None else row_key(table, hi),
+    )
 
 
 _Keep = Callable[[IPLDKind], bytes]
@@ -434,12 +519,8 @@ class StateIndex:
             assert type(entry.payload) is dict
             return entry.payload["value"]
         if isinstance(store, Table):
-            decoded = decode(key)
-            assert type(decoded) is list
-            name, pk = decoded
-            assert type(name) is str
-            assert type(pk) is list
-            return store.get(name, tuple(pk))
+            name, pk = row_key_values(key)
+            return store.get(name, pk)
         raise StateError(f"no state tree for {store.TYPE} stores")
 
     def prove(self, key: bytes) -> bytes:
