@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ipfs_log.codec import IPLDKind
 from orbit import OrbitDB
 from orbit.errors import ProofError
 from orbit.sql.errors import NotSupportedError, ProgrammingError
@@ -113,7 +114,8 @@ def test_a_replica_answers_a_key_range_with_a_proof_the_client_checks(tmp_path: 
         assert point.items == ()
         with pytest.raises(ProofError):  # a row left out
             dataclasses.replace(answer, items=answer.items[1:]).verify(writers)
-        forged = ((answer.items[0][0], {"id": 2, "name": "mallory"}), *answer.items[1:])
+        mallory: IPLDKind = {"id": 2, "name": "mallory"}
+        forged = ((answer.items[0][0], mallory), *answer.items[1:])
         with pytest.raises(ProofError):  # a row changed
             dataclasses.replace(answer, items=forged).verify(writers)
         whole = db.prove_sql("SELECT * FROM tags")
