@@ -33,6 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind
 from ipfs_log.errors import BlockNotFoundError, CodecError, IdentityError, LogError, OrbitError
 from ipfs_log.errors import PermissionDeniedError as LogPermissionDeniedError
 from ipfs_log.identity import key_to_did
@@ -554,20 +555,25 @@ def _check_name(name: str) -> None:
         _fail(400, f"a database name is printable text (no '/', not starting with '-'), not {name!r}")
 
 
-def _sql(db: Database[Any], body: dict[str, Any]) -> dict[str, Any]:
-    table = _typed(db, TableDatabase, "sql works on table databases")
-    _known(body, ("sql", "params", "write"))
-    statement = _text(body, "sql")
+def _sql_params(body: dict[str, Any]) -> list[IPLDKind]:
     params = body.get("params", [])
-    write = body.get("write", False)
-    if not isinstance(write, bool):
-        _fail(400, "'write' is true or false")
     if not isinstance(params, list) or len(params) > 999:
         _fail(400, "'params' is a list of values for the ? placeholders")
     values = [_ipld(p, f"params[{i}]") for i, p in enumerate(params)]
     for i, v in enumerate(values):
         if isinstance(v, dict | list | CID):
             _fail(400, f"params[{i}] is a number, text, null or bytes")
+    return values
+
+
+def _sql(db: Database[Any], body: dict[str, Any]) -> dict[str, Any]:
+    table = _typed(db, TableDatabase, "sql works on table databases")
+    _known(body, ("sql", "params", "write"))
+    statement = _text(body, "sql")
+    write = body.get("write", False)
+    if not isinstance(write, bool):
+        _fail(400, "'write' is true or false")
+    values = _sql_params(body)
     if write:
         cursor = table.execute(statement, values)
         rows = cursor.fetchall() if cursor.description else []
@@ -583,6 +589,44 @@ def _sql(db: Database[Any], body: dict[str, Any]) -> dict[str, Any]:
     if len(rows) > MAX_LIST:
         _fail(422, f"the query returned over {MAX_LIST} rows: add a LIMIT")
     return {"columns": columns, "rows": to_json([list(r) for r in rows])}
+
+
+# --------------------------------------------------------------------------------------------- proofs
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _prove_key(db: Database[Any], key: str) -> dict[str, Any]:
+    keyed: KeyValueDatabase | DocumentsDatabase = _typed(
+        db,
+        (KeyValueDatabase, DocumentsDatabase),
+        "proofs by key work on keyvalue and documents databases (a table's: POST …/proofs/sql)",
+    )
+    answer = keyed.prove(key)
+    return {
+        "key": key,
+        "present": answer.present,
+        "value": to_json(answer.value),
+        "proof": _b64(answer.proof),
+        "commit": _b64(answer.commit),
+    }
+
+
+def _prove_sql(db: Database[Any], body: dict[str, Any]) -> dict[str, Any]:
+    table = _typed(db, TableDatabase, "SQL proofs work on table databases")
+    _known(body, ("sql", "params"))
+    answer = table.prove_sql(_text(body, "sql"), _sql_params(body))
+    if len(answer.items) > MAX_LIST:
+        _fail(422, f"the range holds over {MAX_LIST} rows: ask for a narrower one")
+    return {
+        "lo": None if answer.lo is None else _b64(answer.lo),
+        "hi": None if answer.hi is None else _b64(answer.hi),
+        "items": [[_b64(key), to_json(row)] for key, row in answer.items],
+        "proof": _b64(answer.proof),
+        "commit": _b64(answer.commit),
+    }
 
 
 def _query(db: Database[Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -756,6 +800,14 @@ def build_app(host: Host) -> Starlette:
     async def status(request: Request) -> Response:
         return JSONResponse(await call(lambda: status_of(database(request))))
 
+    async def prove_key(request: Request) -> Response:
+        target, key = request.path_params["db"], request.path_params["key"]
+        return JSONResponse(await call(lambda: _prove_key(host.database(target), key)))
+
+    async def prove_sql(request: Request) -> Response:
+        body = parse_object(await read_body(request))
+        return JSONResponse(await call(lambda: _prove_sql(database(request), body)))
+
     async def command(request: Request) -> Response:
         body = parse_object(await read_body(request, MAX_COMMAND_BODY))
         _known(body, ("argv", "stdin", "cwd"))
@@ -888,6 +940,8 @@ def build_app(host: Host) -> Starlette:
         Route(f"{API}{d}/query", query, methods=["POST"]),
         Route(f"{API}{d}/sql", sql, methods=["POST"]),
         Route(f"{API}{d}/status", status, methods=["GET"]),
+        Route(f"{API}{d}/proofs/keys/{{key:path}}", prove_key, methods=["GET"]),
+        Route(f"{API}{d}/proofs/sql", prove_sql, methods=["POST"]),
         Route(f"{API}/events", events, methods=["GET"]),
         Route(f"{API}/cli", command, methods=["POST"]),
     ]

@@ -13,14 +13,17 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote, urlencode, urlsplit
 
 from orbit.errors import ServeError
 from orbit.serve.files import load_token, read_api
 from orbit.serve.protocol import API, CommandRequest, CommandResult
+
+if TYPE_CHECKING:
+    from orbit.state import RangeProof, ReadProof
 
 __all__ = ["COMMAND_TIMEOUT", "DaemonClient", "DaemonGoneError", "find_daemon"]
 
@@ -40,6 +43,12 @@ class DaemonGoneError(ServeError):
 
     The daemon died, and nobody (or something else, or another directory's daemon) listens there now.
     """
+
+
+def _unb64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError(f"expected base64 text, not {type(text).__name__}")
+    return base64.b64decode(text, validate=True)
 
 
 class DaemonClient:
@@ -131,6 +140,48 @@ class DaemonClient:
             message = answer.get("error") if isinstance(answer, dict) else None
             raise ServeError(f"the daemon at {self.url}: {message or response.status}", self.url)
         return answer
+
+    def prove(self, db: str, key: str) -> ReadProof:
+        """Read ``key`` of a keyvalue or documents database with its proof (not checked here).
+
+        The daemon is not trusted: check the answer with :meth:`~orbit.state.ReadProof.verify` and the
+        write list you trust (the value returned is the one the proof must show).
+
+        Raises:
+            ServeError: the daemon refused the request, or its answer is malformed.
+        """
+        from orbit.serve.values import BadValue, from_json
+        from orbit.state import ReadProof
+
+        answer = self.request("GET", f"/dbs/{quote(db, safe='')}/proofs/keys/{quote(key, safe='')}")
+        try:
+            return ReadProof(
+                key.encode(), bool(answer["present"]), from_json(answer["value"]),
+                _unb64(answer["proof"]), _unb64(answer["commit"]),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, BadValue) as e:
+            raise ServeError(f"a malformed proof from the daemon: {e}") from e
+
+    def prove_sql(self, db: str, sql: str, params: Sequence[Any] = ()) -> RangeProof:
+        """Run a primary-key query of a table database with its proof (not checked here).
+
+        Check the answer with :meth:`~orbit.state.RangeProof.verify`, and that its ``lo``/``hi`` are
+        what :func:`orbit.sql.proofs.provable_range` gives for ``sql`` (the range you asked for).
+
+        Raises:
+            ServeError: the daemon refused the request, or its answer is malformed.
+        """
+        from orbit.serve.values import BadValue, from_json, to_json
+        from orbit.state import RangeProof
+
+        body = {"sql": sql, "params": [to_json(p) for p in params]}
+        answer = self.request("POST", f"/dbs/{quote(db, safe='')}/proofs/sql", body)
+        try:
+            items = tuple((_unb64(k), from_json(v)) for k, v in answer["items"])
+            lo, hi = (None if answer[b] is None else _unb64(answer[b]) for b in ("lo", "hi"))
+            return RangeProof(lo, hi, items, _unb64(answer["proof"]), _unb64(answer["commit"]))
+        except (KeyError, TypeError, ValueError, BadValue) as e:
+            raise ServeError(f"a malformed proof from the daemon: {e}") from e
 
     def run(self, request: CommandRequest) -> CommandResult:
         """Run a command line inside the daemon; its output and exit status.

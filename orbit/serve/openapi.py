@@ -182,6 +182,21 @@ def openapi() -> dict[str, Any]:
                     ),
                 )
             },
+            f"{d}/proofs/keys/{{key}}": {
+                "get": _op(
+                    "a key's value with a proof against a signed commit (keyvalue, documents): check it "
+                    "with orbit.state.verify and the write list; proof and commit are base64",
+                    params=[_DB, _KEY],
+                )
+            },
+            f"{d}/proofs/sql": {
+                "post": _op(
+                    "a table's rows by primary key (SELECT * … WHERE key = ?, BETWEEN, bounds) with a "
+                    "proof they are all: items are [row key (base64), row]; check with RangeProof.verify",
+                    params=[_DB],
+                    body=_object({"sql": {"type": "string"}, "params": {"type": "array"}}, ["sql"]),
+                )
+            },
             f"{d}/status": {
                 "get": _op("replication: peers, heads, pending, missing, counters", params=[_DB])
             },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import threading
@@ -14,14 +15,16 @@ import pytest
 import uvicorn
 from hypothesis import given
 
-from orbit.errors import ServeError
+from orbit.errors import ProofError, ServeError
 from orbit.facade import OrbitDB
 from orbit.registry import Registry, RegistryEntry
 from orbit.serve.app import Host, build_app
+from orbit.serve.client import DaemonClient
 from orbit.serve.daemon import Daemon, is_loopback
 from orbit.serve.files import load_token, read_api, remove_api, write_api
 from orbit.serve.hub import MAX_QUEUED, EventHub
 from orbit.serve.values import BadValue, from_json, to_json
+from orbit.sql.proofs import provable_range
 from tests.property.strategies import ipld_values
 from tests.serve_process import wait_until
 
@@ -215,3 +218,40 @@ def test_only_loopback_goes_without_the_token(tmp_path: Path) -> None:
     with pytest.raises(ServeError, match="without the token"):
         Daemon(tmp_path, host="0.0.0.0", token=False)
     Daemon(tmp_path, host="127.0.0.1", token=False)  # allowed
+
+
+def test_the_daemon_answers_with_proofs_a_client_checks_with_the_writers_alone(api: Any) -> None:
+    c, host = api
+    writers = [host.orbit.identity.public_key]
+    assert c.put("/api/v1/dbs/kv/keys/color", json={"value": "blue"}).status_code == 200
+    schema = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)"
+    assert c.post("/api/v1/dbs", json={"name": "t", "type": "table", "schema": schema}).status_code == 201
+    rows = {"sql": "INSERT INTO people VALUES (?, ?), (?, ?), (?, ?)", "params": [1, "a", 5, "b", 9, "c"]}
+    assert c.post("/api/v1/dbs/t/sql", json={**rows, "write": True}).status_code == 200
+
+    with DaemonClient(str(c.base_url), TOKEN) as daemon:
+        answer = daemon.prove("kv", "color")
+        assert (answer.present, answer.value) == (True, "blue")
+        assert answer.verify(writers).root == host.orbit.open("kv").state_root()
+        absent = daemon.prove("kv", "nope")
+        assert not absent.present
+        absent.verify(writers)
+        with pytest.raises(ProofError):  # a daemon that lies about the value is caught by the client
+            dataclasses.replace(answer, value="red").verify(writers)
+
+        query = "SELECT * FROM people WHERE id BETWEEN ? AND ?"
+        ranged = daemon.prove_sql("t", query, (2, 9))
+        ranged.verify(writers)
+        assert [row for _, row in ranged.items] == [{"id": 5, "name": "b"}, {"id": 9, "name": "c"}]
+        assert (ranged.lo, ranged.hi) == provable_range(host.orbit.open("t").schema, query, (2, 9))
+        with pytest.raises(ProofError):
+            dataclasses.replace(ranged, items=ranged.items[1:]).verify(writers)
+
+    assert c.get("/api/v1/dbs/n/proofs/keys/x").status_code == 409  # a counter: not by key
+    assert (
+        c.post(
+            "/api/v1/dbs/t/proofs/sql", json={"sql": "SELECT * FROM people WHERE name = ?", "params": ["a"]}
+        ).status_code
+        == 422
+    )
+    assert c.post("/api/v1/dbs/t/proofs/sql", json={"sql": 1}).status_code == 400
