@@ -26,6 +26,7 @@ SUITES = {
     "catchup": 10_000,
     "swarm": 1_000,
     "state": 1_000_000,
+    "snapshot_open": 1_000_000,
     "startup": 15,
     "serve": 5_000,
 }

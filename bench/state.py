@@ -24,7 +24,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.snapshot_open import snapshot_open
+from bench import snapshot_open
 from ipfs_log import Identity, Log, MemoryBlockStore
 from ipfs_log.codec import encode
 from orbit.state import Commit, MemoryNodes, Snapshot, StateIndex, StateTree, prove, verify_proof
@@ -42,7 +42,7 @@ def run(n: int) -> dict[str, Any]:
     result.update(_updates(n))
     result.update(_proofs(PROOF_KEYS if n >= 100_000 else n))
     result.update(_partial(min(LIVE, n)))
-    result.update(snapshot_open(min(n, 200_000), min(n, 20_000)))  # bench/snapshot_open.py
+    result.update(snapshot_open.run(n))  # bench/snapshot_open.py
     return result
 
 

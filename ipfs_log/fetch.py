@@ -9,6 +9,7 @@ drives it against block stores, a replicator over a network. Nothing it does cha
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Generator, Iterable, Mapping
+from typing import TypeVar
 
 from ipfs_log.access import AccessController
 from ipfs_log.blockstore import BlockStore, ChainedBlockStore
@@ -68,9 +69,14 @@ class Fetched:
 FetchFlow = Generator[list[CID], dict[CID, bytes], Fetched]
 """A sans-I/O walk: yields the CIDs it wants next, is sent the blocks found (missing ones absent)."""
 
+_Result = TypeVar("_Result")
 
-def run_flow(flow: FetchFlow, *stores: BlockStore) -> Fetched:
+
+def run_flow(flow: Generator[list[CID], dict[CID, bytes], _Result], *stores: BlockStore) -> _Result:
     """Drive ``flow`` against ``stores``, asking each store in turn for what the earlier ones lacked.
+
+    Any flow of that shape is driven (a :data:`FetchFlow`, the state tree's reads); it returns what the
+    flow returns.
 
     The cyclic garbage collector is paused while the flow decodes and verifies (many containers, none
     in a cycle), never while a store is asked for blocks: a store that waits on a network must not keep
@@ -85,8 +91,8 @@ def run_flow(flow: FetchFlow, *stores: BlockStore) -> Fetched:
             with gc_paused():
                 want = flow.send(blocks)
     except StopIteration as stop:
-        fetched: Fetched = stop.value
-        return fetched
+        result: _Result = stop.value
+        return result
 
 
 def fetch_flow(

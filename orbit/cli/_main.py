@@ -32,6 +32,7 @@ def _lazy(module: str, name: str) -> Command:
     return run
 
 
+cmd_compact = _lazy("_compact", "cmd_compact")
 cmd_create, cmd_drop, cmd_info, cmd_ls, cmd_open = (
     _lazy("_databases", n) for n in ("cmd_create", "cmd_drop", "cmd_info", "cmd_ls", "cmd_open")
 )
@@ -266,6 +267,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = add("drop", "delete a database's log and forget its name", cmd_drop)
     p.add_argument("target", metavar="NAME|ADDRESS", help="a database name or address")
+
+    p = add(
+        "compact",
+        "drop the history under a new commit of this replica's (state and count unchanged)",
+        cmd_compact,
+        description="Signs a commit at the heads held here (keyvalue, counter, documents), trusts it as a "
+        "writer's (trust='writer': the state is read back from its trees and checked against its roots), "
+        "and drops the entries under its heads, keeping their CIDs and clock times so concurrent entries "
+        "still merge. Prints what was dropped and what the replica can no longer prove or serve.",
+    )
+    p.add_argument("name", metavar="NAME", help="a keyvalue, counter or documents database")
 
     p = add("add", "eventlog: append an event (prints its CID)", cmd_add)
     p.add_argument("name", metavar="NAME", help="an eventlog database")

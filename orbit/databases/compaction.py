@@ -14,7 +14,7 @@ What the replica can no longer do is stated by :attr:`Compaction.gives_up`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ipfs_log.blockstore import BlockStore
@@ -64,8 +64,9 @@ class Compactor(Protocol):
         dropped: Mapping[CID, int],
         at_commit: IPLDKind,
         state: IPLDKind,
+        keep: Collection[CID] = (),
     ) -> int:
-        """Drop ``dropped`` in one transaction and start ``log`` at ``heads``; return the entries kept."""
+        """Drop ``dropped`` in one transaction (``keep``'s blocks stay) and start ``log`` at ``heads``."""
 
 
 class Compactable(Protocol):
@@ -222,6 +223,7 @@ def compact(
             dropped=dropped,
             at_commit=boot.checkpoint,
             state=db.store.checkpoint(),
+            keep=boot.winners,  # a later compaction, or a peer's snapshot open, reads them
         )
         record = compactor.record()
         total = len(dropped) if record is None or record.dropped is None else record.dropped

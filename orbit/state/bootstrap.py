@@ -16,11 +16,17 @@ and an untrusted block source into what a replica needs to start its log at the 
 Whatever the type, the state tree (and the documents index trees) is then rebuilt from the restored
 index and its root compared with the commit's: a commit whose trees do not match the blocks served is
 refused. Eventlogs and tables have no snapshot open (an eventlog's state is its history).
+
+The reads are a sans-I/O flow (:func:`bootstrap_flow`, driven by :func:`ipfs_log.fetch.run_flow`): it
+asks for the tree a level at a time, and with each level for the entries (or value blocks) the level
+above named, so a source that keeps requests in flight (an IPFS node) serves a state of ``n`` keys in
+about as many rounds as the tree is deep rather than ``2 n`` round trips. Each node is checked against
+its parent's link and gap before its links are followed, each batch of entries is verified as it comes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,16 +36,15 @@ from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode
 from ipfs_log.entry import DEFAULT_LIMITS, Entry, Limits
 from ipfs_log.errors import BlockNotFoundError, CodecError
+from ipfs_log.fetch import run_flow
 from ipfs_log.frontier import Frontier
-from ipfs_log.gc import gc_paused
 from ipfs_log.identity import Identity
 from ipfs_log.log import Log
 from ipfs_log.storage import EntryList
 from orbit.errors import CommitError, StateError, TreeNodeError
 from orbit.state.commits import Commit
-from orbit.state.partial import PartialReplica
+from orbit.state.levels import TreeWalk
 from orbit.state.snapshot import Snapshot
-from orbit.state.tree import StateTree
 from orbit.state.values import DIGEST_BYTES
 from orbit.state.views import StateIndex
 from stores.base import CHECKPOINT_VERSION, Store
@@ -47,7 +52,7 @@ from stores.counter import Counter
 from stores.documents import Documents
 from stores.keyvalue import KeyValue
 
-__all__ = ["Bootstrap", "bootstrap", "trusted_commit"]
+__all__ = ["Bootstrap", "BootstrapFlow", "bootstrap", "bootstrap_flow", "trusted_commit"]
 
 _PREFIX = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every entry's and node's CID
 
@@ -65,6 +70,12 @@ class Bootstrap:
     """Entries fetched and verified besides the heads (the winners)."""
     nodes: int
     """Tree nodes (and value blocks) fetched and checked."""
+    winners: frozenset[CID] = frozenset()
+    """The winning entries' CIDs (keyvalue, documents): a replica that drops history keeps their blocks."""
+
+
+BootstrapFlow = Generator[list[CID], dict[CID, bytes], Bootstrap]
+"""A sans-I/O bootstrap: yields the CIDs it needs next, is sent the blocks found (missing ones absent)."""
 
 
 def trusted_commit(
@@ -92,6 +103,9 @@ def bootstrap(
 ) -> Bootstrap:
     """Read the state ``commit`` vouches for from ``source`` and check it against the commit.
 
+    Drives :func:`bootstrap_flow` against ``source`` (:func:`ipfs_log.fetch.run_flow`): one
+    ``get_many`` per level of the tree.
+
     Args:
         commit: a commit accepted under the caller's trust mode.
         source: where blocks come from (untrusted: every block is checked).
@@ -109,59 +123,106 @@ def bootstrap(
         EntryRejectedError: a head or a winning entry is not a valid entry by a writer.
         BlockNotFoundError: the source lacks a block.
     """
+    flow = bootstrap_flow(commit, store, identity=identity, access=access, options=options, limits=limits)
+    return run_flow(flow, source)
+
+
+def bootstrap_flow(
+    commit: Commit,
+    store: type[Store],
+    *,
+    identity: Identity,
+    access: AccessController,
+    options: Mapping[str, Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> BootstrapFlow:
+    """Return a flow that reads and checks the state ``commit`` vouches for (sans I/O; see :func:`bootstrap`).
+
+    The flow asks for the heads, then for the tree a level at a time (:class:`~orbit.state.levels.TreeWalk`),
+    each request also naming the winning entries (or value blocks) the level before named; it checks
+    every block before it follows a link out of it, and verifies each batch of entries as it arrives.
+    Nothing is kept outside the flow: what it returns is all the caller stores.
+
+    Raises (from the flow): as :func:`bootstrap`.
+    """
+    opts = dict(options or {})
+    if not issubclass(store, KeyValue | Documents | Counter):
+        raise StateError(f"no snapshot open for {store.TYPE} databases (their state is their history)")
+    if issubclass(store, KeyValue | Documents) and commit.winners is None:
+        raise CommitError("the commit names no winners tree (signed by an older orbit?)", commit.cid)
     log_id = commit.address
-    heads = _entries(source, list(commit.heads), log_id, access, limits)
+    wanted = list(commit.heads)
+    blocks = (yield wanted) if wanted else {}
+    heads = _verified(wanted, blocks, log_id, access, limits)
     if any(c in commit.heads for e in heads for c in e.next):
         raise CommitError("a head the commit names is an ancestor of another", commit.cid)
-    replica = PartialReplica(source, None, None)  # every node fetched is checked as it is read
-    opts = dict(options or {})
-    winners: list[Entry] = []
     state: IPLDKind
-    with gc_paused():
-        if issubclass(store, KeyValue | Documents):
-            if commit.winners is None:
-                raise CommitError("the commit names no winners tree (signed by an older orbit?)", commit.cid)
-            digests = [value for _, value in StateTree(replica, commit.winners).items()]
-            if any(len(d) != DIGEST_BYTES for d in digests):
-                raise TreeNodeError("a winners tree value is not an entry digest", commit.winners)
-            winners = _entries(
-                source, [CID(_PREFIX + d) for d in dict.fromkeys(digests)], log_id, access, limits
-            )
-            order = EntryList(sorted(winners, key=lambda e: e.sort_key))
-            held = {e.cid: e for e in winners}
-            scratch = Log.restore(
-                identity,
-                MemoryBlockStore(),
-                log_id=log_id,
-                access=access,
-                entries=held,
-                order=order,
-                heads=[],
-            )
-            rebuilt = store(scratch, **opts)  # replays the winners: each key gets its value and sort key
-            checkpoint = rebuilt.checkpoint()
-            assert type(checkpoint) is dict
-            state = checkpoint["state"]
-        elif issubclass(store, Counter):
-            state = [
-                [writer, _value(replica, held)] for writer, held in StateTree(replica, commit.root).items()
-            ]
-        else:
-            raise StateError(f"no snapshot open for {store.TYPE} databases (their state is their history)")
-        checkpoint = {
-            "type": store.TYPE,
-            "v": CHECKPOINT_VERSION,
-            "heads": list(commit.heads),
-            "state": state,
-        }
-        _check(commit, store, checkpoint, identity, access, opts, heads)
-    return Bootstrap(commit, tuple(heads), checkpoint, len(winners), replica.fetched_nodes)
+    if issubclass(store, KeyValue | Documents):
+        assert commit.winners is not None
+        walk = TreeWalk(commit.winners)
+        held: dict[CID, Entry] = {}
+        seen: set[CID] = set()
+        named: list[CID] = []  # the winners the last level named, asked for with the next level
+        while not walk.done or named:
+            blocks = yield walk.wanted + named
+            held.update((e.cid, e) for e in _verified(named, blocks, log_id, access, limits))
+            named = []
+            for _, digest in walk.take(blocks):
+                if len(digest) != DIGEST_BYTES:
+                    raise TreeNodeError("a winners tree value is not an entry digest", commit.winners)
+                cid = CID(_PREFIX + digest)
+                if cid not in seen:
+                    seen.add(cid)
+                    named.append(cid)
+        scratch = Log.restore(
+            identity,
+            MemoryBlockStore(),
+            log_id=log_id,
+            access=access,
+            entries=held,
+            order=EntryList(sorted(held.values(), key=lambda e: e.sort_key)),
+            heads=[],
+        )
+        rebuilt = store(scratch, **opts)  # replays the winners: each key gets its value and sort key
+        checkpoint = rebuilt.checkpoint()
+        assert type(checkpoint) is dict
+        state = checkpoint["state"]
+        fetched = (len(held), walk.nodes, frozenset(held))
+    else:
+        walk = TreeWalk(commit.root)
+        totals: list[tuple[bytes, IPLDKind | CID]] = []
+        values: dict[CID, IPLDKind] = {}
+        asked: list[CID] = []  # value blocks the last level named
+        while not walk.done or asked:
+            blocks = yield walk.wanted + asked
+            values.update((cid, _value_block(cid, blocks)) for cid in asked)
+            asked = []
+            for writer, total in walk.take(blocks):
+                if len(total) < DIGEST_BYTES:
+                    totals.append((writer, _inline(total, commit.root)))
+                else:
+                    cid = CID(_PREFIX + total)
+                    totals.append((writer, cid))
+                    if cid not in values:
+                        values[cid] = None
+                        asked.append(cid)
+        totals.sort(key=lambda item: item[0])
+        state = [[w, values[t] if type(t) is CID else t] for w, t in totals]
+        fetched = (0, walk.nodes + len(values), frozenset())
+    checkpoint = {
+        "type": store.TYPE,
+        "v": CHECKPOINT_VERSION,
+        "heads": list(commit.heads),
+        "state": state,
+    }
+    _check(commit, store, checkpoint, identity, access, opts, heads)
+    return Bootstrap(commit, tuple(heads), checkpoint, *fetched)
 
 
-def _entries(
-    source: BlockStore, cids: list[CID], log_id: str, access: AccessController, limits: Limits
+def _verified(
+    cids: list[CID], blocks: Mapping[CID, bytes], log_id: str, access: AccessController, limits: Limits
 ) -> list[Entry]:
-    blocks = source.get_many(cids)
+    """The entries ``cids`` name, each verified (hash, signature, log, writer) from ``blocks``."""
     entries: list[Entry] = []
     for cid in cids:
         block = blocks.get(cid)
@@ -171,12 +232,19 @@ def _entries(
     return entries
 
 
-def _value(replica: PartialReplica, held: bytes) -> IPLDKind:
-    """The value a tree item holds: inline, or the block its digest names (checked)."""
-    if len(held) < DIGEST_BYTES:
+def _inline(held: bytes, root: CID) -> IPLDKind:
+    """A value held in the tree itself."""
+    try:
         return decode(held)
-    cid = CID(_PREFIX + held)
-    block = replica.get(cid)
+    except CodecError as e:
+        raise TreeNodeError(f"a value the tree holds is not canonical DAG-CBOR ({e})", root) from e
+
+
+def _value_block(cid: CID, blocks: Mapping[CID, bytes]) -> IPLDKind:
+    """The value a tree item holds as a digest: the block it names, checked."""
+    block = blocks.get(cid)
+    if block is None:
+        raise BlockNotFoundError(cid)
     if CID.for_block(block) != cid:
         raise TreeNodeError("a value block does not hash to the digest the tree holds", cid)
     try:

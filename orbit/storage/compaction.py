@@ -10,7 +10,7 @@ as they were.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ipfs_log.cid import CID
@@ -64,6 +64,7 @@ class LogCompactor:
         dropped: Mapping[CID, int],
         at_commit: IPLDKind,
         state: IPLDKind,
+        keep: Collection[CID] = (),
     ) -> int:
         """Drop ``dropped`` (CID → time) from the stored log, then start ``log`` at the commit's ``heads``.
 
@@ -75,6 +76,8 @@ class LogCompactor:
             dropped: the log's entries under ``heads``.
             at_commit: the store's checkpoint at ``heads`` (for a reopen whose checkpoint is lost).
             state: the store's checkpoint now (its index does not change).
+            keep: dropped entries whose blocks stay in the block store (the winning entries the
+                commit's winners tree names: what a later compaction or a peer's snapshot open reads).
 
         Returns:
             How many entries the log holds afterwards.
@@ -94,7 +97,7 @@ class LogCompactor:
             self.checkpoints.put(txn, lognum, self.checkpoints.seal(log_id, kept, state))
             self.frontiers.put(txn, lognum, record)
 
-        kept = records.compact(lognum, dropped, {e.cid for e in heads}, also)
+        kept = records.compact(lognum, dropped, {e.cid for e in heads}, also, keep)
         entries, order = reread(self.local, records, log_id)
         under = self.frontiers.under(lognum)
         log.compacted(Frontier(heads, count=count, under=under, complete=True), entries, order)

@@ -169,12 +169,14 @@ class LogRecords:
         dropped: Mapping[CID, int],
         heads: Collection[CID],
         also: Callable[[Any, int], None],
+        keep: Collection[CID] = (),
     ) -> int:
         """Drop entries of log number ``lognum`` in one transaction, keeping their CIDs and clock times.
 
         Each entry of ``dropped`` (CID → time) loses its block, order record and CID pointer and gets a
         row in ``under``; the entries kept are numbered again from 0 in admission order, ``heads``
-        (the frontier's) first, so a log's length still counts its admissions; ``also(txn, kept)``
+        (the frontier's) first, so a log's length still counts its admissions; a dropped entry in
+        ``keep`` stays as a plain block (out of the log); ``also(txn, kept)``
         writes what must change with them (the checkpoint, the frontier record). The journal's pending
         records are applied first, in the same transaction. When this raises, nothing was kept.
 
@@ -192,6 +194,10 @@ class LogRecords:
                 key = txn.get(cid, db=db[b"where"])
                 if key is None or key[:4] != prefix:
                     raise StorageCorruptError("a dropped entry is not stored in its log", env.path, cid)
+                if cid in keep:
+                    value = txn.get(key, db=db[b"entries"])
+                    if value is not None:
+                        txn.put(cid, value[4:], db=db[b"blocks"])
                 txn.delete(key, db=db[b"entries"])
                 txn.delete(key, db=db[b"order"])
                 txn.delete(cid, db=db[b"where"])

@@ -186,6 +186,29 @@ def test_create_ls_info_drop(cli: Cli) -> None:
     assert "unknown database 'settings'" in gone.err
 
 
+def test_compact_drops_the_history_under_a_new_commit(filled: Cli) -> None:
+    for i in range(5):
+        filled.ok("put", "settings", "color", str(i))
+    before = filled.ok("list", "settings", "--json").lines
+    text = filled.ok("compact", "settings").out
+    assert text.startswith("compacted settings at commit ")
+    assert "6 entries dropped" in text  # under the commit's one head: 7 entries in all
+    assert "no longer possible here:" in text
+    assert filled.ok("list", "settings", "--json").lines == before  # the state is unchanged
+    facts = filled.ok("compact", "settings", "--json").json  # again: nothing left under the new head
+    assert facts["dropped"] == 6
+    assert facts["kept"] == 1
+    assert facts["count"] == 7
+    assert facts["gives_up"]
+    assert all(isinstance(g, str) for g in facts["gives_up"])
+    filled.ok("put", "settings", "size", "4")  # still writable, and the state carries on
+    assert filled.ok("get", "settings", "size").out.strip() == "4"
+    assert filled.ok("info", "settings", "--json").json["entries"] == 2  # held: the head and the write
+    refused = filled("compact", "events")
+    assert refused.status != 0
+    assert "eventlog" in refused.err
+
+
 def test_create_with_writers(cli: Cli, tmp_path: Path) -> None:
     bob = Cli(tmp_path / "bob", cli.capsys).ok("id").out.strip()
     cli.ok("create", "shared", "--type", "counter", "--write", bob)

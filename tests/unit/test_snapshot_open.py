@@ -14,12 +14,16 @@ from hypothesis import strategies as st
 
 from ipfs_log import CID, Identity
 from ipfs_log.blockstore import ChainedBlockStore, MemoryBlockStore
-from ipfs_log.errors import BlockNotFoundError
+from ipfs_log.errors import BlockNotFoundError, HashMismatchError
+from ipfs_log.fetch import run_flow
 from orbit import OrbitDB
-from orbit.errors import CommitError, DatabaseError, StateError, TreeNodeError
+from orbit.errors import CommitError, DatabaseError, IpfsBlockMismatchError, StateError, TreeNodeError
+from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.state import Commit
+from orbit.state.levels import TreeWalk, tree_flow
 from orbit.storage.frontiers import FrontierRecords
 from orbit.storage.logs import LogRecords
+from tests.fake_kubo import FakeKubo, mock_client
 
 KEYS = ("a", "b", "c", "d")
 op = st.one_of(
@@ -199,3 +203,101 @@ def test_bad_snapshots_are_refused_and_nothing_is_stored(tmp_path: Path) -> None
         bob.open(db.address, snapshot=commit, trust="writer", source=alice.blocks)
         with pytest.raises(DatabaseError, match="new here"):
             bob.open(db.address, snapshot=commit, trust="writer", source=alice.blocks)
+
+
+def _levels(blocks: Any, root: CID) -> list[list[CID]]:
+    """The CIDs of each level of the tree under ``root``, as a breadth-first read asks for them."""
+    walk, levels = TreeWalk(root), []
+    while not walk.done:
+        levels.append(walk.wanted)
+        walk.take(blocks.get_many(walk.wanted))
+    return levels
+
+
+class _Recording:
+    """An untrusted source that serves a store's blocks a batch at a time, with some blocks forged."""
+
+    def __init__(self, inner: Any, forged: set[CID]) -> None:
+        self.inner, self.forged, self.batches = inner, forged, list[list[CID]]()
+
+    def get(self, cid: CID) -> bytes:
+        raise AssertionError(f"a bootstrap asks for blocks in batches, not {cid} alone")
+
+    def get_many(self, cids: list[CID]) -> dict[CID, bytes]:
+        self.batches.append(list(cids))
+        found = self.inner.get_many(cids)
+        return {c: b + b"\0" if c in self.forged else b for c, b in found.items()}
+
+    def has(self, cid: CID) -> bool:
+        return bool(self.inner.has(cid))
+
+
+def test_the_state_comes_a_level_at_a_time_and_a_forged_block_mid_batch_is_refused(tmp_path: Path) -> None:
+    alice, bob, db, commit = _history(tmp_path)
+    for i in range(40):  # a deeper winners tree: levels of several nodes
+        db.put(f"more{i}", i)
+    commit = db.commit()
+    with alice, bob:
+        assert commit.winners is not None
+        levels = _levels(alice.blocks, commit.winners)
+        wide = max(levels, key=len)
+        assert len(wide) > 2
+        honest = _Recording(alice.blocks, set())
+        bob.blocks.put(db.manifest.cid, db.manifest.block)  # the manifest is here: only the state is asked
+        new: Any = bob.open(db.address, snapshot=commit, trust="writer", source=honest)
+        assert new.all() == db.all()
+        assert len(honest.batches) == 1 + len(levels) + 1  # heads, each level (with winners), last winners
+        for level, batch in zip(levels, honest.batches[1:], strict=False):
+            assert batch[: len(level)] == level
+        new.drop()
+        alice.close()
+        bob.close()
+
+    for forged, error in (
+        (wide[len(wide) // 2], TreeNodeError),  # a node in the middle of a level
+        (next(iter(_winners(tmp_path, db.address, commit))), HashMismatchError),  # a winning entry
+    ):
+        with OrbitDB(tmp_path / "a") as alice, OrbitDB(tmp_path / "b") as bob:
+            before = set(bob.blocks.cids())
+            bad = _Recording(alice.blocks, {forged})
+            with pytest.raises(error) as raised:
+                bob.open(db.address, snapshot=commit, trust="writer", source=bad)
+            value = raised.value
+            assert isinstance(value, TreeNodeError | HashMismatchError)
+            assert value.cid == forged
+            assert any(forged in batch and len(batch) > 1 for batch in bad.batches)  # mid-batch
+            assert set(bob.blocks.cids()) == before  # nothing stored
+            assert bob.databases == []
+            lognum = LogRecords(bob.blocks.env).number(db.address, create=False)
+            assert lognum is None or FrontierRecords(bob.blocks.env).load(lognum) is None
+
+
+def _winners(tmp_path: Path, address: str, commit: Commit) -> list[CID]:
+    with OrbitDB(tmp_path / "a") as alice:
+        assert commit.winners is not None
+        items = run_flow(tree_flow(commit.winners), alice.blocks)
+    return [CID(b"\x01\x71\x12\x20" + digest) for _, digest in items]
+
+
+def test_an_ipfs_node_serving_a_forged_block_mid_batch_is_refused(tmp_path: Path) -> None:
+    alice, bob, db, commit = _history(tmp_path)
+    with alice, bob:
+        assert commit.winners is not None
+        levels = _levels(alice.blocks, commit.winners)
+        wide = max(levels, key=len)
+        fake = FakeKubo()
+        fake.blocks.update((cid, alice.blocks.get(cid)) for cid in alice.blocks.cids())
+        forged = wide[len(wide) // 2]
+        fake.blocks[forged] = fake.blocks[forged] + b"\0"  # the node serves other bytes under the CID
+        with IpfsBlockStore(mock_client(fake, block_timeout=0.2), concurrency=4) as node:
+            with pytest.raises(IpfsBlockMismatchError) as raised:
+                bob.open(db.address, snapshot=commit, trust="writer", source=node)
+            assert raised.value.cid == forged
+            _nothing_stored(bob, db)
+            del fake.blocks[forged]  # withheld instead: missing, after the node's timeout
+            with pytest.raises(BlockNotFoundError):
+                bob.open(db.address, snapshot=commit, trust="writer", source=node)
+            _nothing_stored(bob, db)
+            fake.blocks[forged] = alice.blocks.get(forged)
+            new: Any = bob.open(db.address, snapshot=commit, trust="writer", source=node)
+            assert new.all() == db.all()
