@@ -52,7 +52,7 @@ from orbit.car import read_car, write_car
 from orbit.errors import CarError, DatabaseClosedError, IpfsError, IpfsResponseError
 from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.ipfs.client import KuboClient
-from orbit.ipfs.packs import MAX_PACK_BYTES, MAX_PACKS, Pack, plan
+from orbit.ipfs.packs import MAX_PACK_BYTES, MAX_PACKS, Pack, cuts, plan
 from orbit.ipfs.uploads import CachedBlockStore
 from orbit.state import Commit
 from orbit.state.nodes import EMPTY_NODE, EMPTY_ROOT
@@ -364,11 +364,14 @@ class NodeLink:
             if todo is None:
                 return packs
             entries = history(todo.first)  # read once, only when a pack is cut
-            with tempfile.TemporaryFile() as car:
-                write_car(car, [e.cid for e in entries[-1:]], ((e.cid, e.block) for e in entries))
-                car.seek(0)
-                cid = self.client.add(car, pin=self.pin)
-            packs = [*todo.keep, Pack(cid, todo.first, len(entries))]
+            made = []
+            for start, size in cuts(todo.first, todo.first + len(entries)):
+                run = entries[start - todo.first : start - todo.first + size]
+                with tempfile.TemporaryFile() as car:
+                    write_car(car, [e.cid for e in run[-1:]], ((e.cid, e.block) for e in run))
+                    car.seek(0)
+                    made.append(Pack(self.client.add(car, pin=self.pin), start, size))
+            packs = [*todo.keep, *made]
         except DatabaseClosedError:  # closed meanwhile: the next open's record write cuts it
             return packs
         except OrbitError as e:

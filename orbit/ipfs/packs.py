@@ -28,7 +28,7 @@ from typing import Any, Final
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 
-__all__ = ["MAX_PACKS", "MAX_PACK_BYTES", "MAX_PACK_ENTRIES", "MIN_PACK", "Pack", "Plan", "plan"]
+__all__ = ["MAX_PACKS", "MAX_PACK_BYTES", "MAX_PACK_ENTRIES", "MIN_PACK", "Pack", "Plan", "cuts", "plan"]
 
 MIN_PACK: Final = 128
 """Entries that must be unpacked before a new pack is cut (fewer are fetched block by block)."""
@@ -70,9 +70,21 @@ class Pack:
         return cls(cid, first, count)
 
 
+def cuts(first: int, end: int) -> list[tuple[int, int]]:
+    """The packs ``(first, count)`` a plan's run of admissions ``first`` … ``end - 1`` is written as.
+
+    Consecutive, none over :data:`MAX_PACK_ENTRIES` (what a reader accepts): a history written faster
+    than packs were cut (a batch of 300,000 entries) becomes several packs, not one a reader refuses.
+
+    >>> cuts(0, 250_000)
+    [(0, 100000), (100000, 100000), (200000, 50000)]
+    """
+    return [(at, min(MAX_PACK_ENTRIES, end - at)) for at in range(first, end, MAX_PACK_ENTRIES)]
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to do now: one pack of the admissions from ``first`` to the log's end.
+    """What to do now: pack the admissions from ``first`` to the log's end (in :func:`cuts`).
 
     It follows the packs in ``keep`` and replaces those in ``replaces`` (which it covers).
     """

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ from orbit.errors import IpfsBlockMismatchError
 from orbit.ipfs.blockstore import IpfsBlockStore
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.node_link import NodeLink
-from orbit.ipfs.packs import MAX_PACK_ENTRIES, MIN_PACK, Pack, plan
+from orbit.ipfs.packs import MAX_PACK_ENTRIES, MIN_PACK, Pack, cuts, plan
 from tests.conftest import ALICE, BOB
 from tests.fake_kubo import FakeKubo
 
@@ -42,17 +43,41 @@ def test_packs_stay_contiguous_few_and_cheap(growth: list[int]) -> None:
             continue
         made += 1
         assert set(todo.keep) | set(todo.replaces) == set(packs)
-        packs = [*todo.keep, Pack(_fake_cid(made), todo.first, admitted - todo.first)]
+        packs = [*todo.keep, *(Pack(_fake_cid(made), a, n) for a, n in cuts(todo.first, admitted))]
         rewritten += admitted - todo.first
         end = 0
         for pack in packs:  # contiguous from admission 0, none over the limit
             assert pack.first == end
-            assert pack.count <= MAX_PACK_ENTRIES or len(packs) == 1
+            assert 0 < pack.count <= MAX_PACK_ENTRIES  # what a reader accepts
             end = pack.end
         assert end == admitted
         assert len(packs) <= 2 * math.log2(max(2, admitted / MIN_PACK)) + 2 + admitted // MAX_PACK_ENTRIES
     # each entry is rewritten O(log n) times
     assert rewritten <= admitted * (2 * math.log2(max(2, admitted / MIN_PACK)) + 3)
+
+
+def test_a_history_written_faster_than_packs_were_cut_goes_as_packs_a_reader_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("orbit.ipfs.packs.MAX_PACK_ENTRIES", 150)  # 400 entries in one batch: 3 packs
+    fake = FakeKubo()
+    address, _ = _write(tmp_path, fake, 400)
+    manifest = CID.parse(address.removeprefix("/orbitdb/"))
+    record = decode(fake.files[NodeLink.heads_path(manifest)])
+    assert isinstance(record, dict)
+    packs = record["packs"]
+    assert isinstance(packs, list)
+    assert [(p["first"], p["count"]) for p in packs if isinstance(p, dict)] == [
+        (0, 150),
+        (150, 150),
+        (300, 100),
+    ]
+    fake.calls.clear()
+    with OrbitDB(tmp_path / "reader", identity=BOB, ipfs=client(fake), replicate=False) as reader:
+        copy = reader.open(address, type="eventlog")  # the record is accepted: no pack over the limit
+        assert [e.value for e in copy.all()] == [{"n": i} for i in range(400)]
+    assert fake.endpoints().count("cat") == 3
+    assert fake.endpoints().count("block/get") <= 2
 
 
 def test_a_stale_or_gapped_pack_list_is_replaced() -> None:
