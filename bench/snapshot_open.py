@@ -7,7 +7,11 @@
   fetched, verified and applied: today's default);
 - ``snapshot_open_ipfs_speedup``: the same, both reading from an IPFS node (Kubo) that the writer's
   directory uploaded to (``OrbitDB(..., ipfs=client)``): the newcomer's directory is linked to the same
-  node, so every block it lacks comes over the node's RPC.
+  node and is given the commit's state pack (``pack=``, the hint a peer's announcement carries with the
+  commit), so the state comes with one ``cat``, each block checked; what the pack lacks comes over the
+  node's RPC. The replay reads the log's packs the same way (``snapshot_open_ipfs_block_s`` is the
+  open from the commit without the pack, a ``block/get`` per block, for comparison, when
+  ``ORBIT_BENCH_SNAPSHOT_BLOCKS`` is set).
 
 Sizes: ``entries`` writes over ``min(10k, entries)`` keys; the IPFS case may use fewer entries
 (uploading a long history to a node takes minutes) and says how many. ``bench/state.py`` runs both at
@@ -69,9 +73,25 @@ def _measure(root: Path, entries: int, client: KuboClient | None, where: str) ->
         if orbit.ipfs is not None and not orbit.ipfs.flush(1800):
             raise RuntimeError("the writer's uploads did not reach its node")
         source = None if client is not None else orbit.blocks
+        packed = None if orbit.ipfs is None else orbit.ipfs.state_pack_of(address)
+        if orbit.ipfs is not None and (packed is None or packed.commit != commit.cid):
+            raise RuntimeError("the writer's node holds no state pack of its commit")
+        extra: dict[str, Any] = {}
+        if packed is not None and os.environ.get("ORBIT_BENCH_SNAPSHOT_BLOCKS"):
+            with OrbitDB(root / "blocks", identity=reader, ipfs=client, replicate=False) as new:
+                t = time.perf_counter()
+                opened: Any = new.open(address, snapshot=commit.block, trust="writer")
+                extra[f"snapshot_open_{where}_block_s"] = round(time.perf_counter() - t, 3)
+                assert opened.all() == state
         with OrbitDB(root / "snap", identity=reader, ipfs=client, replicate=False) as new:
             t = time.perf_counter()
-            opened: Any = new.open(address, snapshot=commit.block, trust="writer", source=source)
+            opened = new.open(
+                address,
+                snapshot=commit.block,
+                trust="writer",
+                source=source,
+                pack=None if packed is None else packed.cid,
+            )
             snapshot_s = time.perf_counter() - t
             assert opened.all() == state
         with OrbitDB(root / "replay", identity=reader, ipfs=client, replicate=False) as new:
@@ -83,6 +103,7 @@ def _measure(root: Path, entries: int, client: KuboClient | None, where: str) ->
             replay_s = time.perf_counter() - t
             assert replayed.all() == state
     return {
+        **extra,
         f"snapshot_open_{where}_s": round(snapshot_s, 3),
         f"full_replay_open_{where}_s": round(replay_s, 2),
         f"snapshot_open_{where}_speedup": round(replay_s / snapshot_s, 1),

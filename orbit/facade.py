@@ -36,13 +36,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, overload
 
-from ipfs_log.blockstore import BlockStore, ChainedBlockStore
+from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
 from ipfs_log.errors import BlockNotFoundError, EntryRejectedError
 from ipfs_log.frontier import Frontier
 from ipfs_log.identity import Identity
+from ipfs_log.lazy import lazy_logger
 from ipfs_log.log import Log
 from orbit.address import Manifest, is_address, normalize_writers, parse_address
 from orbit.car import CarReader
@@ -53,6 +54,7 @@ from orbit.errors import (
     DatabaseClosedError,
     DatabaseError,
     DatabaseLockedError,
+    IpfsError,
     ReplicationTimeoutError,
     StorageCorruptError,
     UnknownAddressError,
@@ -68,6 +70,8 @@ from orbit.storage.logs import LogRecords
 from orbit.storage.stored_log import admitted_since, open_log
 from stores.base import Sharing
 from stores.errors import InvalidCheckpointError
+
+_log = lazy_logger("orbit")
 
 # Imported where used: a directory without a node never loads httpx, nor one without a table sqlite3.
 if TYPE_CHECKING:
@@ -282,7 +286,10 @@ class OrbitDB:
                 commit by any writer is enough) or ``"quorum:k"`` (``k`` writers signed the same root):
                 the log then starts at the commit's heads and only the state's blocks are fetched and
                 checked (:mod:`orbit.state.bootstrap`); ``source=`` is where blocks come from (default:
-                this directory, then the IPFS node).
+                this directory, then the IPFS node); ``pack=`` (with ``ipfs=``) names a state pack on the
+                node (the CID a peer announced with the commit: ``db.state_pack_of(commit)``), read with
+                one ``cat`` and tried before the other sources (untrusted: every block is still checked
+                against the commit; a pack that cannot be read or parsed is skipped).
 
         Returns:
             The database, typed by ``type`` (:class:`KeyValueDatabase`, ...). Opening an open
@@ -310,6 +317,9 @@ class OrbitDB:
         snapshot = options.pop("snapshot", None)
         trust = options.pop("trust", "replay")
         source = options.pop("source", None)
+        pack = options.pop("pack", None)
+        if pack is not None and snapshot is not None:
+            source = self._packed_source(pack, source)
         if snapshot is not None:  # (a commit of an empty database opens it empty, the usual way)
             if trust == "replay":
                 return self._open_replayed(name, type, snapshot, source, options)
@@ -562,6 +572,30 @@ class OrbitDB:
         if source is not None:
             return source
         return self.blocks if self.ipfs is None else ChainedBlockStore(self.blocks, self.ipfs.source)
+
+    def _packed_source(self, pack: CID | str, source: BlockStore | None) -> BlockStore:
+        """A state pack's blocks read from the node into memory, before ``source`` (see :meth:`open`).
+
+        A pack the node cannot produce, or that is not a well-formed CAR of hash-checked blocks, is
+        skipped (logged): the blocks then come from ``source`` one by one.
+
+        Raises:
+            DatabaseError: no IPFS node is linked, or ``pack`` is not a CID.
+        """
+        if self.ipfs is None:
+            raise DatabaseError("pack= names a state pack on an IPFS node: open with ipfs=")
+        try:
+            cid = CID.parse(pack) if isinstance(pack, str) else pack
+        except ValueError as e:
+            raise DatabaseError(f"pack= is not a CID: {e}") from e
+        if type(cid) is not CID:
+            raise DatabaseError(f"pack= is a CID, not {type(pack).__name__}")
+        packed = MemoryBlockStore()
+        try:
+            packed.put_many(self.ipfs.read_state_pack(cid).items())
+        except (IpfsError, CarError) as e:
+            _log.warning("state pack %s not read (blocks come one by one): %s", cid, e)
+        return ChainedBlockStore(packed, self._snapshot_source(source))
 
     def _new_here(self, address: str, source: BlockStore) -> Manifest:
         """The manifest of a database this directory does not hold yet (lock held), from here or ``source``.

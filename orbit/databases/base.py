@@ -714,8 +714,10 @@ class Database(Generic[S]):
         return record.commits()
 
     @locked
-    def note_commit(self, block: bytes) -> Commit:
+    def note_commit(self, block: bytes, pack: CID | None = None) -> Commit:
         """Check a commit from anywhere and record it as its writer's newest if it counts more entries.
+
+        ``pack`` is the state pack a peer named with it (an untrusted hint, see :meth:`state_pack_of`).
 
         Returns:
             The checked commit (recorded or not).
@@ -725,7 +727,16 @@ class Database(Generic[S]):
             CommitError: it is malformed, forged, not signed by a writer, or of another database;
                 nothing is recorded.
         """
-        return self._heard.note(block)
+        return self._heard.note(block, pack)
+
+    @locked
+    def state_pack_of(self, commit: Commit) -> CID | None:
+        """Return the state pack a peer named with ``commit`` (recorded in :meth:`commits`), if any.
+
+        It is a transport hint, unsigned: ``orbit.open(address, snapshot=commit, trust=..., pack=cid)``
+        reads it with one ``cat`` and checks every block it uses against the commit's roots.
+        """
+        return self._heard.pack_of(commit)
 
     def _current_commit(self) -> Commit:
         """The last commit if it is of the current state, else a new one (under the lock)."""

@@ -23,6 +23,13 @@
   the node. The first commit of a session whose tree was opened from an earlier one uploads that whole
   tree once (it may have been written while the node was away), unless the journal shows the node
   has it pinned already.
+- **State packs**: once the newest commit's tree is on the node, the uploading thread also adds one CAR
+  file (pinned) of what a newcomer opening from that commit reads (:func:`state_pack_blocks`: the
+  commit, the manifest, the heads, every node of its trees, the value blocks and winning entries they
+  name), so the newcomer fetches the state with one ``cat`` rather than a ``block/get`` per block
+  (:meth:`NodeLink.state_pack_of` names it, announcements carry it as a hint). Only the newest commit
+  gets one, one at a time: commits signed while a pack is written are coalesced into the next (the
+  pin journal keeps only a name's newest tree), and the pack it replaces is unpinned.
 - **Open by address** from a directory that lacks the database: the manifest is fetched from the node
   (hash-checked), then the log from the recorded heads — in bulk from the packs (``cat``; without
   packs, ``dag/export``; the CARs' blocks are hash-checked) and block by block for whatever they lack
@@ -36,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -61,6 +68,40 @@ from orbit.storage.blocks import LocalBlockStore
 
 History = Callable[[int], Sequence[Entry]]
 """The entries a database admitted as number ``n`` or later, in admission order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatePack:
+    """A state pack on the node: the UnixFS file ``cid`` holding what opening from ``commit`` reads."""
+
+    commit: CID
+    cid: CID
+
+
+def state_pack_blocks(
+    store: BlockStore, commit: Commit, manifest: tuple[CID, bytes]
+) -> Iterator[tuple[CID, bytes]]:
+    """Yield, once each, the blocks a newcomer opening from ``commit`` reads, from ``store``.
+
+    The commit block, the manifest, the heads' entries, and every node of the tree the open reads with
+    the blocks its values name by digest that ``store`` holds: the winners tree and the winning entries
+    (keyvalue, documents: the state and index trees are rebuilt from those, not read), else the state
+    tree and its value blocks (counter).
+
+    Raises:
+        BlockNotFoundError: ``store`` lacks a head or a tree node.
+    """
+    seen: set[CID] = set()
+
+    def fresh(items: Iterable[tuple[CID, bytes]]) -> Iterator[tuple[CID, bytes]]:
+        for cid, block in items:
+            if cid not in seen:
+                seen.add(cid)
+                yield cid, block
+
+    yield from fresh([(commit.cid, commit.block), manifest])
+    yield from fresh((h, store.get(h)) for h in commit.heads)
+    yield from fresh(tree_blocks(store, commit.root if commit.winners is None else commit.winners))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +138,15 @@ class LinkedDatabase(Protocol):
         """Fetch, verify and admit what is reachable from ``heads``."""
 
 
-__all__ = ["HEADS_DIR", "MAX_EXPORT_BYTES", "STATE_PINS", "NodeLink", "StateUploads"]
+__all__ = [
+    "HEADS_DIR",
+    "MAX_EXPORT_BYTES",
+    "STATE_PINS",
+    "NodeLink",
+    "StatePack",
+    "StateUploads",
+    "state_pack_blocks",
+]
 
 HEADS_DIR: Final = "/orbit"
 """The MFS directory where each database's heads are recorded, one file per manifest CID (and its newest
@@ -291,6 +340,8 @@ class NodeLink:
         self._closing = threading.Event()  # no new packs: closing holds the directory's lock
         self._commits: dict[str, tuple[CID, Commit]] = {}  # address -> (manifest, newest commit published)
         self._commits_lock = threading.Lock()
+        self._state_packs: dict[str, StatePack] = {}  # address -> the newest commit's state pack
+        self._locals: dict[str, BlockStore] = {}  # address -> where its trees are read for a state pack
 
     # -- heads records --------------------------------------------------------------------------------
 
@@ -306,7 +357,26 @@ class NodeLink:
 
     def state_sink(self, address: str, manifest: CID, local: BlockStore) -> StateUploads:
         """Return where a database's state tree and commits go: ``local``, and the node (see the module)."""
+        self._locals[address] = local
         return StateUploads(self, address, manifest, local)
+
+    def state_pack_of(self, address: str) -> StatePack | None:
+        """Return the state pack of this replica's newest commit of ``address`` on the node, if written."""
+        with self._commits_lock:
+            return self._state_packs.get(address)
+
+    def read_state_pack(self, cid: CID, *, timeout: float | None = None) -> dict[CID, bytes]:
+        """Read a state pack (or any CAR file) through the node with one ``cat``: its blocks by CID.
+
+        Each block is checked against its CID; nothing else is (what they are for is the reader's to
+        check: a snapshot open checks every block it uses against the commit's roots).
+
+        Raises:
+            IpfsError: the node failed, or did not produce the file within ``timeout`` seconds per read.
+            CarError: the file is not a well-formed CAR file (at most
+                :data:`~orbit.ipfs.packs.MAX_PACK_BYTES`), or a block does not hash to its CID.
+        """
+        return self.read_pack(Pack(cid, 0, 1), timeout=timeout)
 
     def note_commit(self, address: str, manifest: CID, commit: Commit) -> None:
         """Remember a database's newest published commit, for the uploading thread to write to MFS."""
@@ -333,6 +403,7 @@ class NodeLink:
                 known = self._commits.get(name[: -len(STATE_PINS)])
             if known is not None and known[1].root in pins:  # else a later commit's pin follows
                 self.client.files_write(self.commit_path(known[0]), known[1].block)
+                self._write_state_pack(name[: -len(STATE_PINS)], *known)
             return
         address = name
         manifest = pins[0]
@@ -347,6 +418,37 @@ class NodeLink:
         packs = self._repack(address)
         record = encode({"v": 1, "address": address, "heads": heads, "packs": [p.to_ipld() for p in packs]})
         self.client.files_write(self.heads_path(manifest), record)
+
+    def _write_state_pack(self, address: str, manifest: CID, commit: Commit) -> None:
+        """Add the state pack of a database's newest commit to the node (uploading thread; see the module).
+
+        A failure is logged: newcomers then fetch the state block by block.
+        """
+        local = self._locals.get(address)
+        held = self.state_pack_of(address)
+        if local is None or self._closing.is_set() or (held is not None and held.commit == commit.cid):
+            return  # while closing the directory's stores are going: the next session's commit writes it
+        try:
+            with tempfile.TemporaryFile() as car:
+                write_car(
+                    car, [commit.cid], state_pack_blocks(local, commit, (manifest, local.get(manifest)))
+                )
+                size = car.tell()
+                if size > MAX_PACK_BYTES:
+                    _log.info("%s: state of %d bytes is over a pack's limit: no state pack", address, size)
+                    return
+                car.seek(0)
+                cid = self.client.add(car, pin=self.pin)
+        except OrbitError as e:
+            _log.warning("%s: no state pack (newcomers fetch the state block by block): %s", address, e)
+            return
+        with self._commits_lock:
+            self._state_packs[address] = StatePack(commit.cid, cid)
+        if self.pin and held is not None and held.cid != cid:
+            try:
+                self.client.pin_rm([held.cid])
+            except OrbitError as e:
+                _log.info("%s: state pack %s not unpinned: %s", address, held.cid, e)
 
     def _repack(self, address: str) -> list[Pack]:
         """Cut a new pack of the database's history if the policy says so; return the packs to record.

@@ -76,6 +76,7 @@ from orbit.errors import (
     ReplicationTimeoutError,
 )
 from orbit.ipfs.client import KuboClient
+from orbit.ipfs.node_link import StatePack
 from orbit.ipfs.packs import MAX_PACKS, MIN_PACK, Pack
 from orbit.ipfs.pubsub import Subscription
 from orbit.replication.loops import Backoff, PeerWatch, SubscriptionKeeper, Workers
@@ -113,6 +114,9 @@ class PackShelf(Protocol):
     def read_pack(self, pack: Pack, *, timeout: float | None = None) -> dict[CID, bytes]:
         """A pack's blocks by CID (hash-checked), read through the node."""
 
+    def state_pack_of(self, address: str) -> StatePack | None:
+        """The state pack of this replica's newest published commit of ``address``, to announce with it."""
+
 
 class ReplicatedDatabase(Protocol):
     """What a :class:`Replicator` needs of the database it keeps in sync (e.g. an orbit ``Database``)."""
@@ -149,8 +153,10 @@ class ReplicatedDatabase(Protocol):
     def latest_commit(self) -> Commit | None:
         """This replica's newest signed commit, if any (announced with the heads)."""
 
-    def note_commit(self, block: bytes) -> Commit:
+    def note_commit(self, block: bytes, pack: CID | None = None) -> Commit:
         """Check a commit a peer announced (signed by a writer, of this database) and record it.
+
+        ``pack`` is the state pack it named with the commit (an untrusted hint), recorded beside it.
 
         Raises ``CommitError`` when it is refused (nothing is recorded).
         """
@@ -481,7 +487,11 @@ class Replicator:
             self._count("invalid")
             self._error(f"dropped a message from {sender[:16]}: {e}")
             return
-        commit = None if announcement.commit is None else self._note_commit(sender, announcement.commit)
+        commit = (
+            None
+            if announcement.commit is None
+            else self._note_commit(sender, announcement.commit, announcement.state_pack)
+        )
         if announcement.entries:
             self._inline.add(announcement.entries)
             if announcement.heads and len(announcement.entries) <= LIVE_INLINE:
@@ -511,10 +521,10 @@ class Replicator:
         if due:
             self._announce_now.set()
 
-    def _note_commit(self, sender: str, commit: Commit) -> CID | None:
-        """Have the database check and record a peer's commit; return its CID if it was accepted."""
+    def _note_commit(self, sender: str, commit: Commit, pack: CID | None) -> CID | None:
+        """Have the database check and record a peer's commit (and its pack hint); return its CID if kept."""
         try:
-            self.db.note_commit(commit.block)
+            self.db.note_commit(commit.block, pack)
         except CommitError as e:
             self._count("commits_refused")
             self._error(f"refused a commit announced by {sender[:16]}: {e}")
@@ -528,6 +538,15 @@ class Replicator:
         """The database's newest commit, to announce (None if none, or too big to announce)."""
         commit = self.db.latest_commit()
         return commit if commit is not None and len(commit.block) <= MAX_ANNOUNCED_COMMIT else None
+
+    def _our_commit_and_pack(self) -> tuple[Commit | None, CID | None]:
+        """The newest commit to announce, and its state pack on the node if it has one yet."""
+        commit = self._our_commit()
+        held = None if commit is None or self._shelf is None else self._shelf.state_pack_of(self.topic)
+        return (
+            commit,
+            held.cid if held is not None and commit is not None and held.commit == commit.cid else None,
+        )
 
     def _admit_inline(self, sender: str, heads: Sequence[CID]) -> None:
         """Admit what the inline blocks (with the log) complete, at once: no fetch, no wait on the node."""
@@ -759,7 +778,7 @@ class Replicator:
         if send.bundle and self._send_bundle(send.to):
             return
         heads = tuple(self.db.heads()[-MAX_HEADS:])
-        message = Announcement(self.topic, heads, (), self._our_packs(), self._our_commit())
+        message = Announcement(self.topic, heads, (), self._our_packs(), *self._our_commit_and_pack())
         try:
             self.client.pubsub_pub(inbox_topic(self.topic, send.to), message.encode())
             self._count("greeted")
@@ -843,7 +862,7 @@ class Replicator:
             return
         inline = live_inline([e.block for e in fresh])  # the newest first, within the budget
         message = Announcement(
-            self.topic, tuple(heads[-MAX_HEADS:]), inline, self._our_packs(), self._our_commit()
+            self.topic, tuple(heads[-MAX_HEADS:]), inline, self._our_packs(), *self._our_commit_and_pack()
         ).encode()
         try:
             self.client.pubsub_pub(self.topic, message)

@@ -18,7 +18,12 @@ packs: [{cid, first, count}]}`` (``entries`` and ``packs`` may be absent):
   :data:`MAX_ANNOUNCED_COMMIT` bytes), inline rather than named by CID: a receiver checks its signature
   and signer at once, with no fetch (the node may not hold it yet: it is uploaded in the background),
   and a commit is a few hundred bytes. An orbit before commits counts a message with one as invalid;
-  a database's announcements carry one only once it has signed a commit.
+  a database's announcements carry one only once it has signed a commit;
+- ``state_pack`` (only beside ``commit``) names the UnixFS file on the IPFS node that holds what opening
+  from that commit reads (:class:`~orbit.ipfs.node_link.StatePack`): a transport hint, unsigned and
+  untrusted — a newcomer reads it with one ``cat`` and still checks every block against the commit's
+  roots (``orbit.open(address, snapshot=commit, pack=cid)``). An orbit before state packs counts a
+  message with one as invalid.
 
 A message is untrusted: :func:`decode_announcement` checks its size (:data:`MAX_MESSAGE_BYTES`, libp2p
 gossipsub's default limit), its encoding (canonical DAG-CBOR), its keys, version and address, and the
@@ -47,6 +52,7 @@ __all__ = [
     "LIVE_INLINE",
     "MAX_ANNOUNCED_COMMIT",
     "MAX_HEADS",
+    "MAX_HINT_CID_BYTES",
     "MAX_INLINE",
     "MAX_MESSAGE_BYTES",
     "Announcement",
@@ -70,7 +76,10 @@ BUNDLE_TOTAL: Final = 32 << 20
 """Bytes of entries sent to a peer that lacks them, as bundles, at most (the rest it fetches)."""
 MAX_ANNOUNCED_COMMIT: Final = 16 * 1024
 """Largest commit block an announcement carries (one naming a few hundred heads); a bigger one is left out."""
-_KEYS: Final = frozenset({"v", "address", "heads", "entries", "packs", "commit"})
+MAX_HINT_CID_BYTES: Final = 64
+"""Largest CID (in bytes) a state pack hint may be."""
+_KEYS: Final = frozenset({"v", "address", "heads", "entries", "packs", "commit", "state_pack"})
+_FILE_CODECS: Final = frozenset({b"\x55", b"\x70"})  # raw, dag-pb: what a UnixFS file's root is
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,8 @@ class Announcement:
     packs: tuple[Pack, ...] = ()
     commit: Commit | None = None
     """The sender's newest commit: well formed and signed by its key, not yet checked against writers."""
+    state_pack: CID | None = None
+    """The file on the node that holds the commit's state pack (an untrusted hint; only with a commit)."""
 
     def encode(self) -> bytes:
         """Return the message bytes (DAG-CBOR)."""
@@ -96,6 +107,8 @@ class Announcement:
             body["packs"] = [p.to_ipld() for p in self.packs]
         if self.commit is not None:
             body["commit"] = self.commit.block
+            if self.state_pack is not None:
+                body["state_pack"] = self.state_pack
         return encode(body)
 
 
@@ -124,7 +137,7 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
         raise ReplicationError(f"message is not DAG-CBOR: {e}") from e
     if not isinstance(body, dict) or not {"v", "address", "heads"} <= body.keys() <= _KEYS:
         raise ReplicationError(
-            "message is not an announcement {v, address, heads, entries?, packs?, commit?}"
+            "message is not an announcement {v, address, heads, entries?, packs?, commit?, state_pack?}"
         )
     if body["v"] != ANNOUNCEMENT_VERSION:
         raise ReplicationError(f"announcement version {body['v']!r} is not {ANNOUNCEMENT_VERSION}")
@@ -151,7 +164,31 @@ def decode_announcement(data: bytes, address: str) -> Announcement:
         tuple(entries),  # type: ignore[arg-type]
         tuple(p for p in packs if p is not None),
         _announced_commit(body, address),
+        _state_pack_hint(body),
     )
+
+
+def _state_pack_hint(body: dict[str, IPLDKind]) -> CID | None:
+    """The state pack an announcement names beside its commit, checked for form only, or None if absent.
+
+    Raises:
+        ReplicationError: it comes without a commit, or is not a CID of a file (raw or dag-pb) of at
+            most :data:`MAX_HINT_CID_BYTES` bytes.
+    """
+    if "state_pack" not in body:
+        return None
+    cid = body["state_pack"]
+    if "commit" not in body:
+        raise ReplicationError("a state pack is named only beside the commit it holds")
+    if (
+        type(cid) is not CID
+        or len(bytes(cid)) > MAX_HINT_CID_BYTES
+        or (cid.version != 0 and bytes(cid)[1:2] not in _FILE_CODECS)
+    ):
+        raise ReplicationError(
+            f"a state pack is a file's CID (raw or dag-pb) of at most {MAX_HINT_CID_BYTES} bytes"
+        )
+    return cid
 
 
 def _announced_commit(body: dict[str, IPLDKind], address: str) -> Commit | None:

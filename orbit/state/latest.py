@@ -6,6 +6,9 @@ the one with the most entries (``count``). The record is what a :class:`~orbit.s
 given (``trust="writer"`` or ``"quorum:k"``); it is never used as state, and a commit in it is only a
 writer's claim until something recomputes its root (``Database.verify_commit``).
 
+Beside each commit it keeps the state pack a peer named with it (a transport hint, untrusted: see
+:mod:`orbit.replication.wire`), for a newcomer to open from (:meth:`LatestCommits.pack_of`).
+
 It holds at most one commit per writer, so at most as many as the write list names, however many peers
 announce; with ``"*"`` (anyone may write) at most :data:`MAX_RECORDED`, the least recently updated
 forgotten first.
@@ -25,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Final
 
+from ipfs_log.cid import CID
 from orbit.state.commits import Commit
 
 __all__ = ["MAX_RECORDED", "LatestCommits"]
@@ -49,9 +53,14 @@ class LatestCommits:
         self.limit = MAX_RECORDED if "*" in self.writers else max(1, len(self.writers))
         """Most commits held: one per writer."""
         self._newest: OrderedDict[bytes, Commit] = OrderedDict()  # key -> commit, least recent first
+        self._packs: dict[bytes, CID] = {}  # key -> the state pack named with its commit
 
-    def note(self, block: bytes) -> Commit:
+    def note(self, block: bytes, pack: CID | None = None) -> Commit:
         """Check a commit from anywhere and keep it if it is its writer's newest (the most entries).
+
+        Args:
+            block: the commit's block.
+            pack: the state pack named with it (an untrusted hint), kept beside it.
 
         Returns:
             The checked commit (kept or not).
@@ -61,23 +70,36 @@ class LatestCommits:
                 nothing is recorded.
         """
         commit = Commit.from_block(block, writers=self.writers, address=self.address)
-        self.keep(commit)
+        self.keep(commit, pack)
         return commit
 
-    def keep(self, commit: Commit) -> bool:
+    def keep(self, commit: Commit, pack: CID | None = None) -> bool:
         """Keep a commit already checked (e.g. one this replica signed); return whether it is kept.
 
         It replaces its writer's commit only if it counts more entries; past :attr:`limit` writers,
-        the least recently updated is forgotten.
+        the least recently updated is forgotten. ``pack`` (a state pack hint) is kept beside it, and
+        also given to the very commit held already.
         """
         held = self._newest.get(commit.key)
         if held is not None and held.count >= commit.count:
+            if pack is not None and held.cid == commit.cid:
+                self._packs[commit.key] = pack
             return False
         self._newest[commit.key] = commit
         self._newest.move_to_end(commit.key)
+        if pack is None:
+            self._packs.pop(commit.key, None)
+        else:
+            self._packs[commit.key] = pack
         while len(self._newest) > self.limit:
-            self._newest.popitem(last=False)
+            key, _ = self._newest.popitem(last=False)
+            self._packs.pop(key, None)
         return True
+
+    def pack_of(self, commit: Commit) -> CID | None:
+        """Return the state pack named with ``commit``, if it is held here with one (an untrusted hint)."""
+        held = self._newest.get(commit.key)
+        return self._packs.get(commit.key) if held is not None and held.cid == commit.cid else None
 
     def commits(self) -> list[Commit]:
         """Return the newest commit of each writer recorded, ordered by the writer's key."""
