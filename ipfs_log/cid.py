@@ -45,6 +45,11 @@ class CID(bytes):
         return cls(_ENTRY_PREFIX + hashlib.sha256(block).digest())
 
     @classmethod
+    def for_digest(cls, digest: bytes) -> CID:
+        """Return the CIDv1 (dag-cbor, sha2-256) whose digest is ``digest`` (32 bytes, unchecked)."""
+        return cls(_ENTRY_PREFIX + digest)
+
+    @classmethod
     def from_bytes(cls, raw: bytes) -> CID:
         """Validate binary CID bytes from outside the process.
 

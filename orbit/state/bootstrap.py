@@ -45,7 +45,7 @@ from orbit.errors import CommitError, StateError, TreeNodeError
 from orbit.state.commits import Commit
 from orbit.state.levels import TreeWalk
 from orbit.state.snapshot import Snapshot
-from orbit.state.values import DIGEST_BYTES
+from orbit.state.values import DIGEST_BYTES, value_from_block
 from orbit.state.views import StateIndex
 from stores.base import CHECKPOINT_VERSION, Store
 from stores.counter import Counter
@@ -53,8 +53,6 @@ from stores.documents import Documents
 from stores.keyvalue import KeyValue
 
 __all__ = ["Bootstrap", "BootstrapFlow", "bootstrap", "bootstrap_flow", "trusted_commit"]
-
-_PREFIX = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every entry's and node's CID
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +168,7 @@ def bootstrap_flow(
             for _, digest in walk.take(blocks):
                 if len(digest) != DIGEST_BYTES:
                     raise TreeNodeError("a winners tree value is not an entry digest", commit.winners)
-                cid = CID(_PREFIX + digest)
+                cid = CID.for_digest(digest)
                 if cid not in seen:
                     seen.add(cid)
                     named.append(cid)
@@ -201,7 +199,7 @@ def bootstrap_flow(
                 if len(total) < DIGEST_BYTES:
                     totals.append((writer, _inline(total, commit.root)))
                 else:
-                    cid = CID(_PREFIX + total)
+                    cid = CID.for_digest(total)
                     totals.append((writer, cid))
                     if cid not in values:
                         values[cid] = None
@@ -245,12 +243,7 @@ def _value_block(cid: CID, blocks: Mapping[CID, bytes]) -> IPLDKind:
     block = blocks.get(cid)
     if block is None:
         raise BlockNotFoundError(cid)
-    if CID.for_block(block) != cid:
-        raise TreeNodeError("a value block does not hash to the digest the tree holds", cid)
-    try:
-        return decode(block)
-    except CodecError as e:
-        raise TreeNodeError(f"a value block is not canonical DAG-CBOR ({e})", cid) from e
+    return value_from_block(cid, block)
 
 
 def _check(

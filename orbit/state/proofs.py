@@ -354,7 +354,7 @@ def verify(root: CID, key: bytes, proof: bytes) -> bytes | None:
             h.update(node.after)
         below = digests[depth] = h.digest()
     if root[:4] != _PREFIX or root[4:] != digests[0]:
-        raise ProofError(f"the proof's top node is {CID(_PREFIX + digests[0])}, not the root {root}")
+        raise ProofError(f"the proof's top node is {CID.for_digest(digests[0])}, not the root {root}")
     if not nodes[0].keys:  # the empty tree
         if last or nodes[0].links[0] is not None:
             raise ProofError("node 0 of the proof: the empty node inside a tree")
@@ -370,7 +370,7 @@ def verify(root: CID, key: bytes, proof: bytes) -> bytes | None:
             raise ProofError(f"node {depth} of the proof: the empty node inside a tree")
         try:
             layer = check_entries(
-                CID(_PREFIX + digests[depth]),
+                CID.for_digest(digests[depth]),
                 keys,
                 node.values,
                 links.count(None) != len(links),

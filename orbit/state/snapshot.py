@@ -38,21 +38,19 @@ from typing import Final
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode
-from ipfs_log.errors import CodecError
 from ipfs_log.gc import gc_paused
 from orbit.car import read_car
-from orbit.errors import CommitError, StateError, TreeNodeError
+from orbit.errors import CommitError, StateError
 from orbit.state.commits import Commit
 from orbit.state.nodes import EMPTY_ROOT
 from orbit.state.partial import PartialReplica
 from orbit.state.tree import MemoryNodes, NodeStore, StateTree
-from orbit.state.values import DIGEST_BYTES
+from orbit.state.values import DIGEST_BYTES, value_from_block
 
 __all__ = ["TRUST_MODES", "Snapshot", "parse_trust"]
 
 TRUST_MODES: Final = ("replay", "writer", "quorum:k")
 """The trust modes, as documented in the module's text."""
-_PREFIX: Final = b"\x01\x71\x12\x20"
 
 
 def parse_trust(trust: str) -> int:
@@ -197,14 +195,8 @@ class Snapshot:
             return None
         if len(held) < DIGEST_BYTES:
             return decode(held)
-        cid = CID(_PREFIX + held)
-        block = self._replica.get(cid)
-        if CID.for_block(block) != cid:
-            raise TreeNodeError("a value block does not hash to the digest the tree holds", cid)
-        try:
-            return decode(block)
-        except CodecError as e:
-            raise TreeNodeError(f"a value block is not canonical DAG-CBOR ({e})", cid) from e
+        cid = CID.for_digest(held)
+        return value_from_block(cid, self._replica.get(cid))
 
     def items(self) -> list[tuple[bytes, bytes]]:
         """Return the tree's items (keys and what the tree holds) as of the last :meth:`bootstrap`."""

@@ -33,7 +33,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -53,9 +52,7 @@ from orbit.state.nodes import (
     layer_of,
 )
 
-_sha256 = hashlib.sha256
 _from_bytes = int.from_bytes
-_ENTRY_PREFIX: Final = b"\x01\x71\x12\x20"  # CIDv1 dag-cbor sha2-256: every node's CID
 BUFFER_LIMIT: Final = 4 << 20
 """Default bound of a :class:`BufferedNodes`: 4 MiB of unsaved blocks (some 30k nodes)."""
 
@@ -207,7 +204,7 @@ class BufferedNodes:
             stack.extend(link for link in links if type(link) is CID)
             for entry in entries:  # a digested value's block, if the tree's owner kept one here
                 if type(entry) is list and type(entry[2]) is bytes and len(entry[2]) == 32:
-                    value_cid = CID(_ENTRY_PREFIX + entry[2])
+                    value_cid = CID.for_digest(entry[2])
                     if value_cid in new:
                         wanted[value_cid] = new[value_cid]
         if wanted:
@@ -609,7 +606,7 @@ class StateTree:
             kid = (ref.cid or self._flush(ref)) if isinstance(ref, _Node) else ref
             entries.append([p, suffix, vals[i], kid])
         block = encode([left, entries])
-        cid = CID(_ENTRY_PREFIX + _sha256(block).digest())
+        cid = CID.for_block(block)
         self.store.put(cid, block)
         node.cid, node.block = cid, block
         return cid
@@ -770,7 +767,7 @@ def tree_blocks(store: NodeStore, root: CID) -> Iterator[tuple[CID, bytes]]:
             if type(entry[3]) is CID:
                 stack.append(entry[3])
             if type(entry[2]) is bytes and len(entry[2]) == 32:
-                value_cid = CID(_ENTRY_PREFIX + entry[2])
+                value_cid = CID.for_digest(entry[2])
                 value_block = _get_or_none(store, value_cid)
                 if value_block is not None:
                     yield value_cid, value_block

@@ -16,9 +16,12 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from ipfs_log.codec import IPLDKind, encode
+from ipfs_log.cid import CID
+from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.errors import CodecError
+from orbit.errors import TreeNodeError
 
-__all__ = ["DIGEST_BYTES", "value_bytes", "value_matches"]
+__all__ = ["DIGEST_BYTES", "value_bytes", "value_from_block", "value_matches"]
 
 DIGEST_BYTES: Final = 32
 
@@ -31,6 +34,20 @@ def value_bytes(value: IPLDKind) -> bytes:
     """
     block = encode(value)
     return block if len(block) < DIGEST_BYTES else hashlib.sha256(block).digest()
+
+
+def value_from_block(cid: CID, block: bytes) -> IPLDKind:
+    """Return the value a tree holds as the digest ``cid`` names, read from its (untrusted) block.
+
+    Raises:
+        TreeNodeError: the block does not hash to ``cid``, or is not canonical DAG-CBOR.
+    """
+    if CID.for_block(block) != cid:
+        raise TreeNodeError("a value block does not hash to the digest the tree holds", cid)
+    try:
+        return decode(block)
+    except CodecError as e:
+        raise TreeNodeError(f"a value block is not canonical DAG-CBOR ({e})", cid) from e
 
 
 def value_matches(value: IPLDKind, held: bytes) -> bool:
