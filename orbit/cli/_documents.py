@@ -7,14 +7,16 @@ the rest of the command line (JSON with DAG-JSON's bytes and links, or else plai
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipfs_log.codec import IPLDKind
 from orbit.cli._output import Output, UsageError, parse_value, text
 from orbit.cli._session import Session, typed
-from orbit.databases import DocumentsDatabase
 from stores.documents_query import Condition, Query, QuerySyntaxError, parse_query
 from stores.errors import UnindexedFieldError
+
+if TYPE_CHECKING:
+    from orbit.databases import DocumentsDatabase
 
 __all__ = ["cmd_find", "cmd_query"]
 
@@ -69,7 +71,7 @@ def cmd_find(args: argparse.Namespace, out: Output) -> int:
     if any(c.op != "=" for c in query.conditions):
         raise UsageError("find takes FIELD=VALUE conditions; `orbit query` takes != < <= > >= ~")
     with Session(args, out) as s:
-        db = typed(s.open(args.name, "find", ("documents",))[0], DocumentsDatabase)
+        db: DocumentsDatabase = typed(s.open(args.name, "find", ("documents",))[0], "documents")
         fields = {c.field: c.value for c in query.conditions}  # a field given twice: the last value
         try:
             docs = db.find(**fields)
@@ -83,7 +85,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     """``orbit query NAME COND…``: documents matching every condition (a scan)."""
     query = _query(args.conditions)
     with Session(args, out) as s:
-        db = typed(s.open(args.name, "query", ("documents",))[0], DocumentsDatabase)
+        db: DocumentsDatabase = typed(s.open(args.name, "query", ("documents",))[0], "documents")
         docs = db.query(query)
         if args.limit is not None:
             docs = docs[: max(args.limit, 0)]

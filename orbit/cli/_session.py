@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from orbit.address import Manifest, is_address
 from orbit.cli._output import CliError, Output, UsageError
@@ -59,8 +59,6 @@ TIMEOUT: Final = 30.0
 """Seconds a command waits for the network at most."""
 REPLICATION: Final = {"interval": 10.0}
 """Replicator options of a command: it runs for a short while, so it announces its heads more often."""
-
-_D = TypeVar("_D", bound=Database[Any])
 
 
 class _Hosted(NamedTuple):
@@ -218,13 +216,15 @@ def check_name(name: str) -> None:
         raise UsageError(f"a database name is printable text not starting with '-': {name!r}")
 
 
-def typed(db: Database[Any], cls: type[_D]) -> _D:
-    """``db`` as the database class of its type (the registry said which; the manifest agrees).
+def typed(db: Database[Any], type_name: str) -> Any:
+    """``db``, checked to be of ``type_name`` (the registry said which; the manifest must agree).
+
+    By name, not class: a command imports only its database's type (the caller annotates the result).
 
     Raises:
         CliError: it is not.
     """
-    if not isinstance(db, cls):
+    if db.store_type != type_name:
         raise CliError(f"{db.address} is a {db.store_type} database")
     return db
 

@@ -10,12 +10,11 @@ from ipfs_log.errors import CodecError
 from ipfs_log.identity import key_to_did
 from orbit.cli._input import value_arg
 from orbit.cli._output import CliError, Output, UsageError, parse_value, short_cid, short_did, text
-from orbit.cli._session import TYPES, Session
+from orbit.cli._session import TYPES, Session, typed
 
 if TYPE_CHECKING:  # by type name below: a command imports only its database's type
     from orbit.databases import (
         CounterDatabase,
-        Database,
         DocumentsDatabase,
         EventLogDatabase,
         KeyValueDatabase,
@@ -35,17 +34,10 @@ __all__ = [
 _MISSING: Final[Any] = object()
 
 
-def _typed(db: Database[Any], type_name: str) -> Any:
-    """``db``, checked to be of ``type_name`` (the registry said which; the manifest must agree)."""
-    if db.store_type != type_name:
-        raise CliError(f"{db.address} is a {db.store_type} database")
-    return db
-
-
 def cmd_add(args: argparse.Namespace, out: Output) -> int:
     """``orbit add NAME VALUE``: append an event."""
     with Session(args, out, create=args.type is not None) as s:
-        db: EventLogDatabase = _typed(s.open(args.name, "add", ("eventlog",), args.type)[0], "eventlog")
+        db: EventLogDatabase = typed(s.open(args.name, "add", ("eventlog",), args.type)[0], "eventlog")
         value = value_arg(args, args.value)
         cid = db.add(value)
     if out.json:
@@ -60,7 +52,7 @@ def cmd_put(args: argparse.Namespace, out: Output) -> int:
     with Session(args, out, create=args.type is not None) as s:
         db, _ = s.open(args.name, "put", ("keyvalue", "documents"), args.type)
         if db.store_type == "keyvalue":
-            kv: KeyValueDatabase = _typed(db, "keyvalue")
+            kv: KeyValueDatabase = typed(db, "keyvalue")
             if args.value is None:
                 raise UsageError(
                     "usage: orbit put NAME KEY VALUE (a keyvalue database takes a key and a value)"
@@ -71,7 +63,7 @@ def cmd_put(args: argparse.Namespace, out: Output) -> int:
         else:
             if args.value is not None:
                 raise UsageError("usage: orbit put NAME DOC (a documents database takes one JSON object)")
-            docs: DocumentsDatabase = _typed(db, "documents")
+            docs: DocumentsDatabase = typed(db, "documents")
             doc = value_arg(args, args.key_or_doc, "DOC")
             if isinstance(doc, list):
                 many = docs.put_many(doc)  # type: ignore[arg-type]  # the store checks each document
@@ -116,7 +108,7 @@ def cmd_get(args: argparse.Namespace, out: Output) -> int:
     with Session(args, out) as s:
         db, entry = s.open(args.name, "get", ("keyvalue", "documents", "eventlog"))
         if db.store_type == "eventlog":
-            events: EventLogDatabase = _typed(db, "eventlog")
+            events: EventLogDatabase = typed(db, "eventlog")
             cid = _find_event(events, args.key)
             if cid is None:
                 return _missing(args, out, f"no event {args.key} in {entry.name}")
@@ -159,7 +151,7 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
         rows: list[list[str]] = []
         full = args.full
         if db.store_type == "eventlog":
-            events: EventLogDatabase = _typed(db, "eventlog")
+            events: EventLogDatabase = typed(db, "eventlog")
             for cid, value in events.iter(amount=args.limit, reverse=args.reverse):
                 if out.json:
                     out.document({"cid": str(cid), "value": value})
@@ -167,7 +159,7 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
                     rows.append([short_cid(str(cid), full), text(value)])
             out.table(["CID", "VALUE"], rows, ["dim", None])
         elif db.store_type == "counter":
-            counter: CounterDatabase = _typed(db, "counter")
+            counter: CounterDatabase = typed(db, "counter")
             totals = sorted(counter.totals.items())
             for writer, total in totals:
                 did = key_to_did(writer)
@@ -198,7 +190,7 @@ def _counter(args: argparse.Namespace, out: Output, command: str) -> int:
     if args.amount < 0:
         raise UsageError(f"{command} takes a positive amount, not {args.amount}")
     with Session(args, out, create=args.type is not None) as s:
-        db: CounterDatabase = _typed(s.open(args.name, command, ("counter",), args.type)[0], "counter")
+        db: CounterDatabase = typed(s.open(args.name, command, ("counter",), args.type)[0], "counter")
         cid = db.inc(args.amount) if command == "inc" else db.dec(args.amount)
         value = db.value
     if out.json:
@@ -221,7 +213,7 @@ def cmd_dec(args: argparse.Namespace, out: Output) -> int:
 def cmd_value(args: argparse.Namespace, out: Output) -> int:
     """``orbit value NAME``: a counter's value."""
     with Session(args, out) as s:
-        db: CounterDatabase = _typed(s.open(args.name, "value", ("counter",))[0], "counter")
+        db: CounterDatabase = typed(s.open(args.name, "value", ("counter",))[0], "counter")
         value = db.value
     if out.json:
         out.document({"value": value})

@@ -554,7 +554,6 @@ class Database(Generic[S]):
                     sink = self._context.state_sink  # beside the checkpoint (and journaled for a node)
                     nodes = BufferedNodes(self._context.blocks if sink is None else sink)
                     parts = _StateParts(nodes)
-                    self._verifiable = parts  # _saved_commit reads nothing of the parts
                     parts.last_commit = self._saved_commit()
                     start = None if parts.last_commit is None else parts.last_commit.root
                     parts.index = StateIndex(self.store, nodes, start)
@@ -562,6 +561,7 @@ class Database(Generic[S]):
                     write = self.manifest.write
                     writers: list[bytes | str] = ["*"] if write == "*" else list(write)
                     parts.heard = LatestCommits(self.manifest.address, writers)
+                    self._verifiable = parts  # whole, or not at all: a failure here is retried next use
         return parts
 
     @property
