@@ -3,7 +3,6 @@ record each writer's newest checked commit (bounded), and the node holds commits
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from orbit.state.latest import MAX_RECORDED
 from tests.conftest import ALICE, BOB, MALLORY
 from tests.fake_kubo import FakeKubo
 from tests.fake_pubsub import Client, Hub
+from tests.serve_process import wait_until
 
 ADDRESS = "/orbitdb/zdpuAtest"
 WRITERS: list[bytes | str] = [ALICE.public_key, BOB.public_key]
@@ -137,13 +137,6 @@ def test_with_anyone_writing_the_record_forgets_the_least_recent_writer() -> Non
 # ------------------------------------------------------------------ two orbits through a fake node
 
 
-def _until(condition: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def _kubo(fake: FakeKubo, hub: Hub, peer: str) -> KuboClient:
     """A client of the one fake node (shared blocks, as a swarm's nodes share them), with the hub's pubsub."""
     kubo = KuboClient("http://kubo.test", transport=httpx.MockTransport(fake), block_timeout=0.2)
@@ -189,7 +182,7 @@ def test_a_peer_learns_the_newest_commit_and_reads_a_key_from_the_node(pair: Any
     def learned() -> bool:
         return signed in kv_b.commits()
 
-    _until(learned)
+    wait_until(learned, 20.0, "B to learn A's commit")
     assert kv_b.replication_status().counters["commits"] >= 1
     theirs = [c for c in kv_b.commits() if c.key == ALICE.public_key]
     assert theirs == [signed]
@@ -221,7 +214,7 @@ def test_a_non_writers_announced_commit_is_counted_and_not_recorded(pair: Any) -
         mallory.pubsub_pub(kv.address, message)  # pubsub may take a moment to list the subscription
         return bool(kv.replication_status().counters["commits_refused"] >= 1)
 
-    _until(refused)
+    wait_until(refused, 20.0, "the refused commit to be counted")
     assert kv.commits() == []
 
 
