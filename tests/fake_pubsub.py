@@ -3,7 +3,8 @@
 A :class:`Hub` delivers a message to every other :class:`Client`'s subscription on the topic; a
 :class:`Sub` is a subscription (``next`` with a timeout, ``close``) that a test can also feed
 (``push``) or end as the node would (``fail``); a :class:`Client` is the pubsub half of a node's RPC
-client (``pubsub_sub``, ``pubsub_pub``, ``pubsub_peers``), with ``pub_error`` to make publishing fail.
+client (``pubsub_sub``, ``pubsub_pub``, ``pubsub_peers``), with ``pub_error`` to make publishing fail;
+:func:`kubo_client` puts one in a Kubo client of a :class:`~tests.fake_kubo.FakeKubo`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from orbit.ipfs.pubsub import PubsubMessage
+import httpx
 
-__all__ = ["Client", "Hub", "Sub"]
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.pubsub import PubsubMessage
+from tests.fake_kubo import FakeKubo
+
+__all__ = ["Client", "Hub", "Sub", "kubo_client"]
 
 
 class Hub:
@@ -94,3 +99,15 @@ class Client:
         if peers:
             self.peer_looks += 1
         return peers
+
+
+def kubo_client(fake: FakeKubo, hub: Hub, peer: str) -> KuboClient:
+    """A Kubo client of ``fake`` (one node whose blocks all peers share, as a swarm's nodes share
+    theirs), with the pubsub of ``hub`` as the peer named ``peer``."""
+    kubo = KuboClient("http://kubo.test", transport=httpx.MockTransport(fake), block_timeout=0.2)
+    pubsub = Client(hub, peer)
+    kubo.pubsub_sub = pubsub.pubsub_sub  # type: ignore[assignment,method-assign]
+    kubo.pubsub_pub = pubsub.pubsub_pub  # type: ignore[method-assign]
+    kubo.pubsub_peers = pubsub.pubsub_peers  # type: ignore[method-assign]
+    kubo.id = lambda: {"ID": peer}  # type: ignore[method-assign]
+    return kubo

@@ -24,7 +24,7 @@ from orbit.state import EMPTY_ROOT, Commit, LatestCommits, Snapshot
 from orbit.state.latest import MAX_RECORDED
 from tests.conftest import ALICE, BOB, MALLORY
 from tests.fake_kubo import FakeKubo
-from tests.fake_pubsub import Client, Hub
+from tests.fake_pubsub import Client, Hub, kubo_client
 from tests.serve_process import wait_until
 
 ADDRESS = "/orbitdb/zdpuAtest"
@@ -137,17 +137,6 @@ def test_with_anyone_writing_the_record_forgets_the_least_recent_writer() -> Non
 # ------------------------------------------------------------------ two orbits through a fake node
 
 
-def _kubo(fake: FakeKubo, hub: Hub, peer: str) -> KuboClient:
-    """A client of the one fake node (shared blocks, as a swarm's nodes share them), with the hub's pubsub."""
-    kubo = KuboClient("http://kubo.test", transport=httpx.MockTransport(fake), block_timeout=0.2)
-    pubsub = Client(hub, peer)
-    kubo.pubsub_sub = pubsub.pubsub_sub  # type: ignore[assignment,method-assign]
-    kubo.pubsub_pub = pubsub.pubsub_pub  # type: ignore[method-assign]
-    kubo.pubsub_peers = pubsub.pubsub_peers  # type: ignore[method-assign]
-    kubo.id = lambda: {"ID": peer}  # type: ignore[method-assign]
-    return kubo
-
-
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[FakeKubo, Hub, Callable[[str, Identity], OrbitDB]]]:
     fake, hub = FakeKubo(), Hub()
@@ -155,7 +144,9 @@ def pair(tmp_path: Path) -> Iterator[tuple[FakeKubo, Hub, Callable[[str, Identit
     options = {"interval": 1.0, "peer_poll": 0.05, "retry": 0.05, "max_retry": 0.2}
 
     def make(peer: str, identity: Identity) -> OrbitDB:
-        orbit = OrbitDB(tmp_path / peer, identity=identity, ipfs=_kubo(fake, hub, peer), replication=options)
+        orbit = OrbitDB(
+            tmp_path / peer, identity=identity, ipfs=kubo_client(fake, hub, peer), replication=options
+        )
         made.append(orbit)
         return orbit
 

@@ -23,6 +23,8 @@ from orbit.storage.frontiers import FrontierRecords
 from orbit.storage.logs import LogRecords
 from tests.conftest import ALICE, BOB
 from tests.fake_kubo import FakeKubo
+from tests.fake_pubsub import Hub, kubo_client
+from tests.serve_process import wait_until
 
 ADDRESS = "/orbitdb/zdpuAtest"
 HEAD = CID.for_block(encode({"x": 1}))
@@ -170,16 +172,12 @@ def test_the_hint_is_recorded_beside_its_commit_and_goes_with_it() -> None:
 
 
 def test_a_peer_hears_the_pack_with_the_commit_and_opens_from_it(tmp_path: Path) -> None:
-    from tests.fake_pubsub import Hub
-    from tests.unit.test_announced_commits import _kubo as _pubsub_kubo
-    from tests.unit.test_announced_commits import _until
-
     fake, hub = FakeKubo(), Hub()
     options = {"interval": 1.0, "peer_poll": 0.05, "retry": 0.05, "max_retry": 0.2}
     writers: list[bytes | str] = [ALICE.public_key, BOB.public_key]
     with (
-        OrbitDB(tmp_path / "a", identity=ALICE, ipfs=_pubsub_kubo(fake, hub, "a"), replication=options) as a,
-        OrbitDB(tmp_path / "b", identity=BOB, ipfs=_pubsub_kubo(fake, hub, "b"), replication=options) as b,
+        OrbitDB(tmp_path / "a", identity=ALICE, ipfs=kubo_client(fake, hub, "a"), replication=options) as a,
+        OrbitDB(tmp_path / "b", identity=BOB, ipfs=kubo_client(fake, hub, "b"), replication=options) as b,
     ):
         kv_a = a.open("shared", type="keyvalue", write=writers)
         assert a.ipfs is not None
@@ -196,7 +194,7 @@ def test_a_peer_hears_the_pack_with_the_commit_and_opens_from_it(tmp_path: Path)
         def heard() -> bool:
             return kv_b.state_pack_of(signed) == pack.cid
 
-        _until(heard)
+        wait_until(heard, 20.0, "the pack hint to arrive with the commit")
         with OrbitDB(tmp_path / "c", identity=BOB, ipfs=_kubo(fake), replicate=False) as c:
             pack_heard = kv_b.state_pack_of(signed)
             db: Any = c.open(kv_a.address, snapshot=signed, trust="writer", pack=pack_heard, wait=0)
