@@ -661,6 +661,10 @@ class NodeLink:
     def flush(self, timeout: float) -> bool:
         """Wait, at most ``timeout`` seconds, for every pending upload and pin to reach the node.
 
+        A call that fails (the node slow or refusing for a moment) is tried again until the deadline;
+        :attr:`CachedBlockStore.last_error <orbit.ipfs.uploads.CachedBlockStore.last_error>` says what
+        failed last.
+
         Returns:
             True if everything reached the node in time.
         """
@@ -678,7 +682,7 @@ class NodeLink:
         self._closing.set()
         try:
             if not self.uploads.backing_off:
-                self.flush(self.close_timeout * 0.75)
+                self.uploads.wait_uploaded(self.close_timeout * 0.75, retry=False)
         finally:
             self.uploads.close(max(0.1, deadline - time.monotonic()))
             self.store.close()

@@ -360,10 +360,14 @@ class CachedBlockStore:
         """True while uploads wait out the retry interval after a failure."""
         return time.monotonic() < self._retry_at
 
-    def wait_uploaded(self, timeout: float) -> bool:
+    def wait_uploaded(self, timeout: float, *, retry: bool = True) -> bool:
         """Wait, at most ``timeout`` seconds, until nothing is pending and every pin is on the node.
 
-        Returns early (False) when an upload failed and the next retry falls after the deadline.
+        It tries at once, whatever the background thread's backoff. With ``retry`` (the default), a
+        failed call is tried again after a short pause (0.1 s, doubling to 2 s) until the deadline, so
+        one slow or refused call does not make the wait give up while the node recovers. Without it,
+        the wait returns False as soon as a call fails (what closing wants: a down node must not hold
+        up ``close``).
 
         Returns:
             True if everything reached the node in time.
@@ -372,19 +376,32 @@ class CachedBlockStore:
             BlockStoreError: the journal failed.
         """
         deadline = time.monotonic() + timeout
+        pause = 0.1
         while True:
-            if time.monotonic() >= self._retry_at and self._flush_lock.acquire(
+            failures = self._failures
+            if self._flush_lock.acquire(
                 timeout=max(0.0, deadline - time.monotonic())
             ):  # the background thread may be in a slow call: never wait past the deadline for it
                 try:
-                    with contextlib.suppress(OrbitError):
+                    with contextlib.suppress(OrbitError):  # recorded in last_error
                         if self._flush_locked() == 0 and not self._pins_dirty:
                             return True
                 finally:
                     self._flush_lock.release()
-            if time.monotonic() >= deadline or self._retry_at > deadline:
-                return False  # out of time, or the next retry (after a failure) comes too late
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            failed = self._failures > failures
+            left = deadline - time.monotonic()
+            if left <= 0 or (failed and not retry):
+                return False
+            if failed:
+                time.sleep(min(pause, left))
+                pause = min(2 * pause, 2.0)
+            else:  # a pin deferred behind a write that landed meanwhile: soon
+                time.sleep(min(0.05, left))
+
+    @property
+    def pins_pending(self) -> bool:
+        """True while some database's wanted pins (or announcements) have not reached the node."""
+        return self._pins_dirty
 
     def pending(self) -> int:
         """Return how many blocks wait to be uploaded.

@@ -11,8 +11,17 @@ import pytest
 
 from orbit import OrbitDB
 from orbit.ipfs.client import KuboClient
+from orbit.ipfs.uploads import CachedBlockStore
 from tests.conftest import ALICE, BOB
 from tests.ipfs_node import IpfsNode
+
+
+def _stuck(uploads: CachedBlockStore) -> str:
+    """What a flush that timed out leaves: pending uploads with their errors, pins, the last error."""
+    return (
+        f"{uploads.pending()} pending ({uploads.pending_errors()}), pins pending: {uploads.pins_pending},"
+        f" last error: {uploads.last_error!r}"
+    )
 
 
 def test_written_with_ipfs_opened_by_address_elsewhere(ipfs_node: IpfsNode, tmp_path: Path) -> None:
@@ -26,7 +35,7 @@ def test_written_with_ipfs_opened_by_address_elsewhere(ipfs_node: IpfsNode, tmp_
         for i in range(100):
             events.add({"i": i})
         assert alice.ipfs is not None
-        assert alice.ipfs.flush(60), alice.ipfs.uploads.pending_errors()
+        assert alice.ipfs.flush(60), _stuck(alice.ipfs.uploads)
         kv_state, kv_heads, kv_address = kv.all(), kv.heads(), kv.address
         ev_values, ev_heads, ev_address = [e.value for e in events.all()], events.heads(), events.address
         manifests = [kv.manifest.cid, events.manifest.cid]

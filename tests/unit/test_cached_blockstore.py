@@ -261,3 +261,36 @@ def test_backoff_doubles_while_the_node_keeps_failing(
     other, other_data = block("backoff again")
     cached.put(other, other_data)
     assert backoff_seconds(cached, clock) == 60
+
+
+def test_an_explicit_wait_retries_a_failed_upload_until_its_deadline(
+    cached: CachedBlockStore, fake: FakeKubo
+) -> None:
+    cid, data = block("retried")
+    fake.put_failures = 1
+    cached.put(cid, data)  # refused once: queued, and the store backs off for a minute (retry_interval)
+    assert cached.backing_off
+    assert cached.pending() == 1
+    fake.put_failures = 2  # two more refusals: the wait tries again after short pauses, not a minute
+    started = time.monotonic()
+    assert cached.wait_uploaded(10)
+    assert time.monotonic() - started < 5
+    assert cid in fake.blocks
+    assert cached.pending() == 0
+    assert not cached.backing_off
+
+
+def test_a_wait_without_retries_gives_up_at_the_first_failure(
+    cached: CachedBlockStore, fake: FakeKubo
+) -> None:
+    cid, data = block("given up")
+    fake.down = True
+    cached.put(cid, data)
+    started = time.monotonic()
+    assert not cached.wait_uploaded(10, retry=False)  # what closing does: a down node holds nothing up
+    assert time.monotonic() - started < 5
+    assert cached.pending() == 1
+    assert isinstance(cached.last_error, IpfsUnreachableError)
+    fake.down = False
+    assert cached.wait_uploaded(10, retry=False)
+    assert cached.pending() == 0
