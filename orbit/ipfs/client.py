@@ -372,7 +372,9 @@ class KuboClient:
         """Move a recursive pin from ``old`` to ``new`` (``pin/update``, which only pins the difference).
 
         On a node without ``pin/update`` (js-ipfs) this pins ``new`` and then unpins ``old``; the client
-        remembers which works.
+        remembers which works. Kubo diffs the two DAGs pairwise without a visited set: on DAGs whose
+        nodes share descendants (an orbit log's skip links) that takes exponential time, so the block
+        store moves log pins with :meth:`pin_add` and :meth:`pin_rm` instead.
 
         Raises:
             IpfsError: the call failed.

@@ -48,6 +48,20 @@ def test_log_through_the_node_with_recursive_pins(ipfs_node: IpfsNode) -> None:
         assert not remote.pinned(old_head)  # moved: the old head is no longer a recursive pin
 
 
+def test_pins_move_along_a_log_far_ahead_quickly(ipfs_node: IpfsNode) -> None:
+    """Kubo's ``pin/update`` from head 28 to head 44 of this log ran past 15 s (its pairwise diff of the two
+    DAGs follows every ``refs`` skip link again and again); moving the pin must take one ordinary pin."""
+    with IpfsBlockStore(ipfs_node.api_url, timeout=20) as remote:
+        log = Log(ALICE, remote, log_id=fresh_log_id("far"), access=WRITERS)
+        heads = [log.append({"n": i}).cid for i in range(60)]
+        remote.pin([heads[28]])
+        remote.pin([heads[44]], previous=[heads[28]])  # IpfsTimeoutError with pin/update
+        assert remote.pinned(heads) == {heads[44]}
+        remote.pin([heads[59]], previous=[heads[44]])
+        assert remote.pinned(heads) == {heads[59]}
+        assert remote.client.pin_ls([heads[0]])[heads[0]].startswith("indirect")
+
+
 def test_car_written_by_orbit_imports_into_the_node_and_back(ipfs_node: IpfsNode, tmp_path: Path) -> None:
     log_id = fresh_log_id("car")
     log = Log(ALICE, MemoryBlockStore(), log_id=log_id, access=WRITERS)

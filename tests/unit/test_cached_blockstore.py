@@ -217,9 +217,11 @@ def test_pins_wait_for_uploads_and_move_with_heads(cached: CachedBlockStore, fak
     cached.pin("/orbitdb/x", [b])
     assert fake.pins == {a: "recursive"}  # recorded; the background thread (here: flush) pins
     assert cached.flush() == 0
-    assert fake.pins == {b: "recursive"}  # moved with pin/update
+    assert fake.pins == {b: "recursive"}  # moved: the new head pinned, then the old one unpinned
     assert cached.pinned("/orbitdb/x") == [b]
-    assert "pin/update" in fake.endpoints()
+    moves = [e for e in fake.endpoints() if e.startswith("pin/")]
+    assert moves[-2:] == ["pin/add", "pin/rm"]
+    assert "pin/update" not in moves  # Kubo's diff of two log heads can take minutes
 
 
 class FrozenClock:
