@@ -29,9 +29,11 @@ from orbit.errors import IpfsError, IpfsHttpError, IpfsUnsupportedError
 from orbit.ipfs.answers import verify_block
 from orbit.ipfs.client import KuboClient
 
-__all__ = ["DEFAULT_CONCURRENCY", "IMPORT_BYTES", "IMPORT_MIN", "IpfsBlockStore"]
+__all__ = ["DEFAULT_CONCURRENCY", "IMPORT_BYTES", "IMPORT_MIN", "PIN_TIMEOUT", "IpfsBlockStore"]
 
 DEFAULT_CONCURRENCY = 16
+PIN_TIMEOUT: Final = 600.0
+"""Default bound of one pin (a walk of the whole log on the node: ten million entries fit in it)."""
 """Requests in flight for ``get_many``/``put_many`` (measured on js-ipfs: see bench/kubo.py and README)."""
 IMPORT_MIN: Final = 8
 """``put_each`` of at least this many blocks uploads them as CAR files (``dag/import``)."""
@@ -64,6 +66,8 @@ class IpfsBlockStore:
         timeout: seconds the node may take to produce one block (default: the client's block_timeout).
         concurrency: requests in flight for the batch forms.
         pin_writes: pin every block put (``block/put?pin=true``); off by default: pin heads instead.
+        pin_timeout: seconds one :meth:`pin` may take: the node walks the whole log it pins (Kubo: about
+            2 s per 100,000 entries here), so this grows with the history, unlike a block's timeout.
 
     Raises:
         IpfsAddressError: ``client`` is an address that is not understood.
@@ -76,7 +80,9 @@ class IpfsBlockStore:
         timeout: float | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         pin_writes: bool = False,
+        pin_timeout: float = PIN_TIMEOUT,
     ) -> None:
+        self.pin_timeout = pin_timeout
         self._owns_client = not isinstance(client, KuboClient)
         self.client = client if isinstance(client, KuboClient) else KuboClient(client)
         self.timeout = self.client.block_timeout if timeout is None else timeout
@@ -235,11 +241,12 @@ class IpfsBlockStore:
         ran for minutes on a 60-entry log).
 
         Raises:
-            IpfsError: the node is unreachable, lacks a head's blocks (beyond the timeout), or failed.
+            IpfsError: the node is unreachable, failed, or did not finish within :attr:`pin_timeout`
+                (e.g. it lacks a head's blocks and looked for them that long).
         """
         new = list(dict.fromkeys(heads))
         before = set(previous)
-        self.client.pin_add([cid for cid in new if cid not in before])
+        self.client.pin_add([cid for cid in new if cid not in before], timeout=self.pin_timeout)
         self.unpin([cid for cid in dict.fromkeys(previous) if cid not in set(new)])
 
     def unpin(self, cids: Iterable[CID]) -> None:

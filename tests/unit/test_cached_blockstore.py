@@ -296,3 +296,19 @@ def test_a_wait_without_retries_gives_up_at_the_first_failure(
     fake.down = False
     assert cached.wait_uploaded(10, retry=False)
     assert cached.pending() == 0
+
+
+def test_a_pin_may_take_as_long_as_a_walk_of_the_log(fake: FakeKubo) -> None:
+    """A recursive pin walks the whole log on the node: it is bounded by the store's pin_timeout."""
+    client = KuboClient("http://kubo.test", transport=httpx.MockTransport(fake), timeout=1, block_timeout=0.2)
+    head, data = block("a long log's head")
+    fake.blocks[head] = data
+    with IpfsBlockStore(client) as default, IpfsBlockStore(client, pin_timeout=42) as short:
+        default.pin([head])
+        short.pin([head], previous=[head])  # already pinned: nothing to add
+        other, other_data = block("another head")
+        fake.blocks[other] = other_data
+        short.pin([other], previous=[head])
+    bounds = [params["timeout"] for endpoint, params in fake.calls if endpoint == "pin/add"]
+    assert bounds == [["600000ms"], ["42000ms"]]
+    assert fake.pins == {other: "recursive"}
