@@ -4,8 +4,8 @@ It behaves the way Kubo (0.42) does where js-ipfs, the real node the integration
 cannot be made to misbehave: ``block/put`` honours ``cid-codec`` (default ``raw``) and refuses a request
 that sends both ``format`` and ``cid-codec``; errors are HTTP 500 with ``{"Message", "Code", "Type"}``;
 ``API.Authorizations`` answers 403; a missing block with ``timeout=`` answers "context deadline
-exceeded". Knobs inject faults: ``down``, ``slow``, ``corrupt``, ``truncate``, ``pubsub_enabled``,
-``ignore_cid_codec`` (behave like js-ipfs).
+exceeded". Knobs inject faults: ``down``, ``slow``, ``gates`` (a call held until released), ``corrupt``,
+``truncate``, ``pubsub_enabled``, ``ignore_cid_codec`` (behave like js-ipfs).
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class FakeKubo:
         self.has_dag_import = True
         self.add_failures = 0  # the next N `add` calls answer HTTP 500
         self.unixfs: dict[CID, bytes] = {}  # files added with `add`, by their (fake) root CID
+        # endpoint -> a gate its requests wait at (at most 30 s) before they are answered: a slow call
+        self.gates: dict[str, threading.Event] = {}
 
     def endpoints(self) -> list[str]:
         return [endpoint for endpoint, _ in self.calls]
@@ -83,6 +85,9 @@ class FakeKubo:
             params.setdefault(key, []).append(value)
         with self.lock:
             self.calls.append((endpoint, params))
+        gate = self.gates.get(endpoint)
+        if gate is not None:
+            gate.wait(30)
         if self.down:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if self.slow:

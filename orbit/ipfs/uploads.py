@@ -205,10 +205,18 @@ class CachedBlockStore:
         self._retry_at = 0.0  # monotonic time before which uploads are not attempted (after a failure)
         self._failures = 0  # failures in a row (the backoff doubles with each)
         self._has_pending = self._journal.count() > 0
-        self._pins_dirty = any(heads != pinned for _, heads, pinned in self._journal.pins())
+        self._pins_dirty = self.pins_pending
         self.last_error: OrbitError | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # Waiters (wait_uploaded) and the background thread meet here: each background pass has a number;
+        # a waiter wants a pass that began after it did to end with everything on the node.
+        self._passes = threading.Condition()
+        self._pass = 0  # the number of the last pass begun
+        self._clean_pass = 0  # the last pass that ended with nothing pending and every pin in place
+        self._failed_pass = 0  # the last pass in which a call failed
+        self._waiters = 0
+        self._wanted = 0  # the latest pass a waiter wants to end clean
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(target=self._background, name="orbit-uploads", daemon=True)
@@ -363,11 +371,15 @@ class CachedBlockStore:
     def wait_uploaded(self, timeout: float, *, retry: bool = True) -> bool:
         """Wait, at most ``timeout`` seconds, until nothing is pending and every pin is on the node.
 
-        It tries at once, whatever the background thread's backoff. With ``retry`` (the default), a
+        It tries at once, whatever the backoff after earlier failures. With ``retry`` (the default), a
         failed call is tried again after a short pause (0.1 s, doubling to 2 s) until the deadline, so
         one slow or refused call does not make the wait give up while the node recovers. Without it,
         the wait returns False as soon as a call fails (what closing wants: a down node must not hold
         up ``close``).
+
+        With the background thread, the calls are made there and this only waits: it returns by the
+        deadline even when a call in flight takes longer (a pin walking a long log). Without it, the
+        calls are made here, and the last may run past the deadline by its own bound.
 
         Returns:
             True if everything reached the node in time.
@@ -376,12 +388,30 @@ class CachedBlockStore:
             BlockStoreError: the journal failed.
         """
         deadline = time.monotonic() + timeout
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return self._wait_here(deadline, retry)
+        with self._passes:
+            wanted = self._pass + 1  # a pass that begins after this call
+            self._wanted = max(self._wanted, wanted)
+            self._waiters += 1
+            try:
+                self._wake.set()
+                while self._clean_pass < wanted:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or (not retry and self._failed_pass >= wanted) or not thread.is_alive():
+                        return False
+                    self._passes.wait(left)
+                return True
+            finally:
+                self._waiters -= 1
+
+    def _wait_here(self, deadline: float, retry: bool) -> bool:
+        """:meth:`wait_uploaded` making the calls in this thread (no background thread)."""
         pause = 0.1
         while True:
             failures = self._failures
-            if self._flush_lock.acquire(
-                timeout=max(0.0, deadline - time.monotonic())
-            ):  # the background thread may be in a slow call: never wait past the deadline for it
+            if self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 try:
                     with contextlib.suppress(OrbitError):  # recorded in last_error
                         if self._flush_locked() == 0 and not self._pins_dirty:
@@ -400,8 +430,12 @@ class CachedBlockStore:
 
     @property
     def pins_pending(self) -> bool:
-        """True while some database's wanted pins (or announcements) have not reached the node."""
-        return self._pins_dirty
+        """True while some name's wanted pins (or announcements) have not reached the node.
+
+        Raises:
+            BlockStoreError: the journal failed.
+        """
+        return any(heads != pinned for _, heads, pinned in self._journal.pins())
 
     def pending(self) -> int:
         """Return how many blocks wait to be uploaded.
@@ -478,16 +512,48 @@ class CachedBlockStore:
     # -- background retries ---------------------------------------------------------------------------------
 
     def _background(self) -> None:
+        pause = 0.1  # between passes while a caller waits, after a failed one (doubling to 2 s)
         while not self._stop.is_set():
-            backoff = self._retry_at - time.monotonic()
-            self._wake.wait(backoff if backoff > 0 else self.retry_interval)
+            if self._awaited():  # a caller waits: pass now, or after a short pause if the last failed
+                delay = pause if self._failed_pass == self._pass else 0.0
+            else:
+                backoff = self._retry_at - time.monotonic()
+                delay = backoff if backoff > 0 else self.retry_interval
+            if delay > 0:
+                self._wake.wait(delay)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if time.monotonic() < self._retry_at or not (self._has_pending or self._pins_dirty):
+            if not self._awaited() and (
+                time.monotonic() < self._retry_at or not (self._has_pending or self._pins_dirty)
+            ):
                 continue  # after a failure, wait out the retry interval even when woken by writes
-            with contextlib.suppress(OrbitError):  # recorded in last_error by _upload / _sync_pins
-                self.flush()
+            self._run_pass()
+            pause = min(2 * pause, 2.0) if self._failed_pass == self._pass else 0.1
+
+    def _awaited(self) -> bool:
+        """Whether a caller of :meth:`wait_uploaded` waits for a pass that has not yet ended clean."""
+        with self._passes:
+            return self._waiters > 0 and self._wanted > self._clean_pass
+
+    def _run_pass(self) -> None:
+        """One background pass: upload what is pending, bring the pins up to date; tell the waiters."""
+        with self._passes:
+            self._pass += 1
+            number = self._pass
+        failures = self._failures
+        clean = failed = False
+        try:
+            clean = self.flush() == 0 and not self._pins_dirty
+        except OrbitError:  # the journal failed (a call that fails is recorded in last_error)
+            failed = True
+        finally:
+            with self._passes:
+                if clean:
+                    self._clean_pass = number
+                elif failed or self._failures > failures:  # else a pin waits behind a write: again
+                    self._failed_pass = number
+                self._passes.notify_all()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the background thread and close the journal, waiting at most ``timeout`` seconds in all.

@@ -5,6 +5,7 @@ restart, bad blocks from the node are never cached, pins wait for the uploads.""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,3 +313,44 @@ def test_a_pin_may_take_as_long_as_a_walk_of_the_log(fake: FakeKubo) -> None:
     bounds = [params["timeout"] for endpoint, params in fake.calls if endpoint == "pin/add"]
     assert bounds == [["600000ms"], ["42000ms"]]
     assert fake.pins == {other: "recursive"}
+
+
+def test_a_wait_ends_by_its_deadline_while_a_pin_is_in_flight(
+    local: LocalBlockStore, remote: IpfsBlockStore, fake: FakeKubo, tmp_path: Path
+) -> None:
+    """With the background thread, the calls are made there: a caller's wait (a flush, a close) ends on
+    time even when the node takes long over one call, and succeeds once the call is answered."""
+    with CachedBlockStore(local, remote, tmp_path, retry_interval=60) as store:
+        gate = fake.gates["pin/add"] = threading.Event()
+        head, data = block("slowly pinned")
+        store.put(head, data)
+        store.pin("/orbitdb/slow", [head])
+        started = time.monotonic()
+        assert not store.wait_uploaded(0.5)  # the pin is held at the node
+        assert time.monotonic() - started < 2
+        assert store.pins_pending
+        gate.set()
+        assert store.wait_uploaded(10)
+        assert fake.pins == {head: "recursive"}
+        assert store.pinned("/orbitdb/slow") == [head]
+
+
+def test_a_background_wait_retries_and_one_without_retries_gives_up(
+    local: LocalBlockStore, remote: IpfsBlockStore, fake: FakeKubo, tmp_path: Path
+) -> None:
+    with CachedBlockStore(local, remote, tmp_path, retry_interval=60) as store:
+        fake.put_failures = 3  # the write's own upload, then two of the background's passes
+        cid, data = block("retried in the background")
+        store.put(cid, data)
+        assert store.backing_off  # a minute, but a waiting caller does not wait it out
+        started = time.monotonic()
+        assert store.wait_uploaded(10)
+        assert time.monotonic() - started < 5
+        assert cid in fake.blocks
+        fake.down = True
+        other, other_data = block("refused")
+        store.put(other, other_data)
+        started = time.monotonic()
+        assert not store.wait_uploaded(10, retry=False)
+        assert time.monotonic() - started < 5
+        assert store.pending() == 1
