@@ -15,10 +15,10 @@
 
 Sizes: ``entries`` writes over ``min(10k, entries)`` keys; the IPFS case may use fewer entries
 (uploading a long history to a node takes minutes) and says how many: at most
-:data:`DEFAULT_IPFS_ENTRIES` unless ``ORBIT_BENCH_SNAPSHOT_IPFS`` says otherwise (0 skips it). Here, a
-1M-entry history did not finish uploading to the node within the writer's 30-minute flush (Kubo
-imports and pins about a million blocks), so ``bench/state.py``, which runs both at ``--n`` (the
-issue's 1M), measures the node at 300,000. Alone:
+:data:`DEFAULT_IPFS_ENTRIES` unless ``ORBIT_BENCH_SNAPSHOT_IPFS`` says otherwise (0 skips it). The
+whole IPFS case at 1M entries (writes, uploads, pins, packs, both opens) takes about 11 minutes here;
+it did not finish before pins moved with Kubo's ``pin/update``, whose diff of two log heads is
+exponential (see :meth:`orbit.ipfs.IpfsBlockStore.pin`). A smaller run:
 ``ORBIT_BENCH_SNAPSHOT_IPFS=100000 python bench/run.py snapshot_open --n 1000000 --json``.
 """
 
@@ -113,7 +113,7 @@ def _measure(root: Path, entries: int, client: KuboClient | None, where: str) ->
     }
 
 
-DEFAULT_IPFS_ENTRIES = 300_000
+DEFAULT_IPFS_ENTRIES = 1_000_000
 """The IPFS case's size unless ``$ORBIT_BENCH_SNAPSHOT_IPFS`` gives another (see the module's text)."""
 
 
