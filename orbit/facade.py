@@ -40,7 +40,7 @@ from ipfs_log.blockstore import BlockStore, ChainedBlockStore, MemoryBlockStore
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind
 from ipfs_log.entry import Entry
-from ipfs_log.errors import BlockNotFoundError, EntryRejectedError
+from ipfs_log.errors import BlockNotFoundError, EntryRejectedError, OrbitError
 from ipfs_log.frontier import Frontier
 from ipfs_log.identity import Identity
 from ipfs_log.lazy import lazy_logger
@@ -289,7 +289,9 @@ class OrbitDB:
                 this directory, then the IPFS node); ``pack=`` (with ``ipfs=``) names a state pack on the
                 node (the CID a peer announced with the commit: ``db.state_pack_of(commit)``), read with
                 one ``cat`` and tried before the other sources (untrusted: every block is still checked
-                against the commit; a pack that cannot be read or parsed is skipped).
+                against the commit; a pack that cannot be read or parsed is skipped). Without ``pack=``,
+                the pack the node's MFS names for the commit is used, if it names one
+                (``NodeLink.state_pack_on_node``).
 
         Returns:
             The database, typed by ``type`` (:class:`KeyValueDatabase`, ...). Opening an open
@@ -318,6 +320,8 @@ class OrbitDB:
         trust = options.pop("trust", "replay")
         source = options.pop("source", None)
         pack = options.pop("pack", None)
+        if pack is None and snapshot is not None and self.ipfs is not None and trust != "replay":
+            pack = self._pack_on_node(name, snapshot)
         if pack is not None and snapshot is not None:
             source = self._packed_source(pack, source)
         if snapshot is not None:  # (a commit of an empty database opens it empty, the usual way)
@@ -572,6 +576,32 @@ class OrbitDB:
         if source is not None:
             return source
         return self.blocks if self.ipfs is None else ChainedBlockStore(self.blocks, self.ipfs.source)
+
+    def _pack_on_node(self, address: str, snapshot: Any) -> CID | None:
+        """The state pack the node's MFS names for the snapshot's commit, if it names one (see :meth:`open`).
+
+        A hint like ``pack=``: anything wrong with it (no record, a malformed one, a pack of another
+        commit, a node that fails) only means the blocks come one by one.
+        """
+        from orbit.state.commits import Commit
+
+        assert self.ipfs is not None
+        wanted: set[CID] = set()
+        for item in snapshot if isinstance(snapshot, list | tuple) else [snapshot]:
+            if isinstance(item, Commit):
+                wanted.add(item.cid)
+            elif isinstance(item, CID):
+                wanted.add(item)
+            elif isinstance(item, bytes):
+                wanted.add(CID.for_block(item))
+        if not wanted or not is_address(address):
+            return None
+        try:
+            hint = self.ipfs.state_pack_on_node(parse_address(address))
+        except (OrbitError, ValueError) as e:
+            _log.info("no state pack named on the node for %s: %s", address, e)
+            return None
+        return hint.cid if hint is not None and hint.commit in wanted else None
 
     def _packed_source(self, pack: CID | str, source: BlockStore | None) -> BlockStore:
         """A state pack's blocks read from the node into memory, before ``source`` (see :meth:`open`).

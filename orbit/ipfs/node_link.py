@@ -27,7 +27,9 @@
   file (pinned) of what a newcomer opening from that commit reads (:func:`state_pack_blocks`: the
   commit, the manifest, the heads, every node of its trees, the value blocks and winning entries they
   name), so the newcomer fetches the state with one ``cat`` rather than a ``block/get`` per block
-  (:meth:`NodeLink.state_pack_of` names it, announcements carry it as a hint). Only the newest commit
+  (:meth:`NodeLink.state_pack_of` names it, announcements carry it as a hint, and so does MFS, at
+  ``/orbit/<manifest CID>.state``, for a newcomer that knows only the address:
+  :meth:`NodeLink.state_pack_on_node`). Only the newest commit
   gets one, one at a time: commits signed while a pack is written are coalesced into the next (the
   pin journal keeps only a name's newest tree), and the pack it replaces is unpinned.
 - **Open by address** from a directory that lacks the database: the manifest is fetched from the node
@@ -150,7 +152,7 @@ __all__ = [
 
 HEADS_DIR: Final = "/orbit"
 """The MFS directory where each database's heads are recorded, one file per manifest CID (and its newest
-commit, in ``<manifest CID>.commit``)."""
+commit, in ``<manifest CID>.commit``, and the state pack of that commit, in ``<manifest CID>.state``)."""
 STATE_PINS: Final = "/state"
 """The suffix of the pin name (after the address) under which a database's newest state tree is pinned."""
 MAX_EXPORT_BYTES: Final = 256 << 20
@@ -355,6 +357,11 @@ class NodeLink:
         """The MFS path of a database's newest commit (its block's bytes)."""
         return f"{HEADS_DIR}/{manifest.encode('base58btc')}.commit"
 
+    @staticmethod
+    def state_pack_path(manifest: CID) -> str:
+        """The MFS path naming a database's newest state pack: ``{v: 1, commit, pack}`` in DAG-CBOR."""
+        return f"{HEADS_DIR}/{manifest.encode('base58btc')}.state"
+
     def state_sink(self, address: str, manifest: CID, local: BlockStore) -> StateUploads:
         """Return where a database's state tree and commits go: ``local``, and the node (see the module)."""
         self._locals[address] = local
@@ -377,6 +384,38 @@ class NodeLink:
                 :data:`~orbit.ipfs.packs.MAX_PACK_BYTES`), or a block does not hash to its CID.
         """
         return self.read_pack(Pack(cid, 0, 1), timeout=timeout)
+
+    def state_pack_on_node(self, manifest: CID) -> StatePack | None:
+        """Return the state pack the node's MFS names for a database (``/orbit/<manifest>.state``), if any.
+
+        Written by a writer linked to this node once it has added the pack of its newest commit. It is
+        a hint, untrusted: a pack's blocks are checked against the commit a reader trusts, and a pack of
+        another commit is no use to it.
+
+        Raises:
+            IpfsResponseError: the record is over 1 KiB or not ``{v: 1, commit: CID, pack: CID}``.
+            IpfsError: the node is unreachable or failed.
+        """
+        path = self.state_pack_path(manifest)
+        data = self.client.files_read(path, max_bytes=1 << 10)
+        if data is None:
+            return None
+        try:
+            record = decode(data)
+        except CodecError as e:
+            raise IpfsResponseError(f"state pack record {path} is not DAG-CBOR: {e}", "files/read") from e
+        if (
+            not isinstance(record, dict)
+            or set(record) != {"v", "commit", "pack"}
+            or type(record["v"]) is not int
+            or record["v"] != 1
+            or type(record["commit"]) is not CID
+            or type(record["pack"]) is not CID
+        ):
+            raise IpfsResponseError(
+                f"state pack record {path} is not {{v: 1, commit: CID, pack: CID}}", "files/read"
+            )
+        return StatePack(record["commit"], record["pack"])
 
     def note_commit(self, address: str, manifest: CID, commit: Commit) -> None:
         """Remember a database's newest published commit, for the uploading thread to write to MFS."""
@@ -444,6 +483,12 @@ class NodeLink:
             return
         with self._commits_lock:
             self._state_packs[address] = StatePack(commit.cid, cid)
+        try:  # in MFS too, for a newcomer that knows only the address (state_pack_on_node)
+            self.client.files_write(
+                self.state_pack_path(manifest), encode({"v": 1, "commit": commit.cid, "pack": cid})
+            )
+        except OrbitError as e:
+            _log.warning("%s: state pack not named in MFS (newcomers need the hint): %s", address, e)
         if self.pin and held is not None and held.cid != cid:
             try:
                 self.client.pin_rm([held.cid])

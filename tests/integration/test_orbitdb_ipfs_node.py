@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ipfs_log.cid import CID
 from orbit import OrbitDB
 from orbit.ipfs.client import KuboClient
 from orbit.ipfs.uploads import CachedBlockStore
@@ -71,3 +72,29 @@ def test_readme_ipfs_example_against_the_node(
     with OrbitDB(tmp_path / "elsewhere", ipfs=ipfs_node.api_url) as other:
         events = other.open(address, type="eventlog")
         assert [e.value for e in events.all()] == [{"note": "kept locally and on the node"}]
+
+
+def test_a_newcomer_opens_from_a_commit_with_the_state_pack_the_node_names(
+    ipfs_node: IpfsNode, tmp_path: Path
+) -> None:
+    name = f"packed-{os.urandom(4).hex()}"
+    with OrbitDB(tmp_path / "alice", identity=ALICE, ipfs=ipfs_node.api_url, replicate=False) as alice:
+        kv = alice.open(name, type="keyvalue")
+        for i in range(200):
+            kv.put(f"key {i % 40}", {"n": i, "pad": "x" * 40})
+        commit = kv.commit()
+        assert alice.ipfs is not None
+        assert alice.ipfs.flush(60), _stuck(alice.ipfs.uploads)
+        pack = alice.ipfs.state_pack_of(kv.address)
+        assert pack is not None
+        assert pack.commit == commit.cid
+        state, address = kv.all(), kv.address
+    with OrbitDB(tmp_path / "bob", identity=BOB, ipfs=ipfs_node.api_url, replicate=False) as bob:
+        assert bob.ipfs is not None
+        manifest = CID.parse(address.removeprefix("/orbitdb/"))
+        assert bob.ipfs.state_pack_on_node(manifest) == pack  # named in the node's MFS
+        block = bob.ipfs.commit_of(manifest)  # what a newcomer that knows only the address finds
+        assert block == commit.block
+        copy = bob.open(address, snapshot=block, trust="writer", type="keyvalue")
+        assert copy.all() == state
+        assert copy.state_root() == commit.root

@@ -15,8 +15,9 @@ from ipfs_log import CID, Identity, encode
 from ipfs_log.errors import BlockNotFoundError
 from orbit import OrbitDB, ReplicationError
 from orbit.car import write_car
-from orbit.errors import IpfsError
+from orbit.errors import IpfsError, IpfsResponseError
 from orbit.ipfs.client import KuboClient
+from orbit.ipfs.node_link import NodeLink
 from orbit.replication.wire import MAX_HINT_CID_BYTES, Announcement, decode_announcement
 from orbit.state import EMPTY_ROOT, Commit, LatestCommits
 from orbit.storage.frontiers import FrontierRecords
@@ -74,11 +75,58 @@ def test_a_commit_writes_a_state_pack_and_a_newcomer_opens_from_it_without_block
         assert db.all() == state
         assert _state_gets(fake, since, manifest) == []
         assert [e for e, _ in fake.calls[since:]].count("cat") == 1
+    with OrbitDB(tmp_path / "named", identity=BOB, ipfs=_kubo(fake), replicate=False) as named:
+        assert named.ipfs is not None
+        assert named.ipfs.state_pack_on_node(manifest) == pack  # the writer named it in MFS
+        since = len(fake.calls)
+        db = named.open(signed.address, snapshot=signed, trust="writer")  # no pack=: the node's MFS names it
+        assert db.all() == state
+        assert _state_gets(fake, since, manifest) == []
+        assert [e for e, _ in fake.calls[since:]].count("cat") == 1
+    del fake.files[NodeLink.state_pack_path(manifest)]
     with OrbitDB(tmp_path / "slow", identity=BOB, ipfs=_kubo(fake), replicate=False) as slow:
         since = len(fake.calls)
         db = slow.open(signed.address, snapshot=signed.block, trust="writer")  # no pack: block by block
         assert db.all() == state
         assert len(_state_gets(fake, since, manifest)) > 50
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b"not cbor",
+        encode({"v": 1, "commit": HEAD}),
+        encode({"v": True, "commit": HEAD, "pack": FILE}),
+        encode({"v": 1, "commit": "bafy", "pack": FILE}),
+        encode({"v": 1, "commit": HEAD, "pack": FILE, "more": 1}),
+        encode({"v": 1, "commit": HEAD, "pack": FILE, "pad": "x" * 2000}),
+    ],
+)
+def test_a_malformed_state_pack_record_is_refused_and_the_open_goes_block_by_block(
+    tmp_path: Path, written: Any, record: bytes
+) -> None:
+    fake, _pack, signed, state = written
+    manifest = CID.parse(signed.address.removeprefix("/orbitdb/"))
+    fake.files[NodeLink.state_pack_path(manifest)] = record
+    with OrbitDB(tmp_path / "new", identity=BOB, ipfs=_kubo(fake), replicate=False) as new:
+        assert new.ipfs is not None
+        with pytest.raises(IpfsResponseError):
+            new.ipfs.state_pack_on_node(manifest)
+        since = len(fake.calls)
+        db: Any = new.open(signed.address, snapshot=signed.block, trust="writer")
+        assert db.all() == state
+        assert "cat" not in [e for e, _ in fake.calls[since:]]
+
+
+def test_a_named_pack_of_another_commit_is_not_read(tmp_path: Path, written: Any) -> None:
+    fake, pack, signed, state = written
+    manifest = CID.parse(signed.address.removeprefix("/orbitdb/"))
+    fake.files[NodeLink.state_pack_path(manifest)] = encode({"v": 1, "commit": HEAD, "pack": pack.cid})
+    with OrbitDB(tmp_path / "new", identity=BOB, ipfs=_kubo(fake), replicate=False) as new:
+        since = len(fake.calls)
+        db: Any = new.open(signed.address, snapshot=signed.cid, trust="writer")
+        assert db.all() == state
+        assert "cat" not in [e for e, _ in fake.calls[since:]]
 
 
 @pytest.mark.parametrize("kind", ["garbage", "forged block", "missing"])
