@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from orbit.address import is_address
+from orbit.address import is_address, parse_address
 from orbit.cli._input import check_address, check_writer
 from orbit.cli._output import CliError, Output, UsageError, human_bytes
 from orbit.cli._session import ALL_TYPES, TIMEOUT, Session, check_name, shielded
@@ -99,8 +99,12 @@ def cmd_open(args: argparse.Namespace, out: Output) -> int:
                         f"the IPFS node at {s.node} did not find the manifest of {address}"
                     ) from None
             entry = s.new_entry(manifest, args.as_name, args.index_by, "add this one")
+            options = dict(entry.options)
+            if args.trust == "writer":  # the state from the node's newest commit, the log from there on
+                options.update(snapshot=newest_commit(s, address), trust="writer")
+                remote = True
             # From the node: its log too, replicated (waiting for peers if the node records nothing).
-            db = s.orbit.open(entry.address, wait=args.wait if remote else 0, **entry.options)
+            db = s.orbit.open(entry.address, wait=args.wait if remote else 0, **options)
             if remote:
                 with contextlib.suppress(ReplicationTimeoutError):  # catch up from whoever is on the topic
                     db.wait_synced(min(TIMEOUT, 10.0))
@@ -123,6 +127,23 @@ def cmd_open(args: argparse.Namespace, out: Output) -> int:
             entries = f"{reached.entries} entr{'y' if reached.entries == 1 else 'ies'}"
             out.line(f"reached {entries} (from the node's record and {peers}){more}")
     return 0
+
+
+def newest_commit(s: Session, address: str) -> bytes:
+    """The newest commit the IPFS node keeps of ``address`` (its block, unchecked: the open checks it).
+
+    Raises:
+        CliError: no node is linked, or it keeps no commit of the database.
+    """
+    s.connect("opening a database from a commit (--trust writer)")
+    assert s.orbit.ipfs is not None
+    block = s.orbit.ipfs.commit_of(parse_address(address))
+    if block is None:
+        raise CliError(
+            f"the IPFS node at {s.node} keeps no commit of {address} (a writer linked to it puts one "
+            f"there with each commit: `orbit compact`, or db.commit()); open it without --trust writer"
+        )
+    return block
 
 
 def register_as(s: Session, entry: RegistryEntry) -> None:

@@ -259,6 +259,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="with a node: how long to wait for peers when the node records nothing of it (default 10; "
         "0 opens it empty)",
     )
+    p.add_argument(
+        "--trust",
+        choices=("replay", "writer"),
+        default="replay",
+        help="replay (default): fetch and verify every entry; writer: open from the newest commit the "
+        "node keeps, trusted as signed by a writer (only the state is fetched and checked, then the "
+        "entries after it)",
+    )
 
     add("ls", "list the databases of the directory", cmd_ls)
 

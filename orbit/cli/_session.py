@@ -283,7 +283,7 @@ class Session:
         """Reopen the directory linked to the IPFS node of ``--ipfs`` (or ``IPFS_API``).
 
         Databases opened from then on are linked to the node and replicated by the library
-        (``OrbitDB(directory, ipfs=…)``) until the command ends.
+        (``OrbitDB(directory, ipfs=…)``) until the command ends. Once linked, it does nothing.
 
         Args:
             what: the command, for the error message.
@@ -297,6 +297,8 @@ class Session:
                     f"{what} {NEEDS_NODE}: `orbit serve` runs on {self.directory} without one "
                     f"(restart it with --ipfs URL)"
                 )
+            return
+        if self._client is not None:  # linked already
             return
         url = self.args.ipfs
         if not url:

@@ -114,3 +114,33 @@ def test_open_of_an_address_nobody_serves_says_nothing_was_reached(
     assert main(["open", address, "--ipfs", ipfs_node.api_url, "--dir", b, "--wait", "0"]) == 0  # on purpose
     assert capsys.readouterr().out.startswith("unserved  keyvalue")
     assert main(["open", address, "--dir", b, "--wait", "soon"]) == 2  # a usage error
+
+
+def test_open_from_the_newest_commit_the_node_keeps(
+    ipfs_node: IpfsNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with OrbitDB(tmp_path / "a", identity=ALICE, ipfs=ipfs_node.api_url, replicate=False) as a:
+        kv = a.open(f"committed-{os.urandom(4).hex()}", type="keyvalue")
+        for i in range(300):
+            kv.put(f"key {i % 30}", i)
+        kv.commit()
+        kv.put("after the commit", True)  # taken the usual way, after the commit's heads
+        bare = a.open(f"uncommitted-{os.urandom(4).hex()}", type="keyvalue")
+        bare.put("k", 1)
+        assert a.ipfs is not None
+        assert a.ipfs.flush(60)
+        address, state, bare_address = kv.address, kv.all(), bare.address
+    b = str(tmp_path / "b")
+    argv = ["--ipfs", ipfs_node.api_url, "--dir", b]
+    assert main(["open", address, "--trust", "writer", "--as", "settings", "--json", *argv]) == 0
+    opened = json.loads(capsys.readouterr().out)
+    assert opened["name"] == "settings"
+    assert opened["reached"]["entries"] >= 1
+    assert main(["list", "settings", "--json", "--dir", b]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {item["key"]: item["value"] for item in listed} == state
+    assert main(["info", "settings", "--json", "--dir", b]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 1  # held: the one after the commit, no replay
+    assert main(["open", bare_address, "--trust", "writer", *argv]) == 1
+    assert "keeps no commit" in capsys.readouterr().err
+    assert main(["open", address, "--trust", "writer", "--dir", str(tmp_path / "c")]) != 0  # needs a node
