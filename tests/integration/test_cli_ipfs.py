@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from ipfs_log.cid import CID
 from orbit import OrbitDB
 from orbit.cli import main
-from tests.conftest import ALICE
+from orbit.ipfs.client import KuboClient
+from orbit.ipfs.node_link import NodeLink
+from orbit.state import EMPTY_ROOT, Commit
+from tests.conftest import ALICE, BOB
 from tests.ipfs_node import IpfsNode
 
 
@@ -143,4 +147,16 @@ def test_open_from_the_newest_commit_the_node_keeps(
     assert json.loads(capsys.readouterr().out)["entries"] == 1  # held: the one after the commit, no replay
     assert main(["open", bare_address, "--trust", "writer", *argv]) == 1
     assert "keeps no commit" in capsys.readouterr().err
+    with KuboClient(ipfs_node.api_url) as kubo:  # the node is untrusted: a forged commit stores nothing
+        manifest = CID.parse(bare_address.removeprefix("/orbitdb/"))
+        forged = Commit.create(BOB, bare_address, [], EMPTY_ROOT, 0)  # BOB may not write there
+        kubo.files_write(NodeLink.commit_path(manifest), forged.block)
+        assert main(["open", bare_address, "--trust", "writer", *argv]) == 1
+        forged_error = capsys.readouterr().err
+        assert "1 commits refused" in forged_error, forged_error
+        kubo.files_write(NodeLink.commit_path(manifest), b"\xa1junk")
+        assert main(["open", bare_address, "--trust", "writer", *argv]) == 1
+        assert "not canonical DAG-CBOR" in capsys.readouterr().err
+    assert main(["ls", "--json", "--dir", b]) == 0
+    assert [json.loads(line)["address"] for line in capsys.readouterr().out.splitlines()] == [address]
     assert main(["open", address, "--trust", "writer", "--dir", str(tmp_path / "c")]) != 0  # needs a node
