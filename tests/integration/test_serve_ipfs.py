@@ -67,3 +67,25 @@ def test_a_restarted_daemon_keeps_replicating_and_streams_what_arrives(
         status = json.loads(ok(bob, "--json", "status", "notes"))
         assert status["entries"] == 2
         assert status["peers"], status
+
+
+def test_open_from_a_commit_through_the_daemon(
+    tmp_path: Path, ipfs_node_factory: Callable[[], KuboNode]
+) -> None:
+    from orbit import OrbitDB
+
+    node = ipfs_node_factory()
+    with OrbitDB(tmp_path / "alice", ipfs=node.api_url, replicate=False) as alice:
+        kv = alice.open("settings", type="keyvalue", write="*")
+        for i in range(100):
+            kv.put(f"key {i % 10}", i)
+        kv.commit()
+        assert alice.ipfs is not None
+        assert alice.ipfs.flush(60)
+        address, state = kv.address, kv.all()
+    bob = tmp_path / "bob"
+    with ServeProcess(bob, ipfs=node.api_url):
+        ok(bob, "open", address, "--trust", "writer")  # through the daemon, which holds the directory
+        listed = [json.loads(line) for line in ok(bob, "list", "settings", "--json").splitlines()]
+        assert {item["key"]: item["value"] for item in listed} == state
+        assert json.loads(ok(bob, "info", "settings", "--json"))["entries"] <= 1  # a replay would hold 100
