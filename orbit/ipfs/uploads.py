@@ -10,7 +10,11 @@
   node (verified against its CID by the client) and, unless ``cache_reads`` is off, kept locally.
 - **Pins**: :meth:`CachedBlockStore.pin` records the heads to pin under a name (a database address);
   they are pinned on the node (by the background thread or :meth:`CachedBlockStore.flush`) once every
-  pending upload has reached it, and moved as heads change.
+  pending upload has reached it, and moved as heads change. A node walks the whole DAG it pins (a long
+  log: seconds), so the background thread, when nobody waits, moves a name's pin again only after
+  :data:`PIN_SPACING` times as long as the last move took: a node pinning a million-entry log spends at
+  most a tenth of its time on it while writes stream in. The heads are announced at once all the same,
+  and a caller that waits (:meth:`CachedBlockStore.flush`, ``wait_uploaded``, closing) pins at once.
 
 The upload journal is a small SQLite file of its own (``pending-uploads.sqlite`` in the directory
 given), independent of the local store's format. SQLite in WAL mode with ``synchronous=NORMAL`` keeps
@@ -37,6 +41,8 @@ from orbit.ipfs.client import MAX_BLOCK_BYTES
 __all__ = ["JOURNAL_FILE", "CachedBlockStore", "RemoteBlockStore"]
 
 JOURNAL_FILE: Final = "pending-uploads.sqlite"
+PIN_SPACING: Final = 10.0
+"""Unwaited, a name's pin moves again only after this many times its last move took (see the module)."""
 _BATCH: Final = 2048
 
 
@@ -217,6 +223,8 @@ class CachedBlockStore:
         self._failed_pass = 0  # the last pass in which a call failed
         self._waiters = 0
         self._wanted = 0  # the latest pass a waiter wants to end clean
+        self._announced: dict[str, list[CID]] = {}  # name -> the heads last announced
+        self._pin_after: dict[str, float] = {}  # name -> monotonic time before which it is not re-pinned
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(target=self._background, name="orbit-uploads", daemon=True)
@@ -345,7 +353,7 @@ class CachedBlockStore:
         with self._flush_lock:
             return self._flush_locked()
 
-    def _flush_locked(self) -> int:
+    def _flush_locked(self, urgent: bool = True) -> int:
         after = b""
         while True:
             batch = self._journal.take(_BATCH, after)
@@ -358,7 +366,7 @@ class CachedBlockStore:
         self._has_pending = remaining > 0
         if not remaining:
             self._retry_at = 0.0
-            self._sync_pins()
+            self._sync_pins(urgent)
             if not self._pins_dirty:
                 self._failures = 0
         return remaining
@@ -484,28 +492,36 @@ class CachedBlockStore:
         """
         return next((heads for n, heads, _ in self._journal.pins() if n == name), [])
 
-    def _sync_pins(self) -> None:
+    def _sync_pins(self, urgent: bool) -> None:
+        """Announce and pin each name's wanted heads; unless ``urgent``, a pin waits out its spacing."""
         while self._pins_dirty:  # a pin asked for during a pass sets it again: pass again
             self._pins_dirty = False
-            deferred = False
+            later = False
             for name, heads, pinned in self._journal.pins():
                 if heads == pinned:
                     continue
                 if self._journal.holds_any(heads):  # written since the uploads drained: next time
-                    deferred = True
+                    later = True
                     continue
                 try:
-                    if self.announce is not None:  # first: a node that cannot pin still learns the heads
-                        self.announce(name, heads)
+                    if self.announce is not None and self._announced.get(name) != heads:
+                        self.announce(name, heads)  # first: a node that cannot pin still learns the heads
+                        self._announced[name] = heads
                     if self.pin_remote:
+                        if not urgent and time.monotonic() < self._pin_after.get(name, 0.0):
+                            later = True  # announced; pinned once the spacing has passed
+                            continue
+                        started = time.monotonic()
                         self.remote.pin(heads, previous=pinned)
+                        ended = time.monotonic()
+                        self._pin_after[name] = ended + PIN_SPACING * (ended - started)
                 except OrbitError as e:
                     self.last_error = e
                     self._failed()
                     self._pins_dirty = True
                     return
                 self._journal.pinned(name, heads)
-            if deferred:
+            if later:
                 self._pins_dirty = True
                 return
 
@@ -544,7 +560,8 @@ class CachedBlockStore:
         failures = self._failures
         clean = failed = False
         try:
-            clean = self.flush() == 0 and not self._pins_dirty
+            with self._flush_lock:
+                clean = self._flush_locked(urgent=self._awaited()) == 0 and not self._pins_dirty
         except OrbitError:  # the journal failed (a call that fails is recorded in last_error)
             failed = True
         finally:

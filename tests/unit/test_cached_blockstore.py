@@ -22,6 +22,7 @@ from orbit.ipfs.client import MAX_BLOCK_BYTES, KuboClient
 from orbit.ipfs.uploads import CachedBlockStore
 from orbit.storage.blocks import LocalBlockStore
 from tests.fake_kubo import FakeKubo
+from tests.serve_process import wait_until
 
 
 def block(tag: str) -> tuple[CID, bytes]:
@@ -354,3 +355,32 @@ def test_a_background_wait_retries_and_one_without_retries_gives_up(
         assert not store.wait_uploaded(10, retry=False)
         assert time.monotonic() - started < 5
         assert store.pending() == 1
+
+
+def test_unwaited_pins_are_spaced_by_how_long_the_last_took_but_announced_at_once(
+    local: LocalBlockStore, remote: IpfsBlockStore, fake: FakeKubo, tmp_path: Path
+) -> None:
+    """A node walks the whole log it pins: the background thread leaves PIN_SPACING times the last
+    pin's duration before moving that name's pin again, unless a caller waits."""
+    announced: list[list[CID]] = []
+    store = CachedBlockStore(
+        local, remote, tmp_path, retry_interval=60, announce=lambda _, heads: announced.append(heads)
+    )
+    with store:
+        gate = fake.gates["pin/add"] = threading.Event()
+        timer = threading.Timer(0.3, gate.set)  # the first pin takes at least 0.3 s: spaced by 3 s or more
+        a, a_data = block("head a")
+        store.put(a, a_data)
+        timer.start()
+        store.pin("/orbitdb/spaced", [a])
+        wait_until(lambda: fake.pins == {a: "recursive"}, 10, "the first pin")
+        b, b_data = block("head b")
+        store.put(b, b_data)
+        store.pin("/orbitdb/spaced", [b])  # wakes the background thread: announced, not pinned yet
+        wait_until(lambda: announced == [[a], [b]], 10, "the second heads announced")
+        assert fake.pins == {a: "recursive"}
+        assert store.pinned("/orbitdb/spaced") == [a]
+        assert store.pins_pending
+        assert store.wait_uploaded(10)  # a caller waits: pinned at once
+        assert fake.pins == {b: "recursive"}
+        assert announced == [[a], [b]]  # once each
