@@ -390,12 +390,14 @@ class CachedBlockStore:
         calls are made here, and the last may run past the deadline by its own bound.
 
         Returns:
-            True if everything reached the node in time.
+            True if everything reached the node in time; False at once once the store is closed.
 
         Raises:
             BlockStoreError: the journal failed.
         """
         deadline = time.monotonic() + timeout
+        if self._stop.is_set():
+            return False  # closed
         thread = self._thread
         if thread is None or not thread.is_alive():
             return self._wait_here(deadline, retry)
@@ -407,7 +409,12 @@ class CachedBlockStore:
                 self._wake.set()
                 while self._clean_pass < wanted:
                     left = deadline - time.monotonic()
-                    if left <= 0 or (not retry and self._failed_pass >= wanted) or not thread.is_alive():
+                    if (
+                        left <= 0
+                        or (not retry and self._failed_pass >= wanted)
+                        or self._stop.is_set()  # closing: the thread notifies as it stops
+                        or not thread.is_alive()
+                    ):
                         return False
                     self._passes.wait(left)
                 return True
@@ -528,6 +535,13 @@ class CachedBlockStore:
     # -- background retries ---------------------------------------------------------------------------------
 
     def _background(self) -> None:
+        try:
+            self._background_passes()
+        finally:  # stopped (or failed): a waiter learns it now, not at its deadline
+            with self._passes:
+                self._passes.notify_all()
+
+    def _background_passes(self) -> None:
         pause = 0.1  # between passes while a caller waits, after a failed one (doubling to 2 s)
         while not self._stop.is_set():
             if self._awaited():  # a caller waits: pass now, or after a short pause if the last failed

@@ -384,3 +384,25 @@ def test_unwaited_pins_are_spaced_by_how_long_the_last_took_but_announced_at_onc
         assert store.wait_uploaded(10)  # a caller waits: pinned at once
         assert fake.pins == {b: "recursive"}
         assert announced == [[a], [b]]  # once each
+
+
+def test_a_wait_ends_when_the_store_closes(
+    local: LocalBlockStore, remote: IpfsBlockStore, fake: FakeKubo, tmp_path: Path
+) -> None:
+    store = CachedBlockStore(local, remote, tmp_path, retry_interval=60)
+    fake.down = True
+    cid, data = block("never uploaded")
+    store.put(cid, data)
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.append(store.wait_uploaded(30)))
+    puts = fake.endpoints().count("block/put")  # the write's own upload, refused
+    started = time.monotonic()
+    waiting.start()
+    # Only a waited-on pass retries within the minute's backoff: a retry shows the wait has begun.
+    wait_until(lambda: fake.endpoints().count("block/put") > puts, 10, "a retry for the waiting caller")
+    store.close()
+    waiting.join(10)
+    assert answers == [False]
+    assert time.monotonic() - started < 10  # not the wait's 30 s
+    assert not store.wait_uploaded(30)  # closed: at once
+    assert time.monotonic() - started < 10
