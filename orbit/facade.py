@@ -583,17 +583,12 @@ class OrbitDB:
         A hint like ``pack=``: anything wrong with it (no record, a malformed one, a pack of another
         commit, a node that fails) only means the blocks come one by one.
         """
-        from orbit.state.commits import Commit
-
         assert self.ipfs is not None
-        wanted: set[CID] = set()
-        for item in snapshot if isinstance(snapshot, list | tuple) else [snapshot]:
-            if isinstance(item, Commit):
-                wanted.add(item.cid)
-            elif isinstance(item, CID):
-                wanted.add(item)
-            elif isinstance(item, bytes):
-                wanted.add(CID.for_block(item))
+        try:
+            refs = _commit_refs(snapshot)
+        except (TypeError, ValueError):  # the open says what is wrong with the snapshot
+            return None
+        wanted = {ref if isinstance(ref, CID) else CID.for_block(ref) for ref in refs}
         if not wanted or not is_address(address):
             return None
         try:
@@ -820,30 +815,45 @@ class OrbitDB:
         self.close()
 
 
+def _commit_refs(snapshot: Any) -> list[CID | bytes]:
+    """The commits ``snapshot`` gives, each as its block (bytes) or its CID (a block to fetch).
+
+    Raises:
+        TypeError: an item is not a Commit, its block or its CID.
+        ValueError: a string is not a CID.
+    """
+    from orbit.state.commits import Commit
+
+    refs: list[CID | bytes] = []
+    for item in snapshot if isinstance(snapshot, list | tuple) else [snapshot]:
+        if isinstance(item, Commit):
+            refs.append(item.block)
+        elif isinstance(item, CID | str):  # before bytes: a CID is bytes too
+            refs.append(CID.parse(item) if isinstance(item, str) else item)
+        elif isinstance(item, bytes):
+            refs.append(item)
+        else:
+            raise TypeError(f"a snapshot is a Commit, its block or its CID, not {type(item).__name__}")
+    return refs
+
+
 def _commit_blocks(snapshot: Any, source: BlockStore) -> list[bytes]:
     """The commit blocks ``snapshot`` gives: commits, their blocks or CIDs (fetched from ``source``).
 
     Raises:
         CommitError: a CID's block is not to be had.
         TypeError: an item is none of those.
+        ValueError: a string is not a CID.
     """
-    from orbit.state.commits import Commit
-
-    items = snapshot if isinstance(snapshot, list | tuple) else [snapshot]
     blocks: list[bytes] = []
-    for item in items:
-        if isinstance(item, Commit):
-            blocks.append(item.block)
-        elif isinstance(item, CID | str):  # before bytes: a CID is bytes too
-            cid = CID.parse(item) if isinstance(item, str) else item
+    for ref in _commit_refs(snapshot):
+        if isinstance(ref, CID):
             try:
-                blocks.append(source.get(cid))
+                blocks.append(source.get(ref))
             except BlockNotFoundError as e:
-                raise CommitError(f"commit {cid} is not to be had", cid) from e
-        elif isinstance(item, bytes):
-            blocks.append(item)
+                raise CommitError(f"commit {ref} is not to be had", ref) from e
         else:
-            raise TypeError(f"a snapshot is a Commit, its block or its CID, not {type(item).__name__}")
+            blocks.append(ref)
     return blocks
 
 
