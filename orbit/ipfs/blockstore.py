@@ -244,10 +244,10 @@ class IpfsBlockStore:
             IpfsError: the node is unreachable, failed, or did not finish within :attr:`pin_timeout`
                 (e.g. it lacks a head's blocks and looked for them that long).
         """
-        new = list(dict.fromkeys(heads))
-        before = set(previous)
+        new = dict.fromkeys(heads)  # in order, once each
+        before = dict.fromkeys(previous)
         self.client.pin_add([cid for cid in new if cid not in before], timeout=self.pin_timeout)
-        self.unpin([cid for cid in dict.fromkeys(previous) if cid not in set(new)])
+        self.unpin([cid for cid in before if cid not in new])
 
     def unpin(self, cids: Iterable[CID]) -> None:
         """Remove recursive pins; CIDs that are not pinned are skipped.

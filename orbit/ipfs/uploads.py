@@ -44,6 +44,9 @@ JOURNAL_FILE: Final = "pending-uploads.sqlite"
 PIN_SPACING: Final = 10.0
 """Unwaited, a name's pin moves again only after this many times its last move took (see the module)."""
 _BATCH: Final = 2048
+_FIRST_PAUSE: Final = 0.1
+"""While a caller waits, seconds before a failed call is tried again; doubling up to :data:`_LAST_PAUSE`."""
+_LAST_PAUSE: Final = 2.0
 
 
 class RemoteBlockStore(BlockStore, Protocol):
@@ -423,7 +426,7 @@ class CachedBlockStore:
 
     def _wait_here(self, deadline: float, retry: bool) -> bool:
         """:meth:`wait_uploaded` making the calls in this thread (no background thread)."""
-        pause = 0.1
+        pause = _FIRST_PAUSE
         while True:
             failures = self._failures
             if self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -439,7 +442,7 @@ class CachedBlockStore:
                 return False
             if failed:
                 time.sleep(min(pause, left))
-                pause = min(2 * pause, 2.0)
+                pause = min(2 * pause, _LAST_PAUSE)
             else:  # a pin deferred behind a write that landed meanwhile: soon
                 time.sleep(min(0.05, left))
 
@@ -542,7 +545,7 @@ class CachedBlockStore:
                 self._passes.notify_all()
 
     def _background_passes(self) -> None:
-        pause = 0.1  # between passes while a caller waits, after a failed one (doubling to 2 s)
+        pause = _FIRST_PAUSE  # between passes while a caller waits, after a failed one
         while not self._stop.is_set():
             if self._awaited():  # a caller waits: pass now, or after a short pause if the last failed
                 delay = pause if self._failed_pass == self._pass else 0.0
@@ -559,7 +562,7 @@ class CachedBlockStore:
             ):
                 continue  # after a failure, wait out the retry interval even when woken by writes
             self._run_pass()
-            pause = min(2 * pause, 2.0) if self._failed_pass == self._pass else 0.1
+            pause = min(2 * pause, _LAST_PAUSE) if self._failed_pass == self._pass else _FIRST_PAUSE
 
     def _awaited(self) -> bool:
         """Whether a caller of :meth:`wait_uploaded` waits for a pass that has not yet ended clean."""
