@@ -4,8 +4,8 @@ It behaves the way Kubo (0.42) does where js-ipfs, the real node the integration
 cannot be made to misbehave: ``block/put`` honours ``cid-codec`` (default ``raw``) and refuses a request
 that sends both ``format`` and ``cid-codec``; errors are HTTP 500 with ``{"Message", "Code", "Type"}``;
 ``API.Authorizations`` answers 403; a missing block with ``timeout=`` answers "context deadline
-exceeded". Knobs inject faults: ``down``, ``slow``, ``gates`` (a call held until released), ``corrupt``,
-``truncate``, ``pubsub_enabled``, ``ignore_cid_codec`` (behave like js-ipfs).
+exceeded". Knobs inject faults: ``down``, ``slow``, ``gates`` (a call held until released),
+``refused_files``, ``corrupt``, ``truncate``, ``pubsub_enabled``, ``ignore_cid_codec`` (behave like js-ipfs).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class FakeKubo:
         self.unixfs: dict[CID, bytes] = {}  # files added with `add`, by their (fake) root CID
         # endpoint -> a gate its requests wait at (at most 30 s) before they are answered: a slow call
         self.gates: dict[str, threading.Event] = {}
+        self.refused_files: set[str] = set()  # `files/write` to a path ending so answers HTTP 500
 
     def endpoints(self) -> list[str]:
         return [endpoint for endpoint, _ in self.calls]
@@ -216,6 +217,8 @@ class FakeKubo:
                 lines.append(json.dumps({"Cid": cid.encode("base58btc"), "Type": self.pins[cid]}))
             return httpx.Response(200, content="\n".join(lines).encode() + b"\n")
         if endpoint == "files/write":
+            if any(args[0].endswith(suffix) for suffix in self.refused_files):
+                return _error("failed to write file: disk full")
             self.files[args[0]] = multipart_file(request)
             return httpx.Response(200, content=b"")
         if endpoint == "files/read":

@@ -118,6 +118,32 @@ def test_a_malformed_state_pack_record_is_refused_and_the_open_goes_block_by_blo
         assert "cat" not in [e for e, _ in fake.calls[since:]]
 
 
+def test_a_state_pack_the_node_cannot_name_in_mfs_still_serves_the_hint(tmp_path: Path) -> None:
+    fake = FakeKubo()
+    fake.refused_files.add(".state")  # the MFS record fails; the pack, the commit and the heads do not
+    with OrbitDB(tmp_path / "writer", identity=ALICE, ipfs=_kubo(fake), replicate=False) as orbit:
+        kv = orbit.open("unnamed", type="keyvalue")
+        for i in range(60):
+            kv.put(f"k{i % 20}", {"n": i, "pad": "x" * 40})
+        signed = kv.commit()
+        assert orbit.ipfs is not None
+        assert orbit.ipfs.flush(10)  # the failure is logged, not retried: the pack is a hint
+        pack = orbit.ipfs.state_pack_of(kv.address)
+        assert pack is not None
+        assert pack.commit == signed.cid
+        state = kv.all()
+    manifest = CID.parse(signed.address.removeprefix("/orbitdb/"))
+    assert NodeLink.state_pack_path(manifest) not in fake.files
+    assert NodeLink.commit_path(manifest) in fake.files
+    with OrbitDB(tmp_path / "new", identity=BOB, ipfs=_kubo(fake), replicate=False) as new:
+        assert new.ipfs is not None
+        assert new.ipfs.state_pack_on_node(manifest) is None
+        since = len(fake.calls)
+        db: Any = new.open(signed.address, snapshot=signed.block, trust="writer")  # block by block
+        assert db.all() == state
+        assert "cat" not in [e for e, _ in fake.calls[since:]]
+
+
 def test_a_named_pack_of_another_commit_is_not_read(tmp_path: Path, written: Any) -> None:
     fake, pack, signed, state = written
     manifest = CID.parse(signed.address.removeprefix("/orbitdb/"))
