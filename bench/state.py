@@ -8,7 +8,7 @@
 - ``proof_bytes`` (mean; p99 and max too), ``proof_verify_us`` (median; mean and p99 too): over 1,000
   random keys (and 100 absent ones, verified too) of a tree of 1M live keys built directly in memory
   (keys ``key<i>``, small int values); ``proof_bytes_max_every_key``: the largest proof of any of the
-  1M keys (each one proven);
+  1M keys (each one proven); ``proof_path_blocks_max``: the most blocks on any path of that tree;
 - ``snapshot_bootstrap_speedup``: a full verified replay of those ``n`` entries into a new replica (a
   join from the writer's in-memory store: every entry fetched, verified and applied) over opening the
   state from a trusted commit (``writer`` trust: the commit checked, every tree node fetched and checked);
@@ -26,9 +26,11 @@ from typing import Any
 
 from bench import snapshot_open
 from ipfs_log import Identity, Log, MemoryBlockStore
+from ipfs_log.cid import CID
 from ipfs_log.codec import encode
-from orbit.state import Commit, MemoryNodes, Snapshot, StateIndex, StateTree, prove, verify_proof
+from orbit.state import Commit, MemoryNodes, NodeStore, Snapshot, StateIndex, StateTree, prove, verify_proof
 from orbit.state.partial import PartialReplica
+from orbit.state.tree import block_parts
 from orbit.state.views import state_items
 from stores.keyvalue import KeyValue
 
@@ -149,6 +151,7 @@ def _proofs(keys: int) -> dict[str, Any]:
     t = time.perf_counter()
     every = max(len(prove(tree, key)) for key, _ in items)  # the target is for every key, not a sample
     every_s = time.perf_counter() - t
+    deepest = _deepest_path(tree.store, root)
     gc.freeze()  # a verifier does not hold the prover's million nodes: keep the collector off them
     times: list[float] = []
     clock = time.perf_counter
@@ -168,9 +171,22 @@ def _proofs(keys: int) -> dict[str, Any]:
         "proof_bytes_max": sizes[-1],
         "proof_bytes_max_every_key": every,
         "proof_every_key_s": round(every_s, 1),
+        "proof_path_blocks_max": deepest,
         "absence_proof_bytes": round(statistics.mean(absent)),
         "prove_us": round(proving * 1e6, 1),
         "proof_verify_us": round(statistics.median(times) * 1e6, 1),
         "proof_verify_us_mean": round(statistics.mean(times) * 1e6, 1),
         "proof_verify_us_p99": round(times[int(len(times) * 0.99)] * 1e6, 1),
     }
+
+
+def _deepest_path(store: NodeStore, root: CID) -> int:
+    """The most blocks on any path from ``root`` (what the longest proof crosses)."""
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        cid, depth = stack.pop()
+        deepest = max(deepest, depth)
+        links, _ = block_parts(store.get(cid))
+        stack.extend((link, depth + 1) for link in links)
+    return deepest

@@ -51,8 +51,9 @@ __all__ = [
     "verify_read",
 ]
 
-COMMIT_VERSION: Final = 2
-"""2: the state tree's layers are quarters of a bit (1: whole bits), so a version-1 root is another tree."""
+COMMIT_VERSION: Final = 3
+"""3: the state tree stores each group as balanced one-key blocks (2: one node a group, layers in quarters
+of a bit; 1: whole bits), so an older root is another tree."""
 MAX_COMMIT_BYTES: Final = 64 * 1024
 """Largest commit block accepted (a commit names its heads, usually a handful)."""
 _FIELDS: Final = frozenset({"v", "address", "heads", "root", "count", "prev", "key", "sig"})

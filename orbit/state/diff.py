@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ipfs_log.cid import CID
-from orbit.state.nodes import EMPTY_ROOT, decode_node
+from orbit.state.nodes import EMPTY_ROOT, Slot, decode_node
 from orbit.state.tree import NodeStore, gap_meets
 
 __all__ = ["diff"]
@@ -30,12 +30,12 @@ __all__ = ["diff"]
 
 @dataclass(slots=True)
 class _Sub:
-    """A pending subtree: its CID, the gap it lies in and its parent's layer; ``layer`` once read."""
+    """A pending subtree: its CID, the gap it lies in and its slot in its parent; ``layer`` once read."""
 
     cid: CID
     lo: bytes | None
     hi: bytes | None
-    below: int | None
+    below: Slot | None
     layer: int = -2
     opened: list[_Sub | tuple[bytes, bytes]] | None = None
 
@@ -105,7 +105,7 @@ def diff(
 def _read(store: NodeStore, bounds: tuple[bytes | None, bytes | None], sub: _Sub) -> None:
     if sub.opened is not None:
         return
-    node = decode_node(sub.cid, store.get(sub.cid), lo=sub.lo, hi=sub.hi, below=sub.below)
+    node = decode_node(sub.cid, store.get(sub.cid), lo=sub.lo, hi=sub.hi, slot=sub.below)
     sub.layer = node.layer
     parts: list[_Pending] = []
     keys = node.keys
@@ -114,7 +114,7 @@ def _read(store: NodeStore, bounds: tuple[bytes | None, bytes | None], sub: _Sub
         a = keys[i - 1] if i else sub.lo
         b = keys[i] if i < len(keys) else sub.hi
         if kid is not None and gap_meets(a, b, lo, hi):
-            parts.append(_Sub(kid, a, b, node.layer))
+            parts.append(_Sub(kid, a, b, node.slots[i]))
         if i < len(keys) and (lo is None or lo <= keys[i]) and (hi is None or keys[i] < hi):
             parts.append((keys[i], node.values[i]))
     parts.reverse()  # a stack: the first part on top

@@ -27,7 +27,7 @@ from collections.abc import Generator, Mapping
 from ipfs_log.cid import CID
 from ipfs_log.errors import BlockNotFoundError
 from orbit.errors import TreeNodeError
-from orbit.state.nodes import EMPTY_ROOT, decode_node
+from orbit.state.nodes import EMPTY_ROOT, Slot, decode_node
 
 __all__ = ["TreeFlow", "TreeWalk", "tree_flow"]
 
@@ -45,7 +45,7 @@ class TreeWalk:
     __slots__ = ("_level", "nodes")
 
     def __init__(self, root: CID) -> None:
-        self._level: list[tuple[CID, bytes | None, bytes | None, int | None]] = (
+        self._level: list[tuple[CID, bytes | None, bytes | None, Slot | None]] = (
             [] if root == EMPTY_ROOT else [(root, None, None, None)]
         )
         self.nodes = 0
@@ -74,12 +74,12 @@ class TreeWalk:
             BlockNotFoundError: a node of the level is not among ``blocks``.
         """
         items: list[tuple[bytes, bytes]] = []
-        below: list[tuple[CID, bytes | None, bytes | None, int | None]] = []
+        below: list[tuple[CID, bytes | None, bytes | None, Slot | None]] = []
         for cid, lo, hi, parent in self._level:
             block = blocks.get(cid)
             if block is None:
                 raise BlockNotFoundError(cid)
-            node = decode_node(cid, block, lo=lo, hi=hi, below=parent)
+            node = decode_node(cid, block, lo=lo, hi=hi, slot=parent)
             if node.layer < 0:  # (a root's CID is not EMPTY_ROOT's here, so the node is inside)
                 raise TreeNodeError("the empty node inside a tree", cid)
             keys = node.keys
@@ -87,7 +87,7 @@ class TreeWalk:
             for i, kid in enumerate(node.kids):
                 if kid is not None:
                     below.append(
-                        (kid, keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.layer)
+                        (kid, keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.slots[i])
                     )
         self.nodes += len(self._level)
         self._level = below

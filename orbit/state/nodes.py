@@ -1,58 +1,48 @@
-"""The state tree's nodes: their one canonical DAG-CBOR form, and the strict check of a node read back.
+"""The state tree's shape and blocks: the layer rule, the one canonical block form, and its strict check.
 
-A node is the DAG-CBOR list ``[left, [[p, k, v, right], …]]``: ``left`` and each ``right`` are CID links
-(tag 42) to the subtrees before the first key and after each key, or null for an empty gap; each entry
-holds its key as ``p``, the length of the prefix it shares with the previous key of the node (0 for the
-first), and ``k``, the rest of the key; ``v`` is the value's bytes (at most :data:`MAX_VALUE`, an inline
-value or a digest: the tree does not interpret them). Lists, not maps: a proof carries every entry of
-every node on its path, and field names would cost 8 bytes an entry.
+**Shape.** A key's **layer** is the number of leading zero bits of ``sha256(key)``, halved (AT Protocol's
+rule: a key is on layer ``n`` or higher with probability ``4 ** -n``). The keys of the highest layer in
+a range split it; the gaps between them hold the lower layers, the same way down. That much is a Merkle
+search tree, and it is a function of the key set alone. What is new is how one layer within one gap (a
+**group**) is stored: not as one node holding all its keys, but as a balanced binary tree of one-key
+blocks, rooted at the group's middle key (index ``(m - 1) // 2`` of its ``m`` keys), each half rooted at
+its own middle the same way; a group's outer links lead to the next groups down. Every block therefore
+holds one key, its value and two links, and the whole tree is a binary search tree whose shape is still
+a function of the key set (the rule says where each key goes) and history-independent.
 
-A key's **layer** is ``floor(LAYERS_PER_BIT * -log2(u))`` where ``u`` is the first 64 bits of
-``sha256(key)`` read as a fraction of 1: a key is on layer ``n`` or higher with probability
-``2 ** (-n / LAYERS_PER_BIT)``, a fanout of ``2 ** (1/4)``. AT Protocol counts whole 2-bit groups
-(fanout 4); this tree counts quarters of a bit, so most nodes hold one key and the tree is close to a
-treap (a binary search tree shaped by each key's hash), while layers stay bounded (0 to
-:data:`MAX_LAYER`). Why: a proof holds every entry and every link of every node on its path. At fanout
-``b`` a path has ``log_b(n)`` nodes and the node a path crosses holds ``2 (b - 1)`` keys on average (a
-path is more likely to cross a full node), so a proof carries about ``2 (b - 1) / ln b * ln n`` entries
-and links: 60 at fanout 4, 40 at fanout 2, towards ``2 ln n`` (28 at a million keys) as ``b`` nears 1;
-but each write re-hashes the nodes of its path, and there are more of them. Measured at 1M keys
-(compact proofs of 1,000 random keys, mean / p99 / max bytes; tree upkeep per admitted entry of the
-``bench/state.py`` workload cut to 300k entries over 10k keys, µs, the mean and the median batch, two
-runs on a shared machine):
+**Why.** A proof carries every key and every link of every block on its path. A node that holds all of
+a group's keys makes a path carry whole groups, and a search tree shaped by hashes alone (a treap) has
+paths whose length varies widely: at a million keys the previous tree (one key per node on average, a
+quarter of a bit a layer) had paths of up to 61 keys and proofs up to 2,232 bytes. Here a path crosses
+each group in ``log2`` of its size, so paths are short *and* even. Measured at 1M live keys, every key
+proven (``bench/state.py``): the largest proof is 1,505 bytes (it was 2,232) and the deepest path 36
+blocks (see :mod:`orbit.state.proofs`). A write re-hashes the blocks between its key and its group's
+top, and those above: 10% more blocks than the previous tree, in fewer instructions all told (a group
+remembers what changed in it, so a flush visits only the blocks above a change).
 
-=================  =======================  =====================
-layers per bit     proof bytes              upkeep per entry
-=================  =======================  =====================
-1 (fanout 2)       1,511 / 2,308 / 2,566    17-20 / 12-14
-2                  1,309 / 2,025 / 2,230    16-17 / 15-16
-4 (this tree)      1,190 / 1,790 / 2,031    18-20 / 17-19
-8                  1,131 / 1,711 / 1,987    24-30 / 17-19
-=================  =======================  =====================
+**Blocks.** A block is the DAG-CBOR list ``[left, key, value, right, count]``: ``left`` and ``right`` are
+CID links (tag 42) or null; ``key`` (at most :data:`MAX_KEY` bytes) and ``value`` (at most
+:data:`MAX_VALUE`: an inline value or a digest, the tree does not interpret it) are byte strings;
+``count`` is the number of keys of the block's group in the subtree the block roots *within its group*
+(itself included). Lists, not maps: a proof carries every block of its path, and names would cost bytes.
 
-Four is the finest that keeps the upkeep target (20 µs); an unbounded treap (a 64-bit rank per key)
-would save about 2% more proof bytes, and a writer could grind keys into one path thousands of nodes
-deep, where here a path has at most ``MAX_LAYER + 1`` nodes. The layer is computed with integers alone
-(thresholds that are exact integer roots), so every platform gets the same tree.
+**The check, block by block.** ``count`` makes the whole shape checkable one block at a time against
+what the parent says of the child's place (a :data:`Slot`, ``(layer, count)``): a block of ``count`` c
+on layer L gives its left child the slot ``(L, (c - 1) // 2)`` and its right ``(L, c // 2)``. A child
+in a slot with a count above zero is a block of that very layer and count (the group goes on); a child
+in a slot of count zero is empty or of a lower layer (the next group down). With the gap each parent
+gives (every key between the keys around it), this is everything: a tree whose every block passes is
+the one tree of its keys. :func:`decode_node` checks a block from outside (a store, a peer, a range
+proof) this way: its bytes hash to its CID, they are canonical DAG-CBOR, and the rules above hold.
 
-A node holds every key of one layer within its range, in byte order; each gap between them is the
-subtree of the keys in that gap, rooted at the highest layer present there (an empty gap is null; layers
-with no key in a gap are skipped, so no node is empty and none is only a link). Hence the tree is a
-function of the key set alone.
-
-A node from outside (a store, a peer, a proof) is checked by :func:`decode_node`: its bytes hash to its
-CID, they are canonical DAG-CBOR, entries are well-formed with the shortest encoding (``p`` is the whole
-shared prefix), keys strictly increase, every key has the node's layer, the layer is below the parent's,
-and every key is inside the gap the parent gives the node.
+The empty tree's root is the one block :data:`EMPTY_NODE`, never a subtree.
 """
 
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 from ipfs_log.cid import CID
 from ipfs_log.codec import IPLDKind, decode, encode
@@ -60,76 +50,56 @@ from ipfs_log.errors import CodecError
 from orbit.errors import TreeNodeError
 
 __all__ = [
+    "BITS_PER_LAYER",
     "EMPTY_NODE",
     "EMPTY_ROOT",
-    "LAYERS_PER_BIT",
-    "MAX_LAYER",
-    "MAX_ENTRIES",
+    "MAX_COUNT",
     "MAX_KEY",
+    "MAX_LAYER",
     "MAX_NODE_BYTES",
     "MAX_VALUE",
     "NodeData",
-    "check_entries",
-    "check_node",
+    "Slot",
+    "check_block",
     "decode_node",
-    "encode_node",
+    "encode_block",
     "layer_of",
     "shared_prefix",
 ]
 
-LAYERS_PER_BIT: Final = 4
-"""Layers per bit of ``-log2`` of a key's hash: a fanout of ``2 ** (1/4)`` (see the module's text)."""
-MAX_LAYER: Final = 64 * LAYERS_PER_BIT
-"""The highest layer (a key whose hash starts with 64 zero bits)."""
+BITS_PER_LAYER: Final = 2
+"""Leading zero bits of a key's hash per layer: a group holds 3 keys on average (a fanout of 4)."""
+MAX_LAYER: Final = 256 // BITS_PER_LAYER
+"""The highest layer (a key whose hash is all zero bits)."""
 MAX_KEY: Final = 1024
 """Longest key, in bytes."""
 MAX_VALUE: Final = 64
 """Longest value, in bytes (values are small inline encodings or digests)."""
-MAX_ENTRIES: Final = 4096
-"""Most keys in one node (a node holds 2 on average; more than a few hundred is forged)."""
-MAX_NODE_BYTES: Final = 1 << 20
-"""Largest node block."""
+MAX_COUNT: Final = 4096
+"""Most keys in one group (a group holds 3 on average; more than a few hundred is forged)."""
+MAX_NODE_BYTES: Final = 4096
+"""Largest block (a block holds one key of at most 1 KiB, a value and two links)."""
 
 EMPTY_NODE: Final = encode([None, []])
-"""The one node with no key: the root of the empty tree, never a subtree."""
+"""The one block with no key: the root of the empty tree, never a subtree."""
 EMPTY_ROOT: Final = CID.for_block(EMPTY_NODE)
 """The root CID of the empty tree."""
+
+Slot: TypeAlias = tuple[int, int]
+"""What a parent says of a child's place: ``(layer, count)``; a count of 0 means "any lower layer"."""
 
 _sha256 = hashlib.sha256
 _from_bytes = int.from_bytes
 
 
-def _root_floor(power: int, n: int) -> int:
-    """``floor(2 ** (power / n))`` by integer bisection (exact, whatever the platform's floats)."""
-    lo, hi = 1, 1 << (power // n + 1)
-    target = 1 << power
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if mid**n <= target:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-# ``N <= _THRESHOLDS[j]`` iff ``N <= 2 ** (64 - (j + 1) / LAYERS_PER_BIT)``, for N in [2**63, 2**64).
-_THRESHOLDS: Final = tuple(
-    sorted(_root_floor(64 * LAYERS_PER_BIT - j, LAYERS_PER_BIT) for j in range(1, LAYERS_PER_BIT + 1))
-)
-
-
 def layer_of(key: bytes) -> int:
-    """Return the layer of ``key``: ``floor(LAYERS_PER_BIT * -log2(u))``, u its hash's first 64 bits / 2**64.
+    """Return the layer of ``key``: the leading zero bits of ``sha256(key)``, halved (rounded down).
 
-    >>> layer_of(b"a"), layer_of(b"key-12")
-    (1, 43)
+    >>> layer_of(b"a"), layer_of(b"key-5")
+    (0, 2)
     """
-    n = _from_bytes(_sha256(key).digest()[:8], "big")
-    if not n:
-        return MAX_LAYER
-    zeros = 64 - n.bit_length()
-    # -log2(u) = zeros + t, t in (0, 1]; floor(4 t) counts thresholds 2**(64 - j/4) at or over the top bits
-    return zeros * LAYERS_PER_BIT + LAYERS_PER_BIT - bisect_left(_THRESHOLDS, n << zeros)
+    n = _from_bytes(_sha256(key).digest(), "big")
+    return (256 - n.bit_length()) // BITS_PER_LAYER
 
 
 def shared_prefix(a: bytes, b: bytes) -> int:
@@ -143,30 +113,32 @@ def shared_prefix(a: bytes, b: bytes) -> int:
     return n - (diff.bit_length() + 7) // 8  # the bytes left of the first differing bit are equal
 
 
-def encode_node(keys: Sequence[bytes], values: Sequence[bytes], kids: Sequence[CID | None]) -> bytes:
-    """Return the canonical block of the node holding ``keys`` (sorted) with ``values`` and ``kids``.
-
-    ``kids`` has one more item than ``keys``: the left subtree, then the subtree after each key.
-    """
-    entries: list[IPLDKind] = []
-    prev = b""
-    for i, key in enumerate(keys):
-        p = shared_prefix(prev, key)
-        entries.append([p, key[p:], values[i], kids[i + 1]])
-        prev = key
-    return encode([kids[0], entries])
+def encode_block(left: CID | None, key: bytes, value: bytes, right: CID | None, count: int) -> bytes:
+    """Return the canonical block ``[left, key, value, right, count]``."""
+    return encode([left, key, value, right, count])
 
 
 @dataclass(frozen=True, slots=True)
 class NodeData:
-    """A node as read back and checked: its keys, values and the CIDs of its subtrees."""
+    """A block as read back and checked: its key and value, its two subtrees, and their slots.
+
+    ``keys``/``values`` hold the one key (none for the empty root) and ``kids`` the subtrees around it
+    (left, right), so code that walks gaps treats every block alike.
+    """
 
     layer: int
-    """The layer of every key of the node (-1 for the empty root)."""
+    """The key's layer (-1 for the empty root)."""
     keys: tuple[bytes, ...]
     values: tuple[bytes, ...]
     kids: tuple[CID | None, ...]
-    """The left subtree, then the subtree after each key (None: an empty gap)."""
+    """The left subtree, then the right (None: empty)."""
+    count: int = 0
+    """Keys of the block's group in the subtree it roots within the group (0 for the empty root)."""
+
+    @property
+    def slots(self) -> tuple[Slot, Slot]:
+        """The slot each kid is in: what :func:`decode_node` is given as ``slot`` for it."""
+        return (self.layer, (self.count - 1) // 2), (self.layer, self.count // 2)
 
 
 def decode_node(
@@ -175,17 +147,17 @@ def decode_node(
     *,
     lo: bytes | None = None,
     hi: bytes | None = None,
-    below: int | None = None,
+    slot: Slot | None = None,
 ) -> NodeData:
-    """Check a node read from anywhere, and return what it holds.
+    """Check a block read from anywhere, and return what it holds.
 
     Args:
         cid: the CID it was asked for.
         block: the bytes received.
-        lo: every key must be greater than this (the key before the node's gap in its parent).
-        hi: every key must be less than this (the key after the gap).
-        below: the parent's layer, which the node's must be under; None for a root (which alone may
-            be the empty node).
+        lo: the key must be greater than this (the key before the block's gap in its parent).
+        hi: the key must be less than this (the key after the gap).
+        slot: what the parent says of this place (:attr:`NodeData.slots`); None for a root (which alone
+            may be the empty block).
 
     Raises:
         TreeNodeError: any rule is broken; the message says which.
@@ -198,7 +170,7 @@ def decode_node(
         value = decode(block)
     except CodecError as e:
         raise TreeNodeError(f"not canonical DAG-CBOR ({e})", cid) from e
-    return check_node(cid, value, lo=lo, hi=hi, below=below)
+    return check_node(cid, value, lo=lo, hi=hi, slot=slot)
 
 
 def check_node(
@@ -207,89 +179,77 @@ def check_node(
     *,
     lo: bytes | None = None,
     hi: bytes | None = None,
-    below: int | None = None,
+    slot: Slot | None = None,
 ) -> NodeData:
-    """Check a node's decoded value (whose block hashes to ``cid``) as :func:`decode_node` does.
+    """Check a block's decoded value (whose bytes hash to ``cid``) as :func:`decode_node` does.
 
     Raises:
         TreeNodeError: any rule is broken; the message says which.
     """
-    if type(value) is not list or len(value) != 2:
-        raise TreeNodeError("a node is [left, [entries]]", cid)
-    left, entries = value
-    if type(entries) is not list:
-        raise TreeNodeError("a node is [left, [entries]]", cid)
+    if block_is_empty(value):
+        if slot is not None:
+            raise TreeNodeError("the empty block is only the root of the empty tree", cid)
+        return NodeData(-1, (), (), (None,))
+    if type(value) is not list or len(value) != 5:
+        raise TreeNodeError("a block is [left, key, value, right, count]", cid)
+    left, key, val, right, count = value
     if left is not None and type(left) is not CID:
         raise TreeNodeError("the left subtree is neither a link nor null", cid)
-    if not entries:
-        if left is not None or below is not None:
-            raise TreeNodeError("an empty node is only the root of the empty tree", cid)
-        return NodeData(-1, (), (), (None,))
-    keys: list[bytes] = []
-    values: list[bytes] = []
-    kids: list[CID | None] = [left]
-    prev = b""
-    for n, entry in enumerate(entries):
-        if type(entry) is not list or len(entry) != 4:
-            raise TreeNodeError(f"entry {n} is not [p, k, v, right]", cid)
-        p, rest, val, right = entry
-        if type(p) is not int or type(rest) is not bytes or type(val) is not bytes:
-            raise TreeNodeError(f"entry {n}: p is an int, k and v are bytes", cid)
-        if right is not None and type(right) is not CID:
-            raise TreeNodeError(f"entry {n}: the right subtree is neither a link nor null", cid)
-        held = len(prev)
-        if not 0 <= p <= held or p + len(rest) > MAX_KEY:
-            raise TreeNodeError(f"entry {n}: prefix length, key or value out of bounds", cid)
-        key = prev[:p] + rest
-        if n and key <= prev:
-            raise TreeNodeError(f"entry {n}: keys are not in strictly increasing order", cid)
-        if p < held and rest and rest[0] == prev[p]:  # key[:p] == prev[:p] by construction
-            raise TreeNodeError(f"entry {n}: the shared prefix is not given in full", cid)
-        keys.append(key)
-        values.append(val)
-        kids.append(right)
-        prev = key
-    layer = check_entries(cid, keys, values, any(k is not None for k in kids), lo=lo, hi=hi, below=below)
-    return NodeData(layer, tuple(keys), tuple(values), tuple(kids))
+    if right is not None and type(right) is not CID:
+        raise TreeNodeError("the right subtree is neither a link nor null", cid)
+    if type(key) is not bytes or type(val) is not bytes or type(count) is not int:
+        raise TreeNodeError("the key and value are bytes, the count an integer", cid)
+    layer = check_block(cid, key, val, count, left is not None, right is not None, lo, hi, slot)
+    return NodeData(layer, (key,), (val,), (left, right), count)
 
 
-def check_entries(
+def block_is_empty(value: IPLDKind) -> bool:
+    """Whether a decoded block is :data:`EMPTY_NODE`'s value, ``[null, []]``."""
+    return type(value) is list and len(value) == 2 and value[0] is None and value[1] == []
+
+
+def check_block(
     cid: CID,
-    keys: Sequence[bytes],
-    values: Sequence[bytes],
-    has_kid: bool,
+    key: bytes,
+    value: bytes,
+    count: int,
+    has_left: bool,
+    has_right: bool,
     lo: bytes | None = None,
     hi: bytes | None = None,
-    below: int | None = None,
+    slot: Slot | None = None,
 ) -> int:
-    """Check the keys and values of a non-empty node against the tree's rules; return its layer.
+    """Check one block's fields against the tree's rules; return its key's layer.
 
-    The rules every node obeys whatever its encoding (a block, or a node of a proof): at most
-    :data:`MAX_ENTRIES` keys, key and value sizes, keys strictly increasing and all of one layer, that
-    layer below ``below`` (the parent's), every key in the gap ``(lo, hi)``, and no subtree at layer 0.
+    The rules every block obeys whatever its encoding (stored, or a block of a proof): key and value
+    sizes, the count between 1 and :data:`MAX_COUNT`, the key inside the gap ``(lo, hi)``, the layer and
+    count the parent's ``slot`` asks for, a kid wherever the count says keys of the group lie, and no
+    lower subtree under a block of layer 0.
 
     Raises:
         TreeNodeError: a rule is broken; the message says which.
     """
-    if len(keys) > MAX_ENTRIES:
-        raise TreeNodeError(f"{len(keys)} entries, over the {MAX_ENTRIES} limit", cid)
-    layer = -1
-    prev = b""
-    for n, key in enumerate(keys):
-        if len(key) > MAX_KEY or len(values[n]) > MAX_VALUE:
-            raise TreeNodeError(f"entry {n}: prefix length, key or value out of bounds", cid)
-        if n and key <= prev:
-            raise TreeNodeError(f"entry {n}: keys are not in strictly increasing order", cid)
-        key_layer = layer_of(key)
-        if n == 0:
-            layer = key_layer
-        elif key_layer != layer:
-            raise TreeNodeError(f"entry {n}: key of layer {key_layer} in a node of layer {layer}", cid)
-        prev = key
-    if below is not None and layer >= below:
-        raise TreeNodeError(f"a node of layer {layer} under a node of layer {below}", cid)
-    if (lo is not None and keys[0] <= lo) or (hi is not None and keys[-1] >= hi):
-        raise TreeNodeError("a key lies outside the gap the parent gives the node", cid)
-    if layer == 0 and has_kid:
-        raise TreeNodeError("a node of layer 0 has a subtree", cid)
+    if len(key) > MAX_KEY or len(value) > MAX_VALUE:
+        raise TreeNodeError(f"a key is at most {MAX_KEY} bytes and a value at most {MAX_VALUE}", cid)
+    if not 0 < count <= MAX_COUNT:
+        raise TreeNodeError(f"a count is 1 to {MAX_COUNT}, not {count}", cid)
+    if (lo is not None and key <= lo) or (hi is not None and key >= hi):
+        raise TreeNodeError("the key lies outside the gap the parent gives the block", cid)
+    layer = layer_of(key)
+    if slot is not None:
+        above, expected = slot
+        if expected:
+            if layer != above or count != expected:
+                raise TreeNodeError(
+                    f"a block of layer {layer} and count {count} where its parent puts one of layer "
+                    f"{above} and count {expected}",
+                    cid,
+                )
+        elif layer >= above:
+            raise TreeNodeError(f"a block of layer {layer} under the edge of a group of layer {above}", cid)
+    left_count, right_count = (count - 1) // 2, count // 2
+    if (left_count and not has_left) or (right_count and not has_right):
+        raise TreeNodeError(f"a count of {count}, but a side that must hold keys of the group is empty", cid)
+    if layer == 0 and ((has_left and not left_count) or (has_right and not right_count)):
+        raise TreeNodeError("a block of layer 0 has a subtree of a lower layer", cid)
     return layer

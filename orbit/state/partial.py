@@ -28,7 +28,7 @@ from ipfs_log.gc import gc_paused
 from orbit.errors import ProofError
 from orbit.state.commits import Commit
 from orbit.state.diff import diff
-from orbit.state.nodes import EMPTY_NODE, EMPTY_ROOT, decode_node
+from orbit.state.nodes import EMPTY_NODE, EMPTY_ROOT, Slot, decode_node
 from orbit.state.proofs import prove
 from orbit.state.tree import NodeStore, StateTree, gap_meets
 
@@ -122,16 +122,16 @@ class PartialReplica:
         kept: dict[CID, bytes] = {EMPTY_ROOT: EMPTY_NODE}
         if root == EMPTY_ROOT:
             return kept
-        stack: list[tuple[CID, bytes | None, bytes | None, int | None]] = [(root, None, None, None)]
+        stack: list[tuple[CID, bytes | None, bytes | None, Slot | None]] = [(root, None, None, None)]
         while stack:
             cid, a, b, below = stack.pop()
             block = self.get(cid)
             kept[cid] = block
-            node = decode_node(cid, block, lo=a, hi=b, below=below)
+            node = decode_node(cid, block, lo=a, hi=b, slot=below)
             keys = node.keys
             for i, kid in enumerate(node.kids):
                 ga = keys[i - 1] if i else a
                 gb = keys[i] if i < len(keys) else b
                 if kid is not None and gap_meets(ga, gb, self.lo, self.hi):
-                    stack.append((kid, ga, gb, node.layer))
+                    stack.append((kid, ga, gb, node.slots[i]))
         return kept

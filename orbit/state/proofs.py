@@ -1,33 +1,42 @@
-"""Proofs: the nodes on a key's path, written compactly, and their stand-alone check.
+"""Proofs: the blocks on a key's path, written compactly, and their stand-alone check.
 
-A proof of ``key`` against a root is the path of nodes from the root down to the node that holds the key
-or, for an absent key, to the node whose gap for the key is empty, top first. It is not the nodes'
-blocks: it holds exactly what the verifier cannot recompute, in a compact binary form (varints are
-unsigned LEB128, shortest form)::
+A proof of ``key`` against a root is the path of blocks from the root down to the block that holds the
+key or, for an absent key, to the block whose side for the key is empty, top first. It is not the
+blocks' bytes: it holds exactly what the verifier cannot recompute, in a compact binary form (varints
+are unsigned LEB128, shortest form)::
 
-    proof = node+                                    the path, top first
-    node  = varint(k << 2 | code of left) link entry*k
-    entry = varint(p << 2 | code of right) varint(len s) s varint(len v) v link
-    link  = nothing (code 0: null; code 1: the next node of the proof) | 32-byte digest (code 2)
-          | node (code 3: an off-path subtree written out, when that is under 32 bytes)
+    proof = block+                                   the path, top first
+    block = varint(count << 4 | code of left << 2 | code of right)
+            varint(p) varint(len s) s varint(len v) v link(left) link(right)
+    link  = nothing (code 0: null; code 1: the next block of the proof) | 32-byte digest (code 2)
+          | block (code 3: an off-path subtree written out, when that is under 32 bytes)
 
-Each key is ``base[:p] + s``: ``base`` is the previous key of the node, or for the first key of a node
-the key being proven (the keys on a path share long prefixes with it), and ``p`` is the whole shared
-prefix. A digest is a node's sha2-256 (its CID is CIDv1 dag-cbor sha2-256, the fixed ``01 71 12 20``
-header implied); the link to the next node of the path is not sent: the verifier computes it from that
-node, as it computes an embedded subtree's. The empty tree's proof is the one byte ``00``.
+The block's key is ``key[:p] + s``, ``key`` being the key proven (the keys on a path share long prefixes
+with it) and ``p`` the whole shared prefix. A digest is a block's sha2-256 (its CID is CIDv1 dag-cbor
+sha2-256, the fixed ``01 71 12 20`` header implied); the link to the next block of the path is not sent:
+the verifier computes it from that block, as it computes an embedded subtree's. The empty tree's proof
+is the one byte ``00`` (a count of 0).
 
-Measured at 1M live keys (1,000 random keys, mean / p99 / max bytes): the previous form, each node's
-DAG-CBOR with bare digests for links, 1,472 / 2,200 / 2,511; this one 1,190 / 1,790 / 2,031 (writing
-small subtrees out gives about 2% of that). Most of what is left is the 32-byte digests of the
-subtrees beside the path, which the tree's shape decides (:mod:`orbit.state.nodes`).
+Measured at 1M live keys (``bench/state.py``: mean / p99 / max bytes of 1,000 random keys; the largest
+proof of all 1M keys, each proven; the most blocks on any path):
 
-:func:`verify` parses the proof, rebuilds each node's canonical block bottom-up (written directly, not
+===============================================  =======================  =========  ==============
+tree                                             1,000 keys               every key  deepest path
+===============================================  =======================  =========  ==============
+one node a group, layers of a quarter of a bit   1,190 / 1,790 / 2,031    2,232      35 (61 keys)
+balanced one-key blocks, 2-bit layers (this)     984 / 1,330 / 1,380      1,505      36 blocks
+===============================================  =======================  =========  ==============
+
+Writing small subtrees out (a leaf block beside the path is mostly a short key and value) saves the
+digests of most of the leaves a path passes. Most of what is left is the 32-byte digests of the
+subtrees beside the path, one a block.
+
+:func:`verify` parses the proof, rebuilds each block's canonical bytes bottom-up (written directly, not
 through a generic encoder), hashes each once, and requires the top one to hash to the root it trusts (a
-signed commit's); it then checks every path node top-down with the rules a node read from a store
-obeys (:func:`~orbit.state.nodes.check_entries`), and follows the key. It needs nothing but the proof:
-no store, no tree. What it returns is the tree's value under the key, or None when the proof shows the
-key is absent.
+signed commit's); it then checks every block top-down with the rules a block read from a store obeys
+(:func:`~orbit.state.nodes.check_block`: the gap, the layer and count its parent's slot asks for), and
+follows the key. It needs nothing but the proof: no store, no tree. What it returns is the tree's value
+under the key, or None when the proof shows the key is absent.
 
 >>> from orbit.state.tree import StateTree
 >>> tree = StateTree()
@@ -43,7 +52,6 @@ True
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left
 from typing import Final
 
 from ipfs_log.cid import CID
@@ -53,9 +61,10 @@ from orbit.errors import ProofError, TreeNodeError
 from orbit.state.nodes import (
     EMPTY_NODE,
     EMPTY_ROOT,
-    MAX_ENTRIES,
+    MAX_COUNT,
     MAX_LAYER,
-    check_entries,
+    Slot,
+    check_block,
     decode_node,
     shared_prefix,
 )
@@ -73,8 +82,8 @@ __all__ = [
 
 MAX_PROOF_BYTES: Final = 1 << 20
 """Largest proof accepted."""
-MAX_PROOF_NODES: Final = MAX_LAYER + 2
-"""Most nodes on a path: every step goes down at least one layer, and layers are 0 to ``MAX_LAYER``."""
+MAX_PROOF_NODES: Final = (MAX_LAYER + 1) * (MAX_COUNT.bit_length())
+"""Most blocks on a path: at most ``log2(MAX_COUNT) + 1`` in the group of each layer, 0 to ``MAX_LAYER``."""
 MAX_RANGE_NODES: Final = 1 << 16
 """Most nodes in a range proof (a range of about 65k keys; prove larger ranges in parts)."""
 EMBED_BELOW: Final = 32
@@ -107,32 +116,26 @@ def prove(tree: StateTree, key: bytes) -> bytes:
 def _write_node(
     out: bytearray, value: IPLDKind, base: bytes, following: CID | None, store: NodeStore
 ) -> None:
-    """Append one node (decoded from our own block) in the proof's form."""
+    """Append one block (decoded from our own store) in the proof's form."""
     assert type(value) is list
-    left, entries = value
-    assert type(entries) is list
-    code, payload = _link(left, base, following, store)
-    _varint(out, len(entries) << 2 | code)
-    out += payload
-    prev = b""
-    for n, entry in enumerate(entries):
-        assert type(entry) is list
-        p, rest, val, right = entry
-        assert type(p) is int
-        assert type(rest) is bytes
-        assert type(val) is bytes
-        key = prev[:p] + rest
-        if n == 0:  # written against the key being proven
-            p = shared_prefix(base, key)
-            rest = key[p:]
-        code, payload = _link(right, base, following, store)
-        _varint(out, p << 2 | code)
-        _varint(out, len(rest))
-        out += rest
-        _varint(out, len(val))
-        out += val
-        out += payload
-        prev = key
+    if len(value) != 5:  # the empty root
+        out.append(0)
+        return
+    left, key, val, right, count = value
+    assert type(key) is bytes
+    assert type(val) is bytes
+    assert type(count) is int
+    left_code, left_payload = _link(left, base, following, store)
+    right_code, right_payload = _link(right, base, following, store)
+    _varint(out, count << 4 | left_code << 2 | right_code)
+    p = shared_prefix(base, key)
+    _varint(out, p)
+    _varint(out, len(key) - p)
+    out += key[p:]
+    _varint(out, len(val))
+    out += val
+    out += left_payload
+    out += right_payload
 
 
 def _link(link: IPLDKind, base: bytes, following: CID | None, store: NodeStore) -> tuple[int, bytes]:
@@ -172,11 +175,11 @@ _HEADS: Final = tuple(
     tuple(bytes((major << 5 | n,)) if n < 24 else bytes((major << 5 | 24, n)) for n in range(256))
     for major in range(8)
 )
-_UINT, _BYTES, _ARRAY = _HEADS[0], _HEADS[2], _HEADS[4]
+_UINT, _BYTES = _HEADS[0], _HEADS[2]
 
 
 def _head(major: int, n: int) -> bytes:
-    """A CBOR head (keys, values and entry counts are under 2**16)."""
+    """A CBOR head (keys, values and counts are under 2**16)."""
     return _HEADS[major][n] if n < 0x100 else bytes((major << 5 | 25, n >> 8, n & 0xFF))
 
 
@@ -195,121 +198,122 @@ def _long_varint(data: bytes, at: int) -> tuple[int, int]:
 
 
 class _Node:
-    """A node of a proof as read: its keys, values, links, and its block around the path's link.
+    """A block of a proof as read: its fields, its links, and its bytes around the path's link.
 
     A link is None, ``_PATH``, or a subtree's digest or parsed node; ``before`` and ``after`` are the
-    block's bytes before and after the link to the path (all in ``before`` when it has none).
+    block's bytes before and after the link to the path (all in ``before`` when it has none). ``count``
+    is 0 for the empty root.
     """
 
-    __slots__ = ("after", "before", "keys", "links", "values")
+    __slots__ = ("after", "before", "count", "key", "left", "right", "value")
 
     def __init__(
-        self, keys: list[bytes], values: list[bytes], links: list[object], before: bytes, after: bytes | None
+        self,
+        key: bytes,
+        value: bytes,
+        count: int,
+        left: object,
+        right: object,
+        before: bytes,
+        after: bytes | None,
     ) -> None:
-        self.keys = keys
-        self.values = values
-        self.links = links
+        self.key = key
+        self.value = value
+        self.count = count
+        self.left = left
+        self.right = right
         self.before = before
         self.after = after
 
 
+def _read_link(
+    data: bytes, at: int, code: int, key: bytes, embedded: bool, start: int
+) -> tuple[object, bytes | None, int]:
+    """Read a link of the code given: (the link, its block bytes or None for the path, the offset after)."""
+    if code == _NULL:
+        return None, _NULL_BYTE, at
+    if code == _DIGEST:
+        digest = data[at : at + 32]
+        if len(digest) != 32:
+            raise IndexError(at)
+        return digest, _LINK_HEAD + digest, at + 32
+    if code == _PATH:
+        if embedded:
+            raise ProofError(f"a subtree written out at byte {start} of the proof marks a link as the path")
+        return _PATH, None, at
+    sub_at = at
+    sub, at = _parse(data, at, key, True)
+    if at - sub_at >= EMBED_BELOW:
+        raise ProofError(
+            f"a subtree written out in the proof takes over {EMBED_BELOW - 1} bytes (byte {sub_at})"
+        )
+    return sub, _LINK_HEAD + _sha256(sub.before).digest(), at
+
+
+def _field(data: bytes, at: int) -> tuple[bytes, int]:
+    """A length-prefixed byte string at ``at``, and the offset after it (IndexError: the proof ends)."""
+    size = data[at]
+    at += 1
+    if size & 0x80:
+        size, at = _long_varint(data, at - 1)
+    field = data[at : at + size]
+    if len(field) != size:
+        raise IndexError(at)
+    return field, at + size
+
+
 def _parse(data: bytes, at: int, key: bytes, embedded: bool) -> tuple[_Node, int]:
-    """Read one node of a proof at ``at`` (an off-path subtree written out if ``embedded``).
+    """Read one block of a proof at ``at`` (an off-path subtree written out if ``embedded``).
 
     Raises:
-        ProofError: the node is malformed (the message gives the byte offset).
-        IndexError: the proof ends inside the node.
+        ProofError: the block is malformed (the message gives the byte offset).
+        IndexError: the proof ends inside the block.
     """
     start = at
     head = data[at]
     at += 1
     if head & 0x80:
         head, at = _long_varint(data, at - 1)
-    count = head >> 2
-    if count > MAX_ENTRIES:
-        raise ProofError(f"a node of the proof has {count} entries, over {MAX_ENTRIES} (byte {start})")
-    if embedded and not count:
-        raise ProofError(f"an empty node written out inside the proof (byte {start})")
-    parts: list[bytes] = [b"\x82"]
-    split = -1
-    links: list[object] = []
-    keys: list[bytes] = []
-    values: list[bytes] = []
-    code = head & 3
-    base = key
-    n = -1
-    while True:
-        # The link (left, then each entry's right) whose code was just read.
-        if code == _NULL:
-            parts.append(_NULL_BYTE)
-            links.append(None)
-        elif code == _DIGEST:
-            digest = data[at : at + 32]
-            if len(digest) != 32:
-                raise IndexError(at)
-            at += 32
-            parts.append(_LINK_HEAD + digest)
-            links.append(digest)
-        elif code == _PATH:
-            if embedded or split >= 0:
-                raise ProofError(f"node at byte {start} of the proof marks more than one link as the path")
-            split = len(parts)
-            links.append(_PATH)
-        else:
-            sub_at = at
-            sub, at = _parse(data, at, key, True)
-            if at - sub_at >= EMBED_BELOW:
-                raise ProofError(
-                    f"a subtree written out in the proof takes over {EMBED_BELOW - 1} bytes (byte {sub_at})"
-                )
-            parts.append(_LINK_HEAD + _sha256(sub.before).digest())
-            links.append(sub)
-        n += 1
-        if n == 0:
-            parts.append(_ARRAY[count] if count < 0x100 else _head(4, count))
-        if n == count:
-            break
-        # Varints are read inline (a one-byte fast path each): this loop runs for every key of a proof.
-        head = data[at]
-        at += 1
-        if head & 0x80:
-            head, at = _long_varint(data, at - 1)
-        p = head >> 2
-        code = head & 3
-        size = data[at]
-        at += 1
-        if size & 0x80:
-            size, at = _long_varint(data, at - 1)
-        rest = data[at : at + size]
-        at += size
-        held = len(base)
-        if p > held or (p < held and rest and rest[0] == base[p]):
-            where = "the key proven" if n == 0 else "the previous key"
-            raise ProofError(f"key {n} of the node at byte {start}: not its whole shared prefix with {where}")
-        size = data[at]
-        at += 1
-        if size & 0x80:
-            size, at = _long_varint(data, at - 1)
-        value = data[at : at + size]
-        at += size
-        if len(value) != size:
-            raise IndexError(at)
-        full = base[:p] + rest if p else rest
-        if n:
-            parts.append(b"\x84" + (_UINT[p] if p < 0x100 else _head(0, p)))
-        else:  # the block holds the first key whole
-            parts.append(b"\x84\x00")
-            rest = full
-        parts.append(_BYTES[len(rest)] if len(rest) < 0x100 else _head(2, len(rest)))
-        parts.append(rest)
-        parts.append(_BYTES[size] if size < 0x100 else _head(2, size))
-        parts.append(value)
-        keys.append(full)
-        values.append(value)
-        base = full
-    if split < 0:
-        return _Node(keys, values, links, b"".join(parts), None), at
-    return _Node(keys, values, links, b"".join(parts[:split]), b"".join(parts[split:])), at
+    count = head >> 4
+    if not count:
+        if head or embedded:
+            raise ProofError(f"an empty block written out inside the proof (byte {start})")
+        return _Node(b"", b"", 0, None, None, EMPTY_NODE, None), at
+    if count > MAX_COUNT:
+        raise ProofError(f"a block of the proof has a count of {count}, over {MAX_COUNT} (byte {start})")
+    # Varints are read inline (a one-byte fast path each): this runs for every block of a proof.
+    p = data[at]
+    at += 1
+    if p & 0x80:
+        p, at = _long_varint(data, at - 1)
+    rest, at = _field(data, at)
+    if p > len(key) or (p < len(key) and rest and rest[0] == key[p]):
+        raise ProofError(
+            f"the key of the block at byte {start}: not its whole shared prefix with the key proven"
+        )
+    value, at = _field(data, at)
+    size = len(value)
+    full = key[:p] + rest if p else rest
+    left, left_bytes, at = _read_link(data, at, head >> 2 & 3, key, embedded, start)
+    right, right_bytes, at = _read_link(data, at, head & 3, key, embedded, start)
+    middle = b"".join(
+        (
+            _BYTES[len(full)] if len(full) < 0x100 else _head(2, len(full)),
+            full,
+            _BYTES[size] if size < 0x100 else _head(2, size),
+            value,
+        )
+    )
+    tail = _UINT[count] if count < 0x100 else _head(0, count)
+    if left_bytes is None:
+        if right_bytes is None:
+            raise ProofError(f"the block at byte {start} of the proof marks both its links as the path")
+        before, after = b"\x85", middle + right_bytes + tail
+    elif right_bytes is None:
+        before, after = b"\x85" + left_bytes + middle, tail
+    else:
+        before, after = b"\x85" + left_bytes + middle + right_bytes + tail, None
+    return _Node(full, value, count, left, right, before, after), at
 
 
 def verify(root: CID, key: bytes, proof: bytes) -> bytes | None:
@@ -329,16 +333,16 @@ def verify(root: CID, key: bytes, proof: bytes) -> bytes | None:
     try:
         while at < end:
             if len(nodes) == MAX_PROOF_NODES:
-                raise ProofError(f"a proof has at most {MAX_PROOF_NODES} nodes")
+                raise ProofError(f"a proof has at most {MAX_PROOF_NODES} blocks")
             node, at = _parse(proof, at, key, False)
             nodes.append(node)
     except IndexError:
-        raise ProofError(f"the proof ends inside node {len(nodes)}") from None
+        raise ProofError(f"the proof ends inside block {len(nodes)}") from None
     if at != end:
-        raise ProofError(f"the proof ends inside node {len(nodes) - 1}")
+        raise ProofError(f"the proof ends inside block {len(nodes) - 1}")
     if not nodes:
         raise ProofError("an empty proof")
-    # Bottom-up: each node's block, with the link to the node below it, hashed once.
+    # Bottom-up: each block, with the link to the block below it, hashed once.
     last = len(nodes) - 1
     digests: list[bytes] = [b""] * len(nodes)
     below = b""
@@ -346,7 +350,7 @@ def verify(root: CID, key: bytes, proof: bytes) -> bytes | None:
         node = nodes[depth]
         if (node.after is None) != (depth == last):
             marks = "none" if node.after is None else "one"
-            raise ProofError(f"node {depth} of the proof marks {marks} of its links as the path")
+            raise ProofError(f"block {depth} of the proof marks {marks} of its links as the path")
         h = _sha256(node.before)
         if node.after is not None:
             h.update(_LINK_HEAD)
@@ -354,50 +358,49 @@ def verify(root: CID, key: bytes, proof: bytes) -> bytes | None:
             h.update(node.after)
         below = digests[depth] = h.digest()
     if root[:4] != _PREFIX or root[4:] != digests[0]:
-        raise ProofError(f"the proof's top node is {CID.for_digest(digests[0])}, not the root {root}")
-    if not nodes[0].keys:  # the empty tree
-        if last or nodes[0].links[0] is not None:
-            raise ProofError("node 0 of the proof: the empty node inside a tree")
+        raise ProofError(f"the proof's top block is {CID.for_digest(digests[0])}, not the root {root}")
+    if not nodes[0].count:  # the empty tree
+        if last:
+            raise ProofError("block 0 of the proof: the empty block inside a tree")
         return None
-    # Top-down: check every node as if read from a store, and follow the key.
+    # Top-down: check every block as if read from a store, and follow the key.
     lo: bytes | None = None
     hi: bytes | None = None
-    parent: int | None = None
+    slot: Slot | None = None
     for depth, node in enumerate(nodes):
-        keys = node.keys
-        links = node.links
-        if not keys:
-            raise ProofError(f"node {depth} of the proof: the empty node inside a tree")
+        if not node.count:
+            raise ProofError(f"block {depth} of the proof: the empty block inside a tree")
+        count = node.count
         try:
-            layer = check_entries(
+            layer = check_block(
                 CID.for_digest(digests[depth]),
-                keys,
-                node.values,
-                links.count(None) != len(links),
+                node.key,
+                node.value,
+                count,
+                node.left is not None,
+                node.right is not None,
                 lo,
                 hi,
-                parent,
+                slot,
             )
         except TreeNodeError as e:
-            raise ProofError(f"node {depth} of the proof: {e}") from e
-        i = bisect_left(keys, key)
-        if i < len(keys) and keys[i] == key:
+            raise ProofError(f"block {depth} of the proof: {e}") from e
+        here = node.key
+        if here == key:
             if depth != last:
-                raise ProofError(f"the key is in node {depth}, but the proof goes on")
-            return node.values[i]
-        link = links[i]
+                raise ProofError(f"the key is in block {depth}, but the proof goes on")
+            return node.value
+        if key < here:
+            link, hi, slot = node.left, here, (layer, (count - 1) // 2)
+        else:
+            link, lo, slot = node.right, here, (layer, count // 2)
         if depth == last:
             if link is not None:
                 raise ProofError("the proof ends above the key's place (its gap is not empty)")
             return None
         if link is not _PATH:
-            raise ProofError(f"node {depth + 1} of the proof is not on the key's path")
-        if i:
-            lo = keys[i - 1]
-        if i < len(keys):
-            hi = keys[i]
-        parent = layer
-    raise AssertionError("unreachable")  # pragma: no cover  (the loop returns at the last node)
+            raise ProofError(f"block {depth + 1} of the proof is not on the key's path")
+    raise AssertionError("unreachable")  # pragma: no cover  (the loop returns at the last block)
 
 
 def prove_range(tree: StateTree, lo: bytes | None, hi: bytes | None) -> bytes:
@@ -440,7 +443,7 @@ def verify_range(root: CID, lo: bytes | None, hi: bytes | None, proof: bytes) ->
     items: list[tuple[bytes, bytes]] = []
     used = 0
     # In-order walk of the nodes the range reaches: a stack of subtrees to open and items to yield.
-    stack: list[tuple[CID, bytes | None, bytes | None, int | None] | tuple[bytes, bytes]] = [
+    stack: list[tuple[CID, bytes | None, bytes | None, Slot | None] | tuple[bytes, bytes]] = [
         (root, None, None, None)
     ]
     while stack:
@@ -448,24 +451,24 @@ def verify_range(root: CID, lo: bytes | None, hi: bytes | None, proof: bytes) ->
         if len(top) == 2:
             items.append(top)
             continue
-        cid, a, b, below = top
+        cid, a, b, slot = top
         block = by_cid.get(cid)
         if block is None:
             raise ProofError(f"the range proof lacks node {cid}, which the range reaches")
         used += 1
         try:
-            node = decode_node(cid, block, lo=a, hi=b, below=below)
+            node = decode_node(cid, block, lo=a, hi=b, slot=slot)
         except TreeNodeError as e:
             raise ProofError(f"a node of the range proof: {e}") from e
         if node.layer < 0:
             raise ProofError("the empty node inside a tree")
         keys = node.keys
-        parts: list[tuple[CID, bytes | None, bytes | None, int | None] | tuple[bytes, bytes]] = []
+        parts: list[tuple[CID, bytes | None, bytes | None, Slot | None] | tuple[bytes, bytes]] = []
         for i, kid in enumerate(node.kids):
             ga = keys[i - 1] if i else a
             gb = keys[i] if i < len(keys) else b
             if kid is not None and gap_meets(ga, gb, lo, hi):
-                parts.append((kid, ga, gb, node.layer))
+                parts.append((kid, ga, gb, node.slots[i]))
             if i < len(keys) and (lo is None or lo <= keys[i]) and (hi is None or keys[i] < hi):
                 parts.append((keys[i], node.values[i]))
         stack.extend(reversed(parts))

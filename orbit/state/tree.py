@@ -1,18 +1,21 @@
 """The state tree: a Merkle search tree kept in memory, changed in place, hashed lazily.
 
-:class:`StateTree` maps byte keys to short byte values (see :mod:`orbit.state.nodes` for the node form
-and the layer rule). Why a Merkle search tree rather than a prolly tree: both are history-independent,
-but a search tree's shape comes from each key's own hash, so a write changes exactly the nodes on one
-path (plus a split or merge along it when the key's layer is high) with no chunk-boundary cascade to
-re-run, the rules a node must obey can be checked node by node against its parent, and the layout is
-AT Protocol's, documented and widely deployed.
+:class:`StateTree` maps byte keys to short byte values (see :mod:`orbit.state.nodes` for the shape and the
+block form). Why a Merkle search tree rather than a prolly tree: both are history-independent, but a
+search tree's shape comes from each key's own hash, so a write changes the blocks on one path (plus a
+split or merge along it when the key's layer is high) with no chunk-boundary cascade to re-run, the
+rules a block must obey can be checked block by block against its parent, and the layering is AT
+Protocol's, documented and widely deployed.
 
-A write changes only the nodes on its path and marks them dirty; nothing is encoded or hashed until
-:meth:`StateTree.root` is asked for, which encodes each dirty node once (bottom-up), writes it to the
-node store and returns the root's CID. Many writes between two roots therefore cost one hashing of the
-union of their paths. A tree opened from a root CID loads nodes from the store only when a read or write
-reaches them, checking each (:func:`~orbit.state.nodes.decode_node`), so an untrusted store can serve
-it. The tree is not thread-safe: its owner holds a lock.
+In memory the tree is a tree of **groups** (the keys of one layer within one gap, a sorted list, with
+the subtrees between them): a write inserts into or splits or merges groups on its path and marks them
+dirty; nothing is encoded or hashed until :meth:`StateTree.root` is asked for, which writes each dirty
+group as its balanced one-key blocks, encoding only the blocks whose key, value or links changed (each
+group remembers what it last wrote), and returns the root's CID. Many writes between two roots
+therefore cost one hashing of the union of their paths. A tree opened from a root CID loads a group
+(its blocks) from the store only when a read or write reaches it, checking each block
+(:func:`~orbit.state.nodes.decode_node`), so an untrusted store can serve it. The tree is not
+thread-safe: its owner holds a lock.
 
 >>> tree = StateTree()
 >>> for key in (b"b", b"a", b"c"):
@@ -39,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final, Protocol, TypeAlias
 
 from ipfs_log.cid import CID
-from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.codec import decode, encode
 from ipfs_log.errors import BlockNotFoundError
 from ipfs_log.gc import gc_paused
 from orbit.errors import TreeNodeError
@@ -48,11 +51,11 @@ from orbit.state.nodes import (
     EMPTY_ROOT,
     MAX_KEY,
     MAX_VALUE,
+    Slot,
     decode_node,
     layer_of,
 )
 
-_from_bytes = int.from_bytes
 BUFFER_LIMIT: Final = 4 << 20
 """Default bound of a :class:`BufferedNodes`: 4 MiB of unsaved blocks (some 30k nodes)."""
 
@@ -62,6 +65,7 @@ __all__ = [
     "MemoryNodes",
     "NodeStore",
     "StateTree",
+    "block_parts",
     "gap_meets",
     "successor",
     "tree_blocks",
@@ -196,17 +200,12 @@ class BufferedNodes:
             if block is None or cid in wanted:  # persisted before, with everything under it; or seen
                 continue
             wanted[cid] = block
-            value = decode(block)
-            assert type(value) is list
-            left, entries = value
-            assert type(entries) is list
-            links = [left, *(entry[3] for entry in entries if type(entry) is list)]
-            stack.extend(link for link in links if type(link) is CID)
-            for entry in entries:  # a digested value's block, if the tree's owner kept one here
-                if type(entry) is list and type(entry[2]) is bytes and len(entry[2]) == 32:
-                    value_cid = CID.for_digest(entry[2])
-                    if value_cid in new:
-                        wanted[value_cid] = new[value_cid]
+            links, digest = block_parts(block)
+            stack.extend(links)
+            if digest is not None:  # a digested value's block, if the tree's owner kept one here
+                value_cid = CID.for_digest(digest)
+                if value_cid in new:
+                    wanted[value_cid] = new[value_cid]
         if wanted:
             self.backing.put_many(wanted.items())
         new.clear()
@@ -215,9 +214,16 @@ class BufferedNodes:
 
 
 class _Node:
-    """A node in memory; ``cid``/``block`` are None while it is dirty (it or a descendant changed)."""
+    """A group in memory: the keys of one layer within one gap, with the subtrees between them.
 
-    __slots__ = ("block", "cid", "keys", "kids", "layer", "pre", "vals")
+    ``cid`` (the group's top block) is None while it is dirty (it or a descendant changed). Each key's
+    block as last written is kept (``cids``, ``blocks``), and ``marks`` records what changed since: gap
+    ``j`` (its subtree) as ``2 j``, the value of key ``i`` as ``2 i + 1``, so a flush visits and encodes
+    only the blocks above a mark. ``cids`` is None when the keys changed (the group's shape with them):
+    then every block is written anew.
+    """
+
+    __slots__ = ("blocks", "cid", "cids", "keys", "kids", "layer", "marks", "vals")
 
     def __init__(self, layer: int, keys: list[bytes], vals: list[bytes], kids: list[_Ref]) -> None:
         self.layer = layer
@@ -225,8 +231,18 @@ class _Node:
         self.vals = vals
         self.kids = kids
         self.cid: CID | None = None
-        self.block: bytes | None = None
-        self.pre: list[tuple[int, bytes]] | None = None  # each key as (shared prefix, suffix), cached
+        self.cids: list[CID] | None = None
+        self.blocks: list[bytes] = []
+        self.marks: list[int] | None = None
+
+    def mark(self, change: int) -> None:
+        """Record a change (``2 j``: gap j's subtree; ``2 i + 1``: key i's value) and make the group dirty."""
+        self.cid = None
+        marks = self.marks
+        if marks is None:
+            self.marks = [change]
+        else:
+            marks.append(change)
 
 
 _Ref: TypeAlias = "_Node | CID | None"
@@ -384,7 +400,7 @@ class StateTree:
             self._root = _Node(layer, [key], [value], [left, right])
             return
         # Descend while the key belongs further down; remember the path to mark it dirty.
-        path: list[_Node] = []
+        path: list[tuple[_Node, int]] = []  # (group, the gap taken) above the one that changes
         lo: bytes | None = None
         hi: bytes | None = None
         while True:
@@ -395,14 +411,16 @@ class StateTree:
                     if node.vals[i] == value:
                         return
                     node.vals[i] = value
+                    node.mark(2 * i + 1)
                 else:
                     kid_lo = keys[i - 1] if i else lo
                     kid_hi = keys[i] if i < len(keys) else hi
                     left, right = self._split(node.kids[i], key, kid_lo, kid_hi, node.layer)
                     keys.insert(i, key)
-                    node.pre = None
+                    node.cids = None
                     node.vals.insert(i, value)
                     node.kids[i : i + 1] = [left, right]
+                    node.cid = None
                 break
             kid = node.kids[i]
             if i:
@@ -411,18 +429,19 @@ class StateTree:
                 hi = keys[i]
             if kid is None:
                 node.kids[i] = _Node(layer, [key], [value], [None, None])
+                node.mark(2 * i)
                 break
             if type(kid) is not _Node:
                 kid = node.kids[i] = self._load(kid, lo, hi, node.layer)  # type: ignore[arg-type]
             if layer > kid.layer:
                 left, right = self._split(kid, key, lo, hi, node.layer)
                 node.kids[i] = _Node(layer, [key], [value], [left, right])
+                node.mark(2 * i)
                 break
-            path.append(node)
+            path.append((node, i))
             node = kid
-        node.cid = node.block = None
-        for parent in path:
-            parent.cid = parent.block = None
+        for parent, at in path:
+            parent.mark(2 * at)
 
     def update(self, changes: dict[bytes, bytes | None]) -> None:
         """Apply many puts (a value) and deletes (None) at once; the same as doing them one by one.
@@ -488,6 +507,7 @@ class StateTree:
             if i < len(keys) and stop < count and items[stop][0] == key:
                 if vals[i] != items[stop][1]:
                     vals[i] = items[stop][1]
+                    node.mark(2 * i + 1)
                     changed = True
                 stop += 1
             start = stop
@@ -500,9 +520,8 @@ class StateTree:
             if type(kid) is not _Node:
                 kid = kids[i] = self._load(kid, kid_lo, kid_hi, node.layer)  # type: ignore[arg-type]
             if self._overwrite(kid, group, rest, kid_lo, kid_hi):
+                node.mark(2 * i)
                 changed = True
-        if changed:
-            node.cid = node.block = None
         return changed
 
     def delete(self, key: bytes) -> bool:
@@ -543,17 +562,17 @@ class StateTree:
                     node.layer,
                 )
                 del keys[i], node.vals[i]
-                node.pre = None
+                node.cids = None
                 node.kids[i : i + 2] = [merged]
-                node.cid = node.block = None
+                node.cid = None
                 replacement: _Ref = node if keys else merged
                 if path:
                     parent, at = path[-1]
                     parent.kids[at] = replacement
                 else:
                     self._root = replacement
-                for parent, _ in path:
-                    parent.cid = parent.block = None
+                for parent, at in path:
+                    parent.mark(2 * at)
                 return True
             path.append((node, i))
             lo, hi, below = keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.layer
@@ -585,34 +604,56 @@ class StateTree:
         cid = node.cid
         if cid is not None:
             return cid
-        # encode_node's work, inlined: this runs for every dirty node at every root.
-        kids = node.kids
-        keys = node.keys
-        vals = node.vals
-        first = kids[0]
-        left = (first.cid or self._flush(first)) if isinstance(first, _Node) else first
-        pre = node.pre
-        if pre is None:  # the keys changed (or the node is new): their prefix compression anew
-            pre = node.pre = []
-            prev = b""
-            for key in keys:
-                n = min(len(prev), len(key))
-                p = n - ((_from_bytes(prev[:n], "big") ^ _from_bytes(key[:n], "big")).bit_length() + 7) // 8
-                pre.append((p, key[p:]))
-                prev = key
-        entries: list[IPLDKind] = []
-        for i, (p, suffix) in enumerate(pre):
-            ref = kids[i + 1]
-            kid = (ref.cid or self._flush(ref)) if isinstance(ref, _Node) else ref
-            entries.append([p, suffix, vals[i], kid])
-        block = encode([left, entries])
-        cid = CID.for_block(block)
+        count = len(node.keys)
+        cids = node.cids
+        marks = node.marks
+        node.marks = None
+        if cids is None:  # the keys changed (or the group is new): every block anew
+            cids = node.cids = [EMPTY_ROOT] * count
+            node.blocks = [b""] * count
+            marks = None
+        elif marks is None:  # (not reached: a group is made dirty by a mark)
+            cid = node.cid = cids[(count - 1) // 2]
+            return cid
+        else:
+            marks.sort()
+        cid = node.cid = self._blocks(node, cids, node.blocks, marks, 0, count)
+        return cid
+
+    def _blocks(
+        self, node: _Node, cids: list[CID], blocks: list[bytes], marks: list[int] | None, a: int, b: int
+    ) -> CID:
+        """Write the blocks of a group's keys ``a`` to ``b - 1`` (``a < b``) that changed; their top's CID.
+
+        ``marks`` (sorted) are the gaps and values that changed (None: everything is new); a span with
+        none keeps its blocks, unread.
+        """
+        count = b - a
+        r = a + (count - 1) // 2
+        if marks is not None:
+            at = bisect_left(marks, 2 * a)
+            if at == len(marks) or marks[at] > 2 * b:
+                return cids[r]
+        left: CID | None
+        right: CID | None
+        if a == r:
+            kid = node.kids[a]
+            left = (kid.cid or self._flush(kid)) if isinstance(kid, _Node) else kid
+        else:
+            left = self._blocks(node, cids, blocks, marks, a, r)
+        if r + 1 == b:
+            kid = node.kids[b]
+            right = (kid.cid or self._flush(kid)) if isinstance(kid, _Node) else kid
+        else:
+            right = self._blocks(node, cids, blocks, marks, r + 1, b)
+        block = encode([left, node.keys[r], node.vals[r], right, count])
+        cid = cids[r] = CID.for_block(block)
+        blocks[r] = block
         self.store.put(cid, block)
-        node.cid, node.block = cid, block
         return cid
 
     def path(self, key: bytes) -> list[bytes]:
-        """Return the blocks of the nodes from the root down to where ``key`` is, or would be.
+        """Return the blocks from the root down to where ``key`` is, or would be.
 
         Flushes first (see :meth:`root`). The list is a proof (see :mod:`orbit.state.proofs`).
 
@@ -621,29 +662,33 @@ class StateTree:
             BlockNotFoundError: the store lacks a node on the way.
         """
         self.root()
-        ref: _Ref = self._root_node()
-        if ref is None:
+        node = self._root_node()
+        if node is None:
             return [EMPTY_NODE]
         blocks: list[bytes] = []
         lo: bytes | None = None
         hi: bytes | None = None
-        below: int | None = None
-        while ref is not None:
-            node = self._loaded(ref, lo, hi, below)
-            assert node.block is not None
-            blocks.append(node.block)
+        while True:
             keys = node.keys
-            i = bisect_left(keys, key)
-            if i < len(keys) and keys[i] == key:
-                break
-            lo, hi, below = keys[i - 1] if i else lo, keys[i] if i < len(keys) else hi, node.layer
-            ref = node.kids[i] = (
-                self._loaded(node.kids[i], lo, hi, below) if node.kids[i] is not None else None
-            )
-        return blocks
+            a, b = 0, len(keys)
+            while a < b:  # down the group's balanced blocks
+                r = a + (b - a - 1) // 2
+                blocks.append(node.blocks[r])
+                if keys[r] == key:
+                    return blocks
+                if key < keys[r]:
+                    b = r
+                else:
+                    a = r + 1
+            kid = node.kids[a]
+            if kid is None:
+                return blocks
+            lo, hi = keys[a - 1] if a else lo, keys[a] if a < len(keys) else hi
+            loaded = node.kids[a] = self._loaded(kid, lo, hi, node.layer)
+            node = loaded
 
     def range_blocks(self, lo: bytes | None, hi: bytes | None) -> list[bytes]:
-        """Return the blocks of every node whose gap meets ``[lo, hi)``, parents before children.
+        """Return every block whose gap meets ``[lo, hi)``, parents before children.
 
         Flushes first. With the root these are what :func:`orbit.state.proofs.verify_range` needs.
 
@@ -656,18 +701,27 @@ class StateTree:
         if node is None:
             return [EMPTY_NODE]
         blocks: list[bytes] = []
-        stack: list[tuple[_Node, bytes | None, bytes | None]] = [(node, None, None)]
+        # (group, first key, end key, the gap's bounds): a block or a group's span of keys
+        stack: list[tuple[_Node, int, int, bytes | None, bytes | None]] = [
+            (node, 0, len(node.keys), None, None)
+        ]
         while stack:
-            node, glo, ghi = stack.pop()
-            assert node.block is not None
-            blocks.append(node.block)
+            node, a, b, glo, ghi = stack.pop()
             keys = node.keys
-            for i, kid in enumerate(node.kids):
-                a = keys[i - 1] if i else glo
-                b = keys[i] if i < len(keys) else ghi
-                if kid is not None and gap_meets(a, b, lo, hi):
-                    loaded = node.kids[i] = self._loaded(kid, a, b, node.layer)
-                    stack.append((loaded, a, b))
+            ga = keys[a - 1] if a else glo
+            gb = keys[b] if b < len(keys) else ghi
+            if a == b:  # a subtree of the next group down, in the gap (ga, gb)
+                kid = node.kids[a]
+                if kid is not None and gap_meets(ga, gb, lo, hi):
+                    loaded = node.kids[a] = self._loaded(kid, ga, gb, node.layer)
+                    stack.append((loaded, 0, len(loaded.keys), ga, gb))
+                continue
+            if not gap_meets(ga, gb, lo, hi):
+                continue
+            r = a + (b - a - 1) // 2
+            blocks.append(node.blocks[r])
+            stack.append((node, r + 1, b, glo, ghi))
+            stack.append((node, a, r, glo, ghi))
         return blocks
 
     # ------------------------------------------------------------------ internals
@@ -687,12 +741,41 @@ class StateTree:
         return node
 
     def _load(self, cid: CID, lo: bytes | None, hi: bytes | None, below: int | None) -> _Node:
-        block = self.store.get(cid)
-        data = decode_node(cid, block, lo=lo, hi=hi, below=below)
-        if data.layer < 0:
-            raise TreeNodeError("the empty node inside a tree", cid)
-        node = _Node(data.layer, list(data.keys), list(data.values), list(data.kids))
-        node.cid, node.block = cid, block
+        """Read and check the group whose top block is ``cid``, in the gap ``(lo, hi)`` under ``below``."""
+        keys: list[bytes] = []
+        vals: list[bytes] = []
+        kids: list[_Ref] = []
+        cids: list[CID] = []
+        blocks: list[bytes] = []
+        store = self.store
+
+        def read(cid: CID, lo: bytes | None, hi: bytes | None, slot: Slot | None) -> int:
+            block = store.get(cid)
+            data = decode_node(cid, block, lo=lo, hi=hi, slot=slot)
+            if data.layer < 0:
+                raise TreeNodeError("the empty node inside a tree", cid)
+            (key,), (value,) = data.keys, data.values
+            left, right = data.kids
+            left_slot, right_slot = data.slots
+            if left_slot[1]:
+                assert left is not None  # (the check requires it)
+                read(left, lo, key, left_slot)
+            else:
+                kids.append(left)
+            keys.append(key)
+            vals.append(value)
+            cids.append(cid)
+            blocks.append(block)
+            if right_slot[1]:
+                assert right is not None
+                read(right, key, hi, right_slot)
+            else:
+                kids.append(right)
+            return data.layer
+
+        layer = read(cid, lo, hi, None if below is None else (below, 0))
+        node = _Node(layer, keys, vals, kids)
+        node.cid, node.cids, node.blocks = cid, cids, blocks
         return node
 
     def _split(
@@ -727,28 +810,28 @@ class StateTree:
         right = self._loaded(b, key, b_hi, below)
         if left.layer > right.layer:
             left.kids[-1] = self._merge(left.kids[-1], left.keys[-1], right, b_hi, key, left.layer)
-            left.cid = left.block = None
+            left.mark(2 * len(left.keys))
             return left
         if right.layer > left.layer:
             right.kids[0] = self._merge(left, a_lo, right.kids[0], right.keys[0], key, right.layer)
-            right.cid = right.block = None
+            right.mark(0)
             return right
         middle = self._merge(left.kids[-1], left.keys[-1], right.kids[0], right.keys[0], key, left.layer)
         left.keys.extend(right.keys)
-        left.pre = None
+        left.cids = None
         left.vals.extend(right.vals)
         left.kids[-1:] = [middle, *right.kids[1:]]
-        left.cid = left.block = None
+        left.cid = None
         return left
 
 
 def tree_blocks(store: NodeStore, root: CID) -> Iterator[tuple[CID, bytes]]:
-    """Yield every node under ``root`` (parents first), and the blocks of the values held as digests.
+    """Yield every block under ``root`` (parents first), and the blocks of the values held as digests.
 
-    A value block the store lacks is left out; the nodes must all be there.
+    A value block the store lacks is left out; the tree's blocks must all be there.
 
     Raises:
-        BlockNotFoundError: the store lacks a node.
+        BlockNotFoundError: the store lacks a block of the tree.
     """
     if root == EMPTY_ROOT:
         yield EMPTY_ROOT, EMPTY_NODE
@@ -758,21 +841,24 @@ def tree_blocks(store: NodeStore, root: CID) -> Iterator[tuple[CID, bytes]]:
         cid = stack.pop()
         block = store.get(cid)
         yield cid, block
-        value = decode(block)
-        assert type(value) is list
-        left, entries = value
-        assert type(entries) is list
-        for entry in reversed(entries):
-            assert type(entry) is list
-            if type(entry[3]) is CID:
-                stack.append(entry[3])
-            if type(entry[2]) is bytes and len(entry[2]) == 32:
-                value_cid = CID.for_digest(entry[2])
-                value_block = _get_or_none(store, value_cid)
-                if value_block is not None:
-                    yield value_cid, value_block
-        if type(left) is CID:
-            stack.append(left)
+        links, digest = block_parts(block)
+        if digest is not None:
+            value_cid = CID.for_digest(digest)
+            value_block = _get_or_none(store, value_cid)
+            if value_block is not None:
+                yield value_cid, value_block
+        stack.extend(reversed(links))
+
+
+def block_parts(block: bytes) -> tuple[list[CID], bytes | None]:
+    """A block's links (left, then right) and its value when that is a 32-byte digest (our own blocks)."""
+    value = decode(block)
+    assert type(value) is list
+    if len(value) != 5:  # the empty root
+        return [], None
+    left, _, held, right, _ = value
+    links = [link for link in (left, right) if type(link) is CID]
+    return links, held if type(held) is bytes and len(held) == 32 else None
 
 
 def _get_or_none(store: NodeStore, cid: CID) -> bytes | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 
 import pytest
 from hypothesis import given
@@ -14,7 +13,7 @@ from ipfs_log.cid import CID
 from ipfs_log.errors import BlockNotFoundError
 from orbit.errors import ProofError
 from orbit.state import BufferedNodes, MemoryNodes, StateTree, prove, verify_proof
-from orbit.state.nodes import _THRESHOLDS, LAYERS_PER_BIT, MAX_LAYER, layer_of
+from orbit.state.nodes import MAX_LAYER, decode_node, encode_block, layer_of, shared_prefix
 from orbit.state.proofs import EMBED_BELOW, MAX_PROOF_NODES
 
 keys = st.binary(min_size=0, max_size=6)
@@ -29,20 +28,21 @@ def _tree(n: int) -> StateTree:
     return tree
 
 
-def test_the_layer_is_quarters_of_a_bit_of_the_hash() -> None:
-    for j, threshold in enumerate(reversed(_THRESHOLDS), 1):  # exact: floor(2 ** (64 - j / 4))
-        assert threshold**LAYERS_PER_BIT <= 2 ** (64 * LAYERS_PER_BIT - j) < (threshold + 1) ** LAYERS_PER_BIT
+def test_the_layer_is_half_the_leading_zero_bits_of_the_hash() -> None:
     for i in range(20_000):
         key = b"k%d" % i
-        n = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
-        assert layer_of(key) == math.floor(LAYERS_PER_BIT * (64 - math.log2(n)))
-    assert MAX_PROOF_NODES == MAX_LAYER + 2
+        bits = "".join(f"{byte:08b}" for byte in hashlib.sha256(key).digest())
+        assert layer_of(key) == (len(bits) - len(bits.lstrip("0"))) // 2
+    assert layer_of(b"key-12") == 5  # 10 or 11 leading zero bits
+    assert MAX_LAYER == 128
+    assert MAX_PROOF_NODES == (MAX_LAYER + 1) * 13
 
 
-def test_almost_every_node_holds_one_key() -> None:
+def test_paths_cross_each_group_in_log2_of_its_size() -> None:
     tree = _tree(2_000)
     proofs = [prove(tree, b"key%d" % i) for i in range(0, 2_000, 97)]
-    assert max(len(p) for p in proofs) < 1_200  # some 11 nodes of about 45 bytes
+    assert max(len(p) for p in proofs) < 700  # some 16 blocks of under 45 bytes
+    assert max(len(tree.path(b"key%d" % i)) for i in range(2_000)) <= 24  # a treap's paths reach 30
 
 
 @given(ops, keys, st.data())
@@ -71,7 +71,7 @@ def test_malformed_proofs_are_refused_with_what_is_wrong() -> None:
     longer = bytes([proof[0] | 0x80, 0]) + proof[1:]  # the same number, not in its shortest form
     with pytest.raises(ProofError, match="shortest form"):
         verify_proof(root, key, longer)
-    with pytest.raises(ProofError, match="ends inside node"):
+    with pytest.raises(ProofError, match="ends inside block"):
         verify_proof(root, key, proof[:-1])
     with pytest.raises(ProofError, match="an empty proof"):
         verify_proof(root, key, b"")
@@ -90,29 +90,38 @@ def test_malformed_proofs_are_refused_with_what_is_wrong() -> None:
         verify_proof(root, key, b"\x00" + proof)
 
 
-def _node_end(proof: bytes) -> int:
-    """Where the first node of a proof ends (a parser for these tests: one-byte varints only)."""
-    at = 0
+def _blocks(proof: bytes, on_embedded: list[int] | None = None) -> list[int]:
+    """Where each block of a proof ends (a parser for these tests: short keys and values)."""
 
-    def node(at: int) -> int:
-        head = proof[at]
-        at += 1
-        count, code = head >> 2, head & 3
-        at = link(at, code)
-        for _ in range(count):
-            head = proof[at]
+    def block(at: int) -> int:
+        head = shift = 0
+        while True:  # the head is a varint: counts of 8 and more take two bytes
+            head |= (proof[at] & 0x7F) << shift
             at += 1
-            size = proof[at]
-            at += 1 + size
-            size = proof[at]
-            at += 1 + size
-            at = link(at, head & 3)
-        return at
+            if proof[at - 1] < 0x80:
+                break
+            shift += 7
+        if not head >> 4:  # the empty root
+            return at
+        at += 1  # the shared prefix
+        at += 1 + proof[at]  # the key's rest
+        at += 1 + proof[at]  # the value
+        at = link(at, head >> 2 & 3)
+        return link(at, head & 3)
 
     def link(at: int, code: int) -> int:
-        return at + 32 if code == 2 else node(at) if code == 3 else at
+        if code == 3 and on_embedded is not None:
+            on_embedded.append(at)
+        return at + 32 if code == 2 else block(at) if code == 3 else at
 
-    return node(at)
+    ends = [block(0)]
+    while ends[-1] < len(proof):
+        ends.append(block(ends[-1]))
+    return ends
+
+
+def _node_end(proof: bytes) -> int:
+    return _blocks(proof)[0]
 
 
 def test_small_subtrees_beside_the_path_are_written_out() -> None:
@@ -129,32 +138,9 @@ def test_small_subtrees_beside_the_path_are_written_out() -> None:
 
 
 def _count_embedded(proof: bytes) -> int:
-    found = 0
-    at = 0
-
-    def node(at: int) -> int:
-        nonlocal found
-        head = proof[at]
-        at += 1
-        at = link(at, head & 3)
-        for _ in range(head >> 2):
-            entry = proof[at]
-            at += 1
-            at += 1 + proof[at]
-            at += 1 + proof[at]
-            at = link(at, entry & 3)
-        return at
-
-    def link(at: int, code: int) -> int:
-        nonlocal found
-        if code == 3:
-            found += 1
-            return node(at)
-        return at + 32 if code == 2 else at
-
-    while at < len(proof):
-        at = node(at)
-    return found
+    found: list[int] = []
+    _blocks(proof, found)
+    return len(found)
 
 
 def test_an_absence_proof_is_not_a_presence_proof() -> None:
@@ -249,3 +235,32 @@ def test_a_flush_over_the_limit_writes_the_live_trees_and_forgets_replaced_nodes
     nodes.persist()
     with pytest.raises(BlockNotFoundError):
         backing.get(old)  # replaced before it was saved: never written
+
+
+def _proof_block(key: bytes, proven: bytes, count: int, left: int, right: int) -> bytes:
+    """One block of a proof, written by hand (short keys, no value, null or path links)."""
+    p = shared_prefix(key, proven)
+    return bytes([count << 4 | left << 2 | right, p, len(key) - p]) + key[p:] + b"\x00"
+
+
+def test_a_proof_through_a_group_out_of_balance_is_refused() -> None:
+    """A writer's forged tree: one layer's three keys as a chain. Its root hashes, its order holds."""
+    a, b, c = sorted(k for k in (b"k%d" % i for i in range(400)) if layer_of(k) == 1)[:3]
+
+    def chain(counts: tuple[int, int, int]) -> tuple[CID, bytes]:
+        bottom = encode_block(None, a, b"", None, counts[2])
+        middle = encode_block(CID.for_block(bottom), b, b"", None, counts[1])
+        top = encode_block(CID.for_block(middle), c, b"", None, counts[0])
+        blocks = zip((c, b, a), counts, (1, 1, 0), strict=True)
+        return CID.for_block(top), b"".join(_proof_block(k, a, n, left, 0) for k, n, left in blocks)
+
+    root, proof = chain((3, 2, 1))  # the group's true counts: a count of 3 has a key on each side
+    with pytest.raises(ProofError, match=r"block 0 of the proof: .* a side that must hold keys of the group"):
+        verify_proof(root, a, proof)
+    root, proof = chain((1, 1, 1))  # counts of 1: then what lies below is of a lower layer
+    with pytest.raises(ProofError, match=r"block 1 of the proof: .* under the edge of a group of layer 1"):
+        verify_proof(root, a, proof)
+    # The honest tree of the same keys proves the same key, through the middle key.
+    honest = StateTree.build([(a, b""), (b, b""), (c, b"")])
+    assert verify_proof(honest.root(), a, prove(honest, a)) == b""
+    assert [decode_node(CID.for_block(block), block).keys for block in honest.path(a)] == [(b,), (a,)]

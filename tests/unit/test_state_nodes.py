@@ -8,10 +8,10 @@ import pytest
 
 from ipfs_log import MemoryBlockStore
 from ipfs_log.cid import CID
-from ipfs_log.codec import IPLDKind, decode, encode
+from ipfs_log.codec import IPLDKind, encode
 from orbit.errors import StateError, TreeNodeError
 from orbit.state import EMPTY_ROOT, BufferedNodes, MemoryNodes, StateTree
-from orbit.state.nodes import EMPTY_NODE, MAX_ENTRIES, decode_node, encode_node, layer_of
+from orbit.state.nodes import EMPTY_NODE, MAX_COUNT, decode_node, encode_block, layer_of
 from orbit.state.values import value_bytes, value_matches
 
 
@@ -25,46 +25,56 @@ def check(value: IPLDKind, **bounds: object) -> None:
     decode_node(CID.for_block(block), block, **bounds)  # type: ignore[arg-type]
 
 
-def canonical(keys: list[bytes]) -> IPLDKind:
-    return decode(encode_node(keys, [b""] * len(keys), [None] * (len(keys) + 1)))
-
-
 L0 = keys_of_layer(0, 3)
 L1 = keys_of_layer(1, 2)
 KID = CID.for_block(b"\xa0")
 
 
-def test_a_well_formed_node_reads_back() -> None:
-    block = encode_node(L0, [b"a", b"b", b"c"], [None] * 4)
+def test_a_well_formed_block_reads_back() -> None:
+    block = encode_block(KID, L1[0], b"a", KID, 2)
     node = decode_node(CID.for_block(block), block)
-    assert (node.layer, node.keys, node.values) == (0, tuple(L0), (b"a", b"b", b"c"))
+    assert (node.layer, node.keys, node.values, node.kids, node.count) == (
+        1,
+        (L1[0],),
+        (b"a",),
+        (KID, KID),
+        2,
+    )
+    assert node.slots == ((1, 0), (1, 1))  # left: a lower group; right: the group's other key
     assert decode_node(EMPTY_ROOT, EMPTY_NODE).layer == -1
 
 
 @pytest.mark.parametrize(
     ("value", "bounds", "match"),
     [
-        ({"l": None, "e": []}, {}, r"\[left, \[entries\]\]"),
-        ([None], {}, r"\[left, \[entries\]\]"),
-        ([b"x", [[0, L0[0], b"", None]]], {}, "left subtree"),
-        ([None, [[0, L0[0], b""]]], {}, r"not \[p, k, v, right\]"),
-        ([None, [[0, L0[0], "v", None]]], {}, "k and v are bytes"),
-        ([None, [[0, L0[0], b"", b"x"]]], {}, "right subtree"),
-        ([None, [[0, L0[0], b"x" * 65, None]]], {}, "out of bounds"),
-        ([None, [[1, L0[0], b"", None]]], {}, "out of bounds"),  # a prefix of an empty previous key
-        ([None, [[0, L0[1], b"", None], [0, L0[0], b"", None]]], {}, "strictly increasing"),
-        ([None, [[0, L0[0], b"", None], [0, L0[0], b"", None]]], {}, "strictly increasing"),
-        ([None, [[0, L0[0], b"", None], [0, L0[1], b"", None]]], {}, "shared prefix"),  # k… shares "k"
-        (canonical(sorted([L0[0], L1[0]])), {}, "layer 1 in a node of layer 0|layer 0 in a node of layer 1"),
-        ([None, [[0, L1[0], b"", None]]], {"below": 1}, "under a node of layer 1"),
-        ([None, [[0, L0[1], b"", None]]], {"lo": L0[1]}, "outside the gap"),
-        ([None, [[0, L0[1], b"", None]]], {"hi": L0[0]}, "outside the gap"),
-        ([None, []], {"below": 3}, "empty node"),
-        ([KID, []], {}, "empty node"),
-        ([KID, [[0, L0[0], b"", None]]], {}, "layer 0 has a subtree"),
+        ({"l": None, "e": []}, {}, r"\[left, key, value, right, count\]"),
+        ([None], {}, r"\[left, key, value, right, count\]"),
+        ([None, L0[0], b"", None], {}, r"\[left, key, value, right, count\]"),
+        ([b"x", L0[0], b"", None, 1], {}, "left subtree"),
+        ([None, L0[0], b"", b"x", 1], {}, "right subtree"),
+        ([None, "k", b"", None, 1], {}, "key and value are bytes"),
+        ([None, L0[0], "v", None, 1], {}, "key and value are bytes"),
+        ([None, L0[0], b"", None, "1"], {}, "count an integer"),
+        ([None, L0[0], b"x" * 65, None, 1], {}, "at most"),
+        ([None, b"k" * 1025, b"", None, 1], {}, "at most"),
+        ([None, L0[0], b"", None, 0], {}, "a count is 1 to 4096"),
+        ([None, L0[0], b"", None, -1], {}, "a count is 1 to 4096"),
+        ([KID, L1[0], b"", KID, MAX_COUNT + 1], {}, "a count is 1 to 4096"),
+        ([None, L1[0], b"", None, 2], {}, "must hold keys of the group is empty"),  # its right holds one
+        ([None, L1[0], b"", KID, 3], {}, "must hold keys of the group is empty"),  # and its left one
+        ([None, L0[1], b"", None, 1], {"slot": (0, 2)}, "where its parent puts one of layer 0 and count 2"),
+        ([None, L0[1], b"", None, 1], {"slot": (1, 1)}, "where its parent puts one of layer 1"),
+        ([None, L1[0], b"", None, 1], {"slot": (1, 0)}, "under the edge of a group of layer 1"),
+        ([None, L1[0], b"", None, 1], {"slot": (0, 0)}, "under the edge of a group of layer 0"),
+        ([None, L0[1], b"", None, 1], {"lo": L0[1]}, "outside the gap"),
+        ([None, L0[1], b"", None, 1], {"hi": L0[0]}, "outside the gap"),
+        ([None, []], {"slot": (3, 0)}, "empty block"),
+        ([KID, []], {}, r"\[left, key, value, right, count\]"),
+        ([KID, L0[0], b"", None, 1], {}, "layer 0 has a subtree"),
+        ([None, L0[1], b"", KID, 1], {}, "layer 0 has a subtree"),
     ],
 )
-def test_a_node_breaking_a_rule_is_refused(value: IPLDKind, bounds: dict[str, object], match: str) -> None:
+def test_a_block_breaking_a_rule_is_refused(value: IPLDKind, bounds: dict[str, object], match: str) -> None:
     with pytest.raises(TreeNodeError, match=match) as info:
         check(value, **bounds)
     assert isinstance(info.value, StateError)
@@ -73,22 +83,36 @@ def test_a_node_breaking_a_rule_is_refused(value: IPLDKind, bounds: dict[str, ob
 
 
 def test_bytes_that_are_not_the_cids_or_not_canonical_are_refused() -> None:
-    block = encode_node(L0[:1], [b""], [None, None])
+    block = encode_block(None, L0[0], b"", None, 1)
     with pytest.raises(TreeNodeError, match="do not hash"):
         decode_node(CID.for_block(block + b"\x00"), block)
     raw_cid = CID(b"\x01\x55\x12\x20" + CID.for_block(block)[4:])  # the right digest, the raw codec
     with pytest.raises(TreeNodeError, match="do not hash"):
         decode_node(raw_cid, block)
-    noncanonical = b"\x82\xf6\x81\x84\x18\x00" + block[5:]  # p written in two bytes
+    assert block[-1:] == b"\x01"
+    noncanonical = block[:-1] + b"\x18\x01"  # the count written in two bytes
     with pytest.raises(TreeNodeError, match="canonical"):
         decode_node(CID.for_block(noncanonical), noncanonical)
+    big = b"\x85" + b"\x00" * 4096
+    with pytest.raises(TreeNodeError, match="over the 4096-byte limit"):
+        decode_node(CID.for_block(big), big)
 
 
-def test_too_many_entries_are_refused() -> None:
-    keys = keys_of_layer(0, MAX_ENTRIES + 1)
-    block = encode_node(keys, [b""] * len(keys), [None] * (len(keys) + 1))
-    with pytest.raises(TreeNodeError, match="over the 4096 limit"):
-        decode_node(CID.for_block(block), block)
+def test_a_group_stored_out_of_balance_is_refused_where_it_is_read() -> None:
+    """Three keys of one layer as a chain (each the left of the next), not rooted at the middle one."""
+    a, b, c = keys_of_layer(1, 3)
+    store = MemoryNodes()
+    bottom = encode_block(None, a, b"", None, 1)
+    middle = encode_block(CID.for_block(bottom), b, b"", None, 2)  # claims 2: then its right holds one
+    top = encode_block(CID.for_block(middle), c, b"", None, 3)
+    for block in (bottom, middle, top):
+        store.put(CID.for_block(block), block)
+    with pytest.raises(TreeNodeError, match="must hold keys of the group"):
+        list(StateTree(store, CID.for_block(top)).items())
+    honest = StateTree.build([(a, b""), (b, b""), (c, b"")])
+    top = honest.path(a)[0]
+    assert decode_node(CID.for_block(top), top).keys == (b,)  # the middle key on top, one key each side
+    assert list(StateTree(honest.store, honest.root()).items()) == [(a, b""), (b, b""), (c, b"")]
 
 
 def test_a_tree_refuses_over_long_keys_and_values() -> None:
